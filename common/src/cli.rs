@@ -1,0 +1,188 @@
+//! Argumentos de línea de órdenes comunes a todos los servidores y clientes.
+//!
+//! Cada binario los incrusta en su propia estructura de `clap` con `#[command(flatten)]`.
+//! El puerto por omisión depende del problema (`800N`), así que aquí es un `Option` y cada
+//! binario pasa el suyo a [`ServerArgs::listen`] o [`ClientArgs::connect`].
+
+use std::io;
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::net::describe_io_error;
+
+/// Tope de conexiones simultáneas por omisión.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Segundos de espera por omisión de un cliente (conexión y respuestas).
+pub const DEFAULT_CLIENT_TIMEOUT_SECS: u64 = 10;
+
+/// Argumentos de todo servidor: dónde escuchar y cuántas conexiones admitir.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Dirección en la que escuchar (127.0.0.1: nada se expone a la red si no se pide)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Puerto en el que escuchar (0 = cualquiera libre; por omisión, 800N para el problema N)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Máximo de conexiones simultáneas; las demás reciben un rechazo breve
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+}
+
+/// No se pudo abrir el puerto de escucha.
+#[derive(Debug, thiserror::Error)]
+#[error("no se pudo escuchar en {addr}: {reason}")]
+pub struct BindError {
+    /// La dirección pedida.
+    pub addr: String,
+    /// El motivo, en español.
+    pub reason: String,
+}
+
+impl ServerArgs {
+    /// La dirección `host:puerto` efectiva, con `default_port` si no se dio `--port`.
+    pub fn addr(&self, default_port: u16) -> String {
+        host_port(&self.host, self.port.unwrap_or(default_port))
+    }
+
+    /// Abre el socket de escucha.
+    ///
+    /// # Errores
+    /// [`BindError`] con la dirección y el motivo (puerto en uso, dirección inexistente...).
+    pub fn listen(&self, default_port: u16) -> Result<TcpListener, BindError> {
+        let port = self.port.unwrap_or(default_port);
+        let addr = self.addr(default_port);
+        TcpListener::bind((self.host.as_str(), port)).map_err(|e| BindError {
+            reason: describe_io_error(&e),
+            addr,
+        })
+    }
+}
+
+/// Argumentos de todo cliente: a qué servidor conectarse y cuánto esperar.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ClientArgs {
+    /// Dirección del servidor
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Puerto del servidor (por omisión, 800N para el problema N)
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Segundos de espera para conectar y para cada respuesta
+    #[arg(long, default_value_t = DEFAULT_CLIENT_TIMEOUT_SECS)]
+    pub timeout: u64,
+}
+
+/// No se pudo conectar con el servidor.
+#[derive(Debug, thiserror::Error)]
+#[error("no se pudo conectar a {addr}: {reason}. ¿Está el servidor en marcha? Pruebe `cargo run -p {package} --bin servidor`")]
+pub struct ConnectError {
+    /// La dirección pedida.
+    pub addr: String,
+    /// El motivo, en español.
+    pub reason: String,
+    /// El paquete cuyo servidor se esperaba, para la pista.
+    pub package: String,
+    /// El error original.
+    #[source]
+    pub source: io::Error,
+}
+
+impl ClientArgs {
+    /// La dirección `host:puerto` efectiva.
+    pub fn addr(&self, default_port: u16) -> String {
+        host_port(&self.host, self.port.unwrap_or(default_port))
+    }
+
+    /// El tiempo de espera como `Duration` (al menos un milisegundo: cero significaría "sin límite").
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout).max(Duration::from_millis(1))
+    }
+
+    /// Conecta con el servidor y fija los tiempos de espera de lectura y escritura.
+    ///
+    /// # Errores
+    /// [`ConnectError`] con una pista de cómo arrancar el servidor de `package`.
+    pub fn connect(&self, default_port: u16, package: &str) -> Result<TcpStream, ConnectError> {
+        let addr = self.addr(default_port);
+        connect_with_timeout(&addr, self.timeout()).map_err(|source| ConnectError {
+            reason: describe_io_error(&source),
+            addr,
+            package: package.to_string(),
+            source,
+        })
+    }
+}
+
+/// Conecta con `addr` (que puede ser un nombre) probando cada dirección con `timeout`, y deja
+/// ese mismo tiempo como espera de lectura y escritura del socket.
+///
+/// # Errores
+/// El último error de conexión, o `NotFound` si el nombre no resuelve a ninguna dirección.
+pub fn connect_with_timeout(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        "el nombre no resuelve a ninguna dirección",
+    );
+    for sa in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&sa, timeout) {
+            Ok(s) => {
+                s.set_read_timeout(Some(timeout))?;
+                s.set_write_timeout(Some(timeout))?;
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Une host y puerto, con corchetes para IPv6 (`[::1]:8001`).
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    #[test]
+    fn defaults_use_loopback_and_problem_port() {
+        let cli = Cli::parse_from(["x"]);
+        assert_eq!(cli.server.addr(8001), "127.0.0.1:8001");
+        assert_eq!(cli.server.max_connections, DEFAULT_MAX_CONNECTIONS);
+        let cli = Cli::parse_from(["x", "--host", "::1", "--port", "0"]);
+        assert_eq!(cli.server.addr(8001), "[::1]:0");
+    }
+
+    #[test]
+    fn connect_refused_gives_a_hint() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let args = ClientArgs {
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            timeout: 2,
+        };
+        let err = args.connect(8001, "problema1").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("conexión rechazada"), "{msg}");
+        assert!(
+            msg.contains("cargo run -p problema1 --bin servidor"),
+            "{msg}"
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! Lo que comparten los nueve problemas del taller, y nada específico de ninguno.
+//!
+//! Cada módulo tiene un único trabajo y documenta el límite que impone:
+//! - [`line`]: lectura de líneas con un máximo de bytes (una línea infinita es un error,
+//!   no una reserva de gigabytes).
+//! - [`frame`]: tramas con prefijo de longitud (`u32` big-endian) y tamaño máximo.
+//! - [`jsonl`]: mensajes JSON, uno por línea, sobre `serde`.
+//! - [`parsed`]: el resultado de un analizador incremental ("completo" o "faltan bytes").
+//! - [`cli`]: los argumentos compartidos (`--host`, `--port`, `--max-connections`, ...).
+//! - [`logging`]: la inicialización única de `env_logger` (`info` por defecto).
+//! - [`shutdown`]: la señal de apagado (Ctrl-C, SIGTERM o `trigger()` en los tests).
+//! - [`server`]: el bucle de aceptación con un hilo por conexión y un tope de conexiones.
+//! - [`relay`]: el reenvío de bytes en ambos sentidos con medio cierre (túneles, balanceador).
+//! - [`net`]: utilidades de sockets: mensajes de error en español, tiempos de espera.
+//! - [`sync`]: bloqueo de `Mutex` que se recupera del envenenamiento.
+
+pub mod cli;
+pub mod frame;
+pub mod jsonl;
+pub mod line;
+pub mod logging;
+pub mod net;
+pub mod parsed;
+pub mod relay;
+pub mod server;
+pub mod shutdown;
+pub mod sync;
+
+pub use cli::{ClientArgs, ServerArgs};
+pub use logging::init_logging;
+pub use parsed::Parsed;
+pub use server::{serve, ServeConfig};
+pub use shutdown::Shutdown;
+pub use sync::lock;

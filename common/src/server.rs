@@ -1,0 +1,306 @@
+//! El bucle de aceptación: un hilo por conexión, con un tope de conexiones simultáneas.
+//!
+//! Cada conexión aceptada se atiende en un hilo con nombre (`problema3-17`) para que los
+//! registros y los pánicos digan quién fue. Por encima de `max_connections` el cliente recibe
+//! un rechazo breve (`refusal`) y se cierra: el servidor sigue sano para los que ya están.
+//!
+//! Al disparar el [`Shutdown`]: se deja de aceptar, se cierra el lado de lectura de cada
+//! conexión (su `read()` bloqueado devuelve fin de flujo y el manejador sale por su camino
+//! normal, pudiendo aún escribir una despedida), se espera a que terminen hasta
+//! `drain_timeout`, y a las que sigan vivas se les cierra el socket entero.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::cli::DEFAULT_MAX_CONNECTIONS;
+use crate::net::connectable;
+use crate::shutdown::Shutdown;
+use crate::sync::{lock, wait_timeout};
+
+/// Cuánto esperamos por omisión a que las conexiones terminen al apagar.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Configuración del bucle de aceptación.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Prefijo del nombre de los hilos y de los mensajes de registro (`problema2`).
+    pub name: String,
+    /// Máximo de conexiones atendidas a la vez.
+    pub max_connections: usize,
+    /// Bytes que recibe un cliente rechazado por el tope (por ejemplo, una línea de error o
+    /// una respuesta HTTP 503). Puede estar vacío.
+    pub refusal: Vec<u8>,
+    /// Tiempo máximo de espera a que terminen las conexiones al apagar.
+    pub drain_timeout: Duration,
+}
+
+impl ServeConfig {
+    /// Configuración con los valores por omisión y el nombre dado.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            refusal: b"ERROR servidor lleno, pruebe m\xc3\xa1s tarde\n".to_vec(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+/// Las conexiones vivas, para despertarlas al apagar y saber cuándo han terminado todas.
+#[derive(Default)]
+struct Registry {
+    streams: Mutex<HashMap<u64, TcpStream>>,
+    empty: Condvar,
+}
+
+/// Al salir del manejador (también por pánico) la conexión se borra del registro.
+struct Registered {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut streams = lock(&self.registry.streams);
+        streams.remove(&self.id);
+        if streams.is_empty() {
+            self.registry.empty.notify_all();
+        }
+    }
+}
+
+/// Acepta conexiones de `listener` y atiende cada una con `handler` en su propio hilo, hasta
+/// que se dispare `shutdown`; entonces drena las conexiones y vuelve.
+///
+/// `handler` recibe el socket y la dirección del cliente. Lo que haga el manejador con el
+/// socket (tiempos de espera, límites) es cosa suya; el bucle solo garantiza el tope de
+/// conexiones y el apagado ordenado.
+///
+/// # Errores
+/// Solo si no se puede consultar la dirección local del listener. Los errores de `accept`
+/// (por ejemplo, sin descriptores libres) se registran y el bucle sigue.
+pub fn serve<H>(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: Shutdown,
+    handler: H,
+) -> io::Result<()>
+where
+    H: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+{
+    let local = listener.local_addr()?;
+    // Despertar el `accept()` bloqueado conectándonos a nosotros mismos.
+    shutdown.on_trigger(move || {
+        let _ = TcpStream::connect_timeout(&connectable(local), Duration::from_secs(1));
+    });
+    let handler = Arc::new(handler);
+    let registry = Arc::new(Registry::default());
+    let mut handles: Vec<JoinHandle<()>> = Vec::new();
+    let mut next_id: u64 = 0;
+
+    loop {
+        if shutdown.is_triggered() {
+            break;
+        }
+        let (stream, peer) = match listener.accept() {
+            Ok(pair) => pair,
+            Err(e) => {
+                if shutdown.is_triggered() {
+                    break;
+                }
+                log::error!("[{}] error en accept: {e}", config.name);
+                // Sin descriptores libres (EMFILE) accept falla en bucle: respiramos un poco.
+                thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if shutdown.is_triggered() {
+            break;
+        }
+        handles.retain(|h| !h.is_finished());
+
+        let active = lock(&registry.streams).len();
+        if active >= config.max_connections {
+            log::warn!(
+                "[{}] {peer}: rechazada, tope de {} conexiones alcanzado",
+                config.name,
+                config.max_connections
+            );
+            refuse(stream, &config.refusal);
+            continue;
+        }
+
+        let clone = match stream.try_clone() {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!(
+                    "[{}] {peer}: no se pudo duplicar el socket: {e}",
+                    config.name
+                );
+                continue;
+            }
+        };
+        next_id += 1;
+        let id = next_id;
+        lock(&registry.streams).insert(id, clone);
+        let guard = Registered {
+            registry: Arc::clone(&registry),
+            id,
+        };
+        let h = Arc::clone(&handler);
+        let spawned = thread::Builder::new()
+            .name(format!("{}-{id}", config.name))
+            .spawn(move || {
+                let _guard = guard;
+                h(stream, peer);
+            });
+        match spawned {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                // El cierre del hilo que no llegó a nacer suelta `guard` y con él el registro.
+                log::error!("[{}] {peer}: no se pudo crear el hilo: {e}", config.name);
+            }
+        }
+    }
+
+    drain(&config, &registry, handles);
+    Ok(())
+}
+
+/// Envía el rechazo sin quedarse bloqueado por un cliente que no lee, y cierra.
+fn refuse(mut stream: TcpStream, refusal: &[u8]) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
+    if !refusal.is_empty() {
+        let _ = stream.write_all(refusal);
+    }
+    let _ = stream.shutdown(NetShutdown::Write);
+}
+
+fn drain(config: &ServeConfig, registry: &Registry, handles: Vec<JoinHandle<()>>) {
+    let pending = {
+        let streams = lock(&registry.streams);
+        for s in streams.values() {
+            let _ = s.shutdown(NetShutdown::Read);
+        }
+        streams.len()
+    };
+    log::info!(
+        "[{}] dejamos de aceptar; esperando a {pending} conexiones",
+        config.name
+    );
+    if !wait_until_empty(registry, config.drain_timeout) {
+        let streams = lock(&registry.streams);
+        log::warn!(
+            "[{}] {} conexiones no terminaron a tiempo: se cierran",
+            config.name,
+            streams.len()
+        );
+        for s in streams.values() {
+            let _ = s.shutdown(NetShutdown::Both);
+        }
+        drop(streams);
+        if !wait_until_empty(registry, Duration::from_secs(1)) {
+            log::error!("[{}] quedan hilos sin terminar", config.name);
+            return;
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    log::info!("[{}] todas las conexiones cerradas", config.name);
+}
+
+fn wait_until_empty(registry: &Registry, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut streams = lock(&registry.streams);
+    while !streams.is_empty() {
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        streams = wait_timeout(&registry.empty, streams, deadline - now).0;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read};
+
+    fn echo_line(stream: TcpStream, _peer: SocketAddr) {
+        let mut reader = BufReader::new(&stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            let _ = (&stream).write_all(line.as_bytes());
+            line.clear();
+        }
+    }
+
+    fn start(max: usize) -> (SocketAddr, Shutdown, thread::JoinHandle<io::Result<()>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let mut cfg = ServeConfig::new("prueba");
+        cfg.max_connections = max;
+        cfg.refusal = b"LLENO\n".to_vec();
+        let s = shutdown.clone();
+        let t = thread::spawn(move || serve(listener, cfg, s, echo_line));
+        (addr, shutdown, t)
+    }
+
+    fn roundtrip(stream: &mut TcpStream, msg: &str) -> String {
+        stream.write_all(msg.as_bytes()).unwrap();
+        let mut buf = vec![0; msg.len()];
+        stream.read_exact(&mut buf).unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn over_cap_client_is_refused_and_others_keep_working() {
+        let (addr, shutdown, t) = start(2);
+        let mut a = TcpStream::connect(addr).unwrap();
+        let mut b = TcpStream::connect(addr).unwrap();
+        a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(roundtrip(&mut a, "a\n"), "a\n");
+        assert_eq!(roundtrip(&mut b, "b\n"), "b\n");
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "LLENO\n");
+        assert_eq!(roundtrip(&mut a, "sigo\n"), "sigo\n");
+        // Al cerrar uno, hay sitio para otro.
+        drop(b);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut d = TcpStream::connect(addr).unwrap();
+            d.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            d.write_all(b"d\n").unwrap();
+            let mut buf = [0u8; 2];
+            if d.read_exact(&mut buf).is_ok() && &buf == b"d\n" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "nunca quedó sitio libre");
+            thread::sleep(Duration::from_millis(20));
+        }
+        shutdown.trigger();
+        t.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn shutdown_returns_promptly_with_idle_clients_connected() {
+        let (addr, shutdown, t) = start(10);
+        let _idle: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        shutdown.trigger();
+        t.join().unwrap().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}

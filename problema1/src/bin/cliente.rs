@@ -1,0 +1,6 @@
+//! `cliente` del problema 1: aún no implementado.
+
+fn main() {
+    eprintln!("problema1: el cliente aún no está implementado");
+    std::process::exit(1);
+}

@@ -1,0 +1,1 @@
+//! Problema 1: en construcción (véase el README del problema).

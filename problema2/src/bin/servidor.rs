@@ -1,0 +1,6 @@
+//! `servidor` del problema 2: aún no implementado.
+
+fn main() {
+    eprintln!("problema2: el servidor aún no está implementado");
+    std::process::exit(1);
+}

@@ -1,0 +1,1 @@
+//! Problema 2: en construcción (véase el README del problema).

@@ -1,0 +1,1 @@
+//! Problema 3: en construcción (véase el README del problema).

@@ -1,0 +1,1 @@
+//! Problema 4: en construcción (véase el README del problema).

@@ -1,0 +1,1 @@
+//! Problema 5: en construcción (véase el README del problema).

@@ -1,0 +1,6 @@
+//! `servidor` del problema 6: aún no implementado.
+
+fn main() {
+    eprintln!("problema6: el servidor aún no está implementado");
+    std::process::exit(1);
+}

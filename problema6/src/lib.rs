@@ -1,0 +1,1 @@
+//! Problema 6: en construcción (véase el README del problema).

@@ -1,0 +1,1 @@
+//! Problema 7: en construcción (véase el README del problema).

@@ -1,0 +1,1 @@
+//! Problema 8: en construcción (véase el README del problema).

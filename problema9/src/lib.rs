@@ -1,0 +1,1 @@
+//! Problema 9: en construcción (véase el README del problema).

@@ -1,0 +1,299 @@
+//! Arnés de las pruebas de integración.
+//!
+//! Cada prueba arranca el servidor dentro del propio proceso, escuchando en `127.0.0.1:0`, en
+//! un hilo propio ([`start_server`]); recibe un [`ServerGuard`] con la dirección real y, al
+//! soltarlo, el servidor se apaga y su hilo se une. Si el servidor no se detiene en
+//! [`STOP_TIMEOUT`], la prueba falla en lugar de colgar la CI.
+//!
+//! Todos los sockets de cliente llevan tiempo de espera ([`IO_TIMEOUT`]): un servidor colgado
+//! hace fallar la prueba en segundos. Las esperas sondean un evento observable contra un plazo
+//! ([`wait_until`]), así que una máquina lenta alarga la prueba pero no la hace fallar.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+pub use common::Shutdown;
+
+/// Tiempo de espera de lectura y escritura de los sockets de prueba.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Plazo para que un servidor se detenga tras disparar su apagado.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Un servidor en marcha dentro del proceso de prueba. Al soltarlo se apaga y se espera.
+pub struct ServerGuard {
+    /// Dirección real en la que escucha.
+    pub addr: SocketAddr,
+    /// Su señal de apagado (la prueba puede dispararla antes, para probar el apagado).
+    pub shutdown: Shutdown,
+    handle: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl ServerGuard {
+    /// Dispara el apagado y espera a que el servidor vuelva, devolviendo su resultado.
+    ///
+    /// # Panics
+    /// Si el servidor no se detiene en [`STOP_TIMEOUT`] o su hilo entró en pánico.
+    pub fn stop(&mut self) -> Result<(), String> {
+        self.shutdown.trigger();
+        let Some(handle) = self.handle.take() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while !handle.is_finished() {
+            if Instant::now() > deadline {
+                panic!(
+                    "el servidor en {} no se detuvo en {STOP_TIMEOUT:?}",
+                    self.addr
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        match handle.join() {
+            Ok(r) => r,
+            Err(_) => panic!("el hilo del servidor en {} entró en pánico", self.addr),
+        }
+    }
+
+    /// Conecta un cliente nuevo (ver [`connect`]).
+    pub fn connect(&self) -> TcpStream {
+        connect(self.addr)
+    }
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.shutdown.trigger();
+            return;
+        }
+        if let Err(e) = self.stop() {
+            panic!("el servidor terminó con error: {e}");
+        }
+    }
+}
+
+/// Arranca un servidor en `127.0.0.1:0`. `run` recibe el listener ya abierto y la señal de
+/// apagado, y debe volver cuando se dispare (es la forma de `run` de cada problema).
+pub fn start_server<F, E>(run: F) -> ServerGuard
+where
+    F: FnOnce(TcpListener, Shutdown) -> Result<(), E> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    start_on(listener, run)
+}
+
+/// Como [`start_server`], con un listener que la prueba ya abrió.
+pub fn start_on<F, E>(listener: TcpListener, run: F) -> ServerGuard
+where
+    F: FnOnce(TcpListener, Shutdown) -> Result<(), E> + Send + 'static,
+    E: std::fmt::Display,
+{
+    let addr = listener.local_addr().expect("local_addr");
+    let shutdown = Shutdown::new();
+    let s = shutdown.clone();
+    let handle = thread::Builder::new()
+        .name(format!("servidor-{}", addr.port()))
+        .spawn(move || run(listener, s).map_err(|e| e.to_string()))
+        .expect("crear hilo del servidor");
+    ServerGuard {
+        addr,
+        shutdown,
+        handle: Some(handle),
+    }
+}
+
+/// Conecta con `addr` con tiempos de espera de lectura y escritura de [`IO_TIMEOUT`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("no se pudo conectar a {addr}: {e}"));
+    stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    stream
+}
+
+/// Un cliente de texto por líneas: un `BufReader` para leer y el socket para escribir.
+pub struct LineClient {
+    /// Lector con buffer sobre el socket.
+    pub reader: BufReader<TcpStream>,
+    /// El socket, para escribir.
+    pub stream: TcpStream,
+}
+
+impl LineClient {
+    /// Conecta con tiempos de espera.
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = connect(addr);
+        let reader = BufReader::new(stream.try_clone().expect("try_clone"));
+        Self { reader, stream }
+    }
+
+    /// Envía `line` seguido de `\n`.
+    pub fn send(&mut self, line: &str) {
+        self.stream
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap_or_else(|e| panic!("no se pudo enviar {line:?}: {e}"));
+    }
+
+    /// Envía bytes tal cual.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("enviar bytes");
+    }
+
+    /// Lee una línea (sin `\n` ni `\r`). Falla la prueba si se agota el tiempo; `None` si el
+    /// servidor cerró.
+    pub fn try_line(&mut self) -> Option<String> {
+        let mut buf = Vec::new();
+        match self.reader.read_until(b'\n', &mut buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                    buf.pop();
+                }
+                Some(String::from_utf8_lossy(&buf).into_owned())
+            }
+            Err(e) if common::net::is_timeout(&e) => {
+                panic!("tiempo agotado esperando una línea del servidor")
+            }
+            Err(e) if common::net::is_disconnect(&e) => None,
+            Err(e) => panic!("error leyendo del servidor: {e}"),
+        }
+    }
+
+    /// Lee una línea; falla la prueba si el servidor cerró o no responde.
+    pub fn line(&mut self) -> String {
+        self.try_line()
+            .expect("el servidor cerró la conexión cuando se esperaba una línea")
+    }
+
+    /// Lee líneas hasta una que cumpla `pred` y la devuelve (falla por tiempo si no llega).
+    pub fn line_matching(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let l = self.line();
+            if pred(&l) {
+                return l;
+            }
+            assert!(Instant::now() < deadline, "no llegó la línea esperada");
+        }
+    }
+
+    /// Lee líneas hasta una que contenga `needle`.
+    pub fn line_containing(&mut self, needle: &str) -> String {
+        self.line_matching(|l| l.contains(needle))
+    }
+
+    /// Espera a que el servidor cierre la conexión, descartando lo que llegue. Falla por tiempo.
+    pub fn expect_closed(&mut self) {
+        let mut sink = Vec::new();
+        match self.reader.read_to_end(&mut sink) {
+            Ok(_) => {}
+            Err(e) if common::net::is_disconnect(&e) => {}
+            Err(e) => panic!("el servidor no cerró la conexión: {e}"),
+        }
+    }
+}
+
+/// Sondea `cond` cada 10 ms hasta que sea cierta o pase `timeout`; devuelve si se cumplió.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Lee exactamente `n` bytes (falla por tiempo si no llegan).
+pub fn read_exact_n(stream: &mut impl Read, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    stream.read_exact(&mut buf).expect("leer bytes esperados");
+    buf
+}
+
+/// Hilos del proceso actual, según `/proc/self/status` (para detectar hilos perdidos).
+pub fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// ¿Está disponible la herramienta externa `tool` (curl, nc, redis-cli...)?
+///
+/// Fuera de la CI, si falta, la prueba lo dice y se salta (devuelve `false`). Con `CI=true`
+/// una herramienta ausente hace fallar la prueba: `.ci/run` debe instalarla.
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if found {
+        return true;
+    }
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("falta la herramienta `{tool}` y CI=true: .ci/run debe instalarla");
+    }
+    eprintln!("AVISO: falta `{tool}`; se salta esta prueba de interoperabilidad");
+    false
+}
+
+/// Ejecuta una orden externa con un plazo; la mata y falla la prueba si se pasa.
+pub fn run_with_timeout(
+    cmd: &mut std::process::Command,
+    timeout: Duration,
+) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("no se pudo lanzar {cmd:?}: {e}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} no terminó en {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    std::process::Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    }
+}
+
+/// Error de E/S tal cual, para las pruebas que esperan un cierre o un reset.
+pub fn io_kind(r: io::Result<usize>) -> Option<io::ErrorKind> {
+    r.err().map(|e| e.kind())
+}
