@@ -11,6 +11,8 @@
 //! - [`shutdown`]: la señal de apagado (Ctrl-C, SIGTERM o `trigger()` en los tests).
 //! - [`server`]: el bucle de aceptación con un hilo por conexión y un tope de conexiones.
 //! - [`relay`]: el reenvío de bytes en ambos sentidos con medio cierre (túneles, balanceador).
+//! - [`outbox`]: la cola de salida acotada de cada cliente, con su hilo escritor (chat,
+//!   espectadores): un cliente lento no frena a los demás.
 //! - [`net`]: utilidades de sockets: mensajes de error en español, tiempos de espera.
 //! - [`sync`]: bloqueo de `Mutex` que se recupera del envenenamiento.
 
@@ -20,6 +22,7 @@ pub mod jsonl;
 pub mod line;
 pub mod logging;
 pub mod net;
+pub mod outbox;
 pub mod parsed;
 pub mod relay;
 pub mod server;
