@@ -1,6 +1,35 @@
-//! `cliente` del problema 1: aún no implementado.
+//! `cliente` del problema 1: envía un mensaje al servidor e imprime la respuesta.
+
+use clap::Parser;
+use problema1::protocolo::DEFAULT_GREETING;
+use problema1::DEFAULT_PORT;
+
+/// Cliente TCP básico: conecta, envía un mensaje, imprime la respuesta y termina.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    client: common::ClientArgs,
+    /// Mensaje a enviar (una línea)
+    #[arg(default_value = DEFAULT_GREETING)]
+    message: String,
+}
 
 fn main() {
-    eprintln!("problema1: el cliente aún no está implementado");
-    std::process::exit(1);
+    let args = Args::parse();
+    common::init_logging();
+    let result = args
+        .client
+        .connect(DEFAULT_PORT, "problema1")
+        .map_err(|e| e.to_string())
+        .and_then(|stream| {
+            problema1::cliente::exchange(&stream, &args.message).map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(reply) => println!("{reply}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
 }

@@ -1,6 +1,49 @@
-//! `servidor` del problema 1: aún no implementado.
+//! `servidor` del problema 1: escucha, responde a cada mensaje y cierra la conexión.
+
+use anyhow::Context;
+use clap::Parser;
+use problema1::protocolo::{DEFAULT_MAX_MESSAGE, DEFAULT_TIMEOUT};
+use problema1::{ServerConfig, DEFAULT_PORT};
+
+/// Servidor TCP básico: recibe una línea y responde que la recibió.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    server: common::ServerArgs,
+    /// Atender una sola conexión y terminar (como el ejercicio original)
+    #[arg(long)]
+    once: bool,
+    /// Longitud máxima del mensaje, en bytes
+    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
+    max_line: usize,
+    /// Segundos que se espera el mensaje del cliente
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs())]
+    timeout: u64,
+}
 
 fn main() {
-    eprintln!("problema1: el servidor aún no está implementado");
-    std::process::exit(1);
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    common::init_logging();
+    let listener = args.server.listen(DEFAULT_PORT)?;
+    let addr = listener.local_addr().context("dirección local")?;
+    println!("escuchando en {addr}");
+    let shutdown = common::Shutdown::new();
+    common::shutdown::install_signal_handler(&shutdown)
+        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let config = ServerConfig {
+        max_message: args.max_line,
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        max_connections: args.server.max_connections,
+        once: args.once,
+    };
+    problema1::run(listener, config, shutdown)?;
+    Ok(())
 }

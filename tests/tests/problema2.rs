@@ -1,0 +1,204 @@
+//! Pruebas de extremo a extremo del problema 2 (eco por TCP y UDP).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+use problema2::ServerConfig;
+use rand::{Rng, RngCore, SeedableRng};
+use sha2::{Digest, Sha256};
+use tests::{require_tool, run_with_timeout, start_on, ServerGuard};
+
+/// Arranca el servidor con TCP y UDP en el mismo puerto libre.
+fn start(config: ServerConfig) -> ServerGuard {
+    // Puede que el puerto UDP esté ocupado por otro proceso: reintentamos con otro.
+    for _ in 0..20 {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        if let Ok(udp) = UdpSocket::bind(addr) {
+            let config = config.clone();
+            return start_on(tcp, move |l, s| problema2::run(l, udp, config, s));
+        }
+    }
+    panic!("no se encontró un puerto libre para TCP y UDP a la vez");
+}
+
+fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut v = vec![0u8; n];
+    rng.fill_bytes(&mut v);
+    v
+}
+
+/// Envía `data` y lee el eco a la vez (hay que leer mientras se envía: si no, con datos
+/// grandes se llenan los buffers y ambos extremos se bloquean).
+fn echo_through(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let stream = tests::connect(addr);
+    let mut received = Vec::with_capacity(data.len());
+    problema2::cliente::stream_tcp(&stream, data, &mut received).unwrap();
+    received
+}
+
+#[test]
+fn short_message_comes_back_unchanged() {
+    let server = start(ServerConfig::default());
+    let mut s = tests::connect(server.addr);
+    s.write_all(b"hola\n").unwrap();
+    assert_eq!(tests::read_exact_n(&mut s, 5), b"hola\n");
+    s.write_all(b"\x00\xff binario").unwrap();
+    assert_eq!(tests::read_exact_n(&mut s, 10), b"\x00\xff binario");
+}
+
+#[test]
+fn hundred_mib_binary_echo_is_identical() {
+    let server = start(ServerConfig::default());
+    let data = random_bytes(100 << 20, 1);
+    let echoed = echo_through(server.addr, &data);
+    assert_eq!(echoed.len(), data.len());
+    assert_eq!(Sha256::digest(&echoed), Sha256::digest(&data));
+}
+
+#[test]
+fn half_closed_connection_still_gets_the_rest_of_its_echo() {
+    let server = start(ServerConfig::default());
+    let mut s = tests::connect(server.addr);
+    let data = random_bytes(1 << 20, 2);
+    // Enviamos todo en un hilo y cerramos la escritura antes de leer nada.
+    let mut w = s.try_clone().unwrap();
+    let sent = data.clone();
+    let t = thread::spawn(move || {
+        w.write_all(&sent).unwrap();
+        w.shutdown(NetShutdown::Write).unwrap();
+    });
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    t.join().unwrap();
+    assert_eq!(got, data);
+}
+
+#[test]
+fn two_hundred_concurrent_clients_each_get_exactly_their_own_bytes() {
+    let server = start(ServerConfig::default());
+    let addr = server.addr;
+    let handles: Vec<_> = (0..200u64)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + i);
+                let len = rng.gen_range(1..64 * 1024);
+                let data = random_bytes(len, 5000 + i);
+                let echoed = echo_through(addr, &data);
+                assert_eq!(echoed, data, "el cliente {i} recibió bytes ajenos");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn udp_datagrams_come_back_to_their_sender() {
+    let server = start(ServerConfig::default());
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for msg in [&b"hola udp"[..], b"", &random_bytes(60_000, 3)] {
+        let echo =
+            problema2::cliente::udp_exchange(&socket, server.addr, msg, Duration::from_secs(5))
+                .unwrap();
+        assert_eq!(echo, msg);
+    }
+}
+
+#[test]
+fn udp_without_server_times_out_with_a_clear_error() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let nobody = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = nobody.local_addr().unwrap();
+    let err = problema2::cliente::udp_exchange(&socket, addr, b"x", Duration::from_millis(200))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no llegó la respuesta UDP"),
+        "{err}"
+    );
+}
+
+#[test]
+fn over_cap_connections_are_refused_while_others_are_served() {
+    let server = start(ServerConfig {
+        max_connections: 3,
+        ..ServerConfig::default()
+    });
+    let mut held: Vec<TcpStream> = (0..3).map(|_| tests::connect(server.addr)).collect();
+    for s in &mut held {
+        s.write_all(b"x").unwrap();
+        assert_eq!(tests::read_exact_n(s, 1), b"x");
+    }
+    let mut extra = tests::connect(server.addr);
+    let mut refusal = String::new();
+    extra.read_to_string(&mut refusal).unwrap();
+    assert!(refusal.starts_with("ERROR servidor lleno"), "{refusal:?}");
+    for s in &mut held {
+        s.write_all(b"sigo").unwrap();
+        assert_eq!(tests::read_exact_n(s, 4), b"sigo");
+    }
+}
+
+#[test]
+fn abruptly_reset_client_does_not_disturb_others() {
+    let server = start(ServerConfig::default());
+    let mut good = tests::connect(server.addr);
+    for _ in 0..20 {
+        let rude = tests::connect(server.addr);
+        (&rude).write_all(&random_bytes(256 * 1024, 9)).unwrap();
+        drop(rude);
+    }
+    good.write_all(b"bien").unwrap();
+    assert_eq!(tests::read_exact_n(&mut good, 4), b"bien");
+}
+
+#[test]
+fn idle_tcp_client_is_disconnected() {
+    let server = start(ServerConfig {
+        idle_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    });
+    let mut s = tests::connect(server.addr);
+    let mut buf = [0u8; 8];
+    // El servidor cierra: fin de flujo, no nuestro tiempo de espera de 10 s.
+    assert_eq!(s.read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn shutdown_returns_promptly_with_clients_connected() {
+    let mut server = start(ServerConfig::default());
+    let _clients: Vec<TcpStream> = (0..20).map(|_| tests::connect(server.addr)).collect();
+    thread::sleep(Duration::from_millis(50));
+    let started = std::time::Instant::now();
+    server.stop().unwrap();
+    // No es una aserción de rendimiento: el drenaje tiene un plazo de 3 s y aquí nada lo
+    // necesita; si se agotara, algo no se despertó.
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn nc_gets_tcp_and_udp_echo() {
+    if !require_tool("nc") {
+        return;
+    }
+    let server = start(ServerConfig::default());
+    let port = server.addr.port();
+    let tcp = run_with_timeout(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf 'eco nc\\n' | nc -N 127.0.0.1 {port}")),
+        Duration::from_secs(10),
+    );
+    assert_eq!(String::from_utf8_lossy(&tcp.stdout), "eco nc\n");
+    let udp = run_with_timeout(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf 'eco udp\\n' | nc -u -w1 127.0.0.1 {port}")),
+        Duration::from_secs(10),
+    );
+    assert_eq!(String::from_utf8_lossy(&udp.stdout), "eco udp\n");
+}
