@@ -15,6 +15,7 @@
 //!   espectadores): un cliente lento no frena a los demás.
 //! - [`net`]: utilidades de sockets: mensajes de error en español, tiempos de espera.
 //! - [`sync`]: bloqueo de `Mutex` que se recupera del envenenamiento.
+//! - [`rate`]: limitador de ritmo por cubo de fichas (contra inundaciones de mensajes).
 
 pub mod cli;
 pub mod frame;
@@ -24,6 +25,7 @@ pub mod logging;
 pub mod net;
 pub mod outbox;
 pub mod parsed;
+pub mod rate;
 pub mod relay;
 pub mod server;
 pub mod shutdown;
