@@ -1,6 +1,64 @@
-//! `servidor` del problema 3: aún no implementado.
+//! `servidor` del problema 3: el chat de una sala. Toda la lógica está en la biblioteca.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use problema3::protocolo;
+
+/// Chat de una sala para muchos clientes (problema 3 del taller de redes).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    server: common::ServerArgs,
+    /// Longitud máxima de una línea del cliente, en bytes
+    #[arg(long, default_value_t = protocolo::DEFAULT_MAX_LINE_BYTES)]
+    max_line_bytes: usize,
+    /// Mensajes en la cola de salida de cada cliente; si se llena, se le desconecta
+    #[arg(long, default_value_t = protocolo::DEFAULT_QUEUE_MESSAGES)]
+    queue_messages: usize,
+    /// Mensajes por segundo sostenidos que se admiten de cada cliente
+    #[arg(long, default_value_t = protocolo::DEFAULT_RATE_PER_SEC)]
+    rate_limit: f64,
+    /// Mensajes seguidos que se admiten de golpe (ráfaga)
+    #[arg(long, default_value_t = protocolo::DEFAULT_RATE_BURST)]
+    rate_burst: u32,
+    /// Mensajes rechazados seguidos por ritmo tras los que se desconecta al cliente
+    #[arg(long, default_value_t = protocolo::DEFAULT_FLOOD_STRIKES)]
+    flood_strikes: u32,
+    /// Segundos para elegir un nombre válido
+    #[arg(long, default_value_t = protocolo::DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
+    handshake_timeout: u64,
+}
 
 fn main() {
-    eprintln!("problema3: el servidor aún no está implementado");
-    std::process::exit(1);
+    common::init_logging();
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let listener = args.server.listen(problema3::DEFAULT_PORT)?;
+    let addr = listener
+        .local_addr()
+        .context("no se pudo leer la dirección de escucha")?;
+    println!("escuchando en {addr}");
+    let shutdown = common::Shutdown::new();
+    common::shutdown::install_signal_handler(&shutdown)
+        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let config = problema3::ServerConfig {
+        max_connections: args.server.max_connections,
+        max_line_bytes: args.max_line_bytes,
+        queue_messages: args.queue_messages,
+        rate_per_sec: args.rate_limit,
+        rate_burst: args.rate_burst,
+        flood_strikes: args.flood_strikes,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        ..problema3::ServerConfig::default()
+    };
+    problema3::run(listener, config, shutdown).context("el servidor falló")?;
+    Ok(())
 }

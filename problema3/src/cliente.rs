@@ -1,0 +1,161 @@
+//! El cliente del chat: un hilo lector muestra lo que llega del servidor mientras otro envía
+//! lo que escribe el usuario.
+//!
+//! Con blocking I/O un solo hilo no puede esperar a la vez al teclado y al socket, por eso
+//! hay dos. El hilo principal espera el primero de dos sucesos: "el servidor cerró" (el
+//! lector vio el fin del flujo) o "el usuario se fue" (`/quit` o fin de la entrada); en el
+//! segundo caso aún espera a que el servidor cierre, para mostrar la despedida.
+//!
+//! [`run`] recibe la entrada y la salida como parámetros, así las pruebas lo manejan sin
+//! terminal.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Shutdown as NetShutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use common::line::read_line;
+
+use crate::protocolo;
+
+/// Longitud máxima de una línea recibida del servidor: generosa, porque el servidor limita
+/// las suyas, pero acotada para que un servidor hostil no nos haga reservar sin fin.
+pub const MAX_INCOMING_LINE: usize = 64 * 1024;
+
+/// Cuánto esperamos a que el servidor cierre después de despedirnos.
+pub const GOODBYE_WAIT: Duration = Duration::from_secs(5);
+
+/// Cómo terminó la sesión.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// El usuario salió (`/quit` o fin de la entrada).
+    Quit,
+    /// El servidor cerró la conexión. `announced` dice si antes avisó de que se apagaba.
+    ServerClosed {
+        /// ¿Llegó `servidor cerrándose` antes del cierre?
+        announced: bool,
+    },
+}
+
+/// Lo que puede fallar en el cliente.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No se pudo preparar el socket o crear un hilo.
+    #[error("error de conexión: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Mensajes de los hilos al hilo principal.
+enum Event {
+    /// El lector vio el fin de la conexión.
+    ServerClosed { announced: bool },
+    /// El usuario se despidió (`/quit` o fin de la entrada).
+    UserLeft,
+}
+
+/// Conversa por `stream`: si hay `name`, lo envía como nombre (y no muestra la primera
+/// petición de nombre); después envía cada línea de `input` y escribe en `output` cada
+/// línea que llega del servidor.
+///
+/// # Errores
+/// [`ClientError::Io`] si no se puede duplicar el socket o crear los hilos. Que el servidor
+/// se vaya no es un error: es [`Outcome::ServerClosed`].
+pub fn run<I, O>(
+    stream: TcpStream,
+    name: Option<&str>,
+    input: I,
+    output: O,
+) -> Result<Outcome, ClientError>
+where
+    I: BufRead + Send + 'static,
+    O: Write + Send + 'static,
+{
+    // Estar callado es parte del chat: sin plazo de lectura.
+    stream.set_read_timeout(None)?;
+    let (tx, rx) = mpsc::channel();
+
+    let reader_stream = stream.try_clone()?;
+    let skip_prompt = name.is_some();
+    let reader_tx = tx.clone();
+    thread::Builder::new()
+        .name("cliente-lector".into())
+        .spawn(move || {
+            let announced = show_incoming(reader_stream, output, skip_prompt);
+            let _ = reader_tx.send(Event::ServerClosed { announced });
+        })?;
+
+    // Se marca antes de enviar `/quit`: así, si el cierre del servidor llega antes que el
+    // aviso del hilo del teclado, sabemos igualmente que salió el usuario.
+    let quitting = Arc::new(AtomicBool::new(false));
+    let quitting_input = Arc::clone(&quitting);
+    let mut writer = stream.try_clone()?;
+    if let Some(name) = name {
+        // Si falla, el lector verá el cierre y lo contará.
+        let _ = writer.write_all(format!("{name}\n").as_bytes());
+    }
+    thread::Builder::new()
+        .name("cliente-teclado".into())
+        .spawn(move || {
+            send_input(input, writer, &quitting_input);
+            let _ = tx.send(Event::UserLeft);
+        })?;
+
+    match rx.recv() {
+        Ok(Event::ServerClosed { .. }) if quitting.load(Ordering::SeqCst) => Ok(Outcome::Quit),
+        Ok(Event::ServerClosed { announced }) => Ok(Outcome::ServerClosed { announced }),
+        Ok(Event::UserLeft) | Err(_) => {
+            // Esperamos a que el servidor cierre para mostrar su despedida, con un plazo.
+            if rx.recv_timeout(GOODBYE_WAIT).is_err() {
+                let _ = stream.shutdown(NetShutdown::Both);
+            }
+            Ok(Outcome::Quit)
+        }
+    }
+}
+
+/// Copia las líneas del servidor en `output` hasta el fin de la conexión. Devuelve si el
+/// servidor avisó de que se apagaba.
+fn show_incoming(stream: TcpStream, mut output: impl Write, mut skip_prompt: bool) -> bool {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    let mut announced = false;
+    loop {
+        match read_line(&mut reader, &mut buf, MAX_INCOMING_LINE) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => return announced,
+        }
+        let line = String::from_utf8_lossy(&buf);
+        if skip_prompt && line == protocolo::NAME_PROMPT {
+            skip_prompt = false;
+            continue;
+        }
+        if line == protocolo::SHUTTING_DOWN {
+            announced = true;
+        }
+        if writeln!(output, "{line}")
+            .and_then(|()| output.flush())
+            .is_err()
+        {
+            return announced;
+        }
+    }
+}
+
+/// Envía cada línea de `input` hasta `/quit` o el fin de la entrada; en ese caso cierra el
+/// lado de escritura para que el servidor sepa que nos vamos.
+fn send_input(input: impl BufRead, mut writer: TcpStream, quitting: &AtomicBool) {
+    for line in input.lines() {
+        let Ok(line) = line else { break };
+        let quit = line.trim() == protocolo::QUIT_COMMAND;
+        if quit {
+            quitting.store(true, Ordering::SeqCst);
+        }
+        if writer.write_all(format!("{line}\n").as_bytes()).is_err() || quit {
+            return;
+        }
+    }
+    quitting.store(true, Ordering::SeqCst);
+    let _ = writer.shutdown(NetShutdown::Write);
+}

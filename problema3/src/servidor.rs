@@ -1,0 +1,489 @@
+//! El servidor del chat: un hilo lector por cliente, una sala compartida y, por cliente, una
+//! cola de salida acotada con su propio hilo escritor.
+//!
+//! Difundir un mensaje es solo meterlo en la cola ([`Outbox`]) de cada destinatario, sin
+//! bloquear: un cliente que no lee llena su cola y se le desconecta, en lugar de frenar a
+//! todos. Los límites (línea, ritmo, cola, conexiones, tiempo para elegir nombre) están en
+//! [`ServerConfig`], con los valores por omisión de [`crate::protocolo`].
+//!
+//! Hay un único cerrojo, el de la sala; se toma solo para cambiar los miembros o para encolar
+//! (operación que nunca bloquea), así que no hay orden de cerrojos que respetar. Encolar bajo
+//! el cerrojo es lo que garantiza que todos reciben los mensajes en el mismo orden y que nadie
+//! recibe nada de una sala que ya dejó.
+
+use std::collections::HashMap;
+use std::io::{self, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::line::{discard_line, read_line, LineError};
+use common::outbox::{Outbox, OutboxError, DEFAULT_WRITE_TIMEOUT};
+use common::rate::TokenBucket;
+use common::{lock, serve, ServeConfig, Shutdown};
+
+use crate::protocolo::{self, Input};
+
+/// Bytes que como mucho se descartan del resto de una línea demasiado larga antes de cerrar
+/// la conexión: quien envía más de 1 MiB sin salto de línea no es un cliente de chat.
+const MAX_DISCARD_BYTES: u64 = 1024 * 1024;
+
+/// Límites y tiempos del servidor. [`ServerConfig::default`] da los valores documentados en
+/// [`crate::protocolo`].
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Máximo de conexiones simultáneas (las demás reciben `ERROR servidor lleno...`).
+    pub max_connections: usize,
+    /// Longitud máxima de una línea del cliente, en bytes.
+    pub max_line_bytes: usize,
+    /// Mensajes que caben en la cola de salida de cada cliente; si se llena, se le desconecta.
+    pub queue_messages: usize,
+    /// Tiempo máximo que el escritor de un cliente espera a que su socket acepte bytes.
+    pub write_timeout: Duration,
+    /// Mensajes por segundo sostenidos que se admiten de cada cliente.
+    pub rate_per_sec: f64,
+    /// Ráfaga de mensajes que se admite de golpe.
+    pub rate_burst: u32,
+    /// Mensajes rechazados seguidos por ritmo tras los que se desconecta al cliente.
+    pub flood_strikes: u32,
+    /// Tiempo para elegir un nombre válido.
+    pub handshake_timeout: Duration,
+    /// Tiempo que se espera al apagar a que los clientes reciban el aviso y cierren.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
+            max_line_bytes: protocolo::DEFAULT_MAX_LINE_BYTES,
+            queue_messages: protocolo::DEFAULT_QUEUE_MESSAGES,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            rate_per_sec: protocolo::DEFAULT_RATE_PER_SEC,
+            rate_burst: protocolo::DEFAULT_RATE_BURST,
+            flood_strikes: protocolo::DEFAULT_FLOOD_STRIKES,
+            handshake_timeout: protocolo::DEFAULT_HANDSHAKE_TIMEOUT,
+            drain_timeout: common::server::DEFAULT_DRAIN_TIMEOUT,
+        }
+    }
+}
+
+/// Lo que puede hacer fallar al servidor entero (no a una conexión).
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// El socket de escucha falló.
+    #[error("error del socket de escucha: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Atiende el chat en `listener` hasta que se dispare `shutdown`; entonces avisa a cada
+/// cliente con `servidor cerrándose`, espera a que se vayan (hasta `drain_timeout`) y vuelve.
+///
+/// # Errores
+/// [`ServerError::Io`] si no se puede consultar la dirección del listener.
+pub fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) -> Result<(), ServerError> {
+    let mut serve_config = ServeConfig::new("problema3");
+    serve_config.max_connections = config.max_connections;
+    serve_config.drain_timeout = config.drain_timeout;
+    let ctx = Arc::new(Context {
+        config,
+        room: Room::default(),
+        shutdown: shutdown.clone(),
+        next_id: AtomicU64::new(0),
+    });
+    serve(listener, serve_config, shutdown, move |stream, peer| {
+        handle_connection(&ctx, stream, peer);
+    })?;
+    log::info!("[problema3] servidor detenido");
+    Ok(())
+}
+
+/// Lo que comparten todas las conexiones.
+struct Context {
+    config: ServerConfig,
+    room: Room,
+    shutdown: Shutdown,
+    next_id: AtomicU64,
+}
+
+/// Un miembro de la sala: su cola de salida y un identificador único de conexión (el nombre
+/// puede reutilizarlo otra persona después de que este se vaya).
+struct Member {
+    id: u64,
+    outbox: Outbox,
+}
+
+/// La sala: los miembros por nombre, tras un único cerrojo.
+#[derive(Default)]
+struct Room {
+    members: Mutex<HashMap<String, Member>>,
+}
+
+/// Por qué no se pudo entrar en la sala.
+#[derive(Debug, PartialEq, Eq)]
+enum JoinError {
+    /// El nombre ya lo usa otra persona.
+    Taken,
+    /// La propia conexión ya no admite mensajes.
+    Closed,
+}
+
+impl Room {
+    /// Entra con `name`: confirma al recién llegado y lo anuncia a los demás, todo bajo el
+    /// cerrojo para que nadie reciba un mensaje suyo antes que su llegada.
+    fn join(&self, name: &str, id: u64, outbox: &Outbox) -> Result<(), JoinError> {
+        let mut members = lock(&self.members);
+        if members.contains_key(name) {
+            return Err(JoinError::Taken);
+        }
+        outbox
+            .send_line(protocolo::CONNECTED)
+            .map_err(|_| JoinError::Closed)?;
+        deliver(&mut members, None, &protocolo::join_line(name));
+        members.insert(
+            name.to_string(),
+            Member {
+                id,
+                outbox: outbox.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Difunde `line` a todos menos a `from`.
+    fn broadcast(&self, from: &str, line: &str) {
+        let mut members = lock(&self.members);
+        deliver(&mut members, Some(from), line);
+    }
+
+    /// Saca a `name` si sigue siendo la conexión `id` y, si `announce`, lo anuncia. Devuelve
+    /// si estaba (un cliente lento ya expulsado no está, y su salida ya se anunció).
+    fn leave(&self, name: &str, id: u64, announce: bool) -> bool {
+        let mut members = lock(&self.members);
+        match members.get(name) {
+            Some(m) if m.id == id => {}
+            _ => return false,
+        }
+        members.remove(name);
+        if announce {
+            deliver(&mut members, None, &protocolo::leave_line(name));
+        }
+        true
+    }
+}
+
+/// Encola `line` para todos los miembros menos `except`. Un miembro cuya cola está llena (o
+/// cuyo escritor murió) se saca de la sala, se le corta la conexión y se anuncia su salida a
+/// los demás, lo que a su vez puede expulsar a otro lento: por eso es un bucle.
+fn deliver(members: &mut HashMap<String, Member>, except: Option<&str>, line: &str) {
+    let mut pending: Vec<(Option<String>, String)> =
+        vec![(except.map(str::to_string), line.to_string())];
+    while let Some((except, line)) = pending.pop() {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        // Un único buffer compartido por todos los destinatarios.
+        let payload: Arc<[u8]> = Arc::from(bytes);
+        let mut dropped = Vec::new();
+        for (name, member) in members.iter() {
+            if except.as_deref() == Some(name.as_str()) {
+                continue;
+            }
+            match member.outbox.send(Arc::clone(&payload)) {
+                Ok(()) => {}
+                Err(OutboxError::Full) => {
+                    log::warn!("[problema3] {name}: cola de salida llena (no lee): desconectado");
+                    dropped.push(name.clone());
+                }
+                Err(OutboxError::Closed) => {
+                    log::debug!("[problema3] {name}: su escritor ya terminó");
+                    dropped.push(name.clone());
+                }
+            }
+        }
+        for name in dropped {
+            if let Some(member) = members.remove(&name) {
+                member.outbox.close();
+                pending.push((None, protocolo::leave_line(&name)));
+            }
+        }
+    }
+}
+
+/// Cómo terminó una sesión, para el registro y para saber qué anunciar.
+#[derive(Debug)]
+enum End {
+    /// El cliente cerró o envió `/quit`.
+    Left,
+    /// Se apaga el servidor.
+    Shutdown,
+    /// El servidor cortó al cliente (inundación, lentitud, error de red, ...).
+    Kicked(String),
+}
+
+/// Atiende una conexión de principio a fin.
+fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
+    let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
+    let (outbox, writer) = match Outbox::spawn(
+        &stream,
+        ctx.config.queue_messages,
+        ctx.config.write_timeout,
+        &format!("problema3-{id}"),
+    ) {
+        Ok(pair) => pair,
+        Err(e) => {
+            log::error!("[problema3] {peer}: no se pudo crear el escritor: {e}");
+            return;
+        }
+    };
+    log::info!("[problema3] {peer}: conectado");
+    let mut session = Session {
+        ctx,
+        id,
+        peer,
+        reader: BufReader::new(&stream),
+        stream: &stream,
+        outbox: &outbox,
+    };
+    let mut name = None;
+    let end = match session.handshake() {
+        Ok(n) => {
+            log::info!("[problema3] {peer}: entra como {n}");
+            let end = session.chat(&n);
+            name = Some(n);
+            end
+        }
+        Err(end) => end,
+    };
+    if let Some(name) = &name {
+        let announce = !matches!(end, End::Shutdown);
+        ctx.room.leave(name, id, announce);
+    }
+    match &end {
+        End::Kicked(reason) => log::warn!("[problema3] {peer}: desconectado: {reason}"),
+        _ => log::info!("[problema3] {peer}: desconectado"),
+    }
+    // Al soltar la última cola el escritor envía lo pendiente (la despedida) y termina.
+    drop(outbox);
+    if writer.join().is_err() {
+        log::error!("[problema3] {peer}: el hilo escritor entró en pánico");
+    }
+    linger_close(&stream);
+}
+
+/// Cierre "con espera": si cerrásemos con bytes del cliente aún sin leer (una inundación,
+/// líneas tras `/quit`), el kernel enviaría un RST y el cliente podría perder nuestra última
+/// línea (la despedida o el motivo del cierre). Así que primero enviamos FIN y descartamos lo
+/// que siga llegando, acotado en bytes y en tiempo.
+fn linger_close(stream: &TcpStream) {
+    const MAX_LINGER_BYTES: usize = 1024 * 1024;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    if stream.set_read_timeout(Some(LINGER_TIMEOUT)).is_err() {
+        return;
+    }
+    let mut sink = [0u8; 8192];
+    let mut total = 0;
+    let mut reader = stream;
+    let deadline = Instant::now() + LINGER_TIMEOUT;
+    while total < MAX_LINGER_BYTES && Instant::now() < deadline {
+        match io::Read::read(&mut reader, &mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// Cuánto esperamos como mucho, al cerrar, a que el cliente deje de enviar (en total).
+const LINGER_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Lo que una conexión necesita mientras dura.
+struct Session<'a> {
+    ctx: &'a Context,
+    /// Identificador único de la conexión (el nombre puede reutilizarse después).
+    id: u64,
+    peer: SocketAddr,
+    reader: BufReader<&'a TcpStream>,
+    stream: &'a TcpStream,
+    outbox: &'a Outbox,
+}
+
+/// Lo que devolvió una lectura de línea, ya traducido a lo que la sesión debe hacer.
+enum Read {
+    Line(String),
+    /// La línea era inválida; ya se envió el error y se puede seguir.
+    Skipped,
+    /// Hay que terminar la sesión.
+    End(End),
+}
+
+impl Session<'_> {
+    /// Encola una línea para este cliente. Si su cola está llena o cerrada, la sesión termina.
+    fn send(&self, line: &str) -> Result<(), End> {
+        self.outbox.send_line(line).map_err(|e| {
+            self.outbox.close();
+            End::Kicked(e.to_string())
+        })
+    }
+
+    /// Lee la siguiente línea con los límites de la configuración.
+    fn read(&mut self) -> Read {
+        let max = self.ctx.config.max_line_bytes;
+        let mut buf = Vec::new();
+        let result = read_line(&mut self.reader, &mut buf, max).and_then(|more| match more {
+            false => Ok(None),
+            true => String::from_utf8(std::mem::take(&mut buf))
+                .map(Some)
+                .map_err(|_| LineError::InvalidUtf8),
+        });
+        match result {
+            Ok(Some(line)) => Read::Line(line),
+            Ok(None) => Read::End(self.closed()),
+            Err(LineError::TooLong { max }) => {
+                log::warn!("[problema3] {}: línea de más de {max} bytes", self.peer);
+                let msg = protocolo::error_line(&LineError::TooLong { max }.to_string());
+                if let Err(end) = self.send(&msg) {
+                    return Read::End(end);
+                }
+                // `read_line` deja en `buf` lo que consumió: si la línea cupo entera con su
+                // `\n` (justo un byte de más), ya no queda nada que saltar; si no, el resto de
+                // la línea sigue en el flujo y hay que descartarlo.
+                if buf.len() <= max.saturating_add(1) {
+                    return Read::Skipped;
+                }
+                match discard_line(&mut self.reader, MAX_DISCARD_BYTES) {
+                    Ok(true) => Read::Skipped,
+                    Ok(false) => Read::End(self.closed()),
+                    Err(e) => Read::End(End::Kicked(format!("error de lectura: {e}"))),
+                }
+            }
+            Err(LineError::InvalidUtf8) => {
+                log::warn!("[problema3] {}: línea que no es UTF-8", self.peer);
+                match self.send(&protocolo::error_line(&LineError::InvalidUtf8.to_string())) {
+                    Ok(()) => Read::Skipped,
+                    Err(end) => Read::End(end),
+                }
+            }
+            Err(e) if e.is_timeout() => {
+                let _ = self.send(protocolo::HANDSHAKE_TIMEOUT);
+                Read::End(End::Kicked("no eligió nombre a tiempo".into()))
+            }
+            Err(e) => Read::End(self.closed_with(e)),
+        }
+    }
+
+    /// Fin del flujo: o el cliente se fue, o el apagado nos cerró la lectura (y entonces
+    /// avisamos antes de irnos).
+    fn closed(&self) -> End {
+        if self.ctx.shutdown.is_triggered() {
+            let _ = self.send(protocolo::SHUTTING_DOWN);
+            End::Shutdown
+        } else {
+            End::Left
+        }
+    }
+
+    fn closed_with(&self, e: LineError) -> End {
+        if self.ctx.shutdown.is_triggered() {
+            return self.closed();
+        }
+        match &e {
+            LineError::Io(io) if common::net::is_disconnect(io) => End::Left,
+            _ => End::Kicked(format!("error de lectura: {e}")),
+        }
+    }
+
+    /// Pide nombre hasta que llega uno válido y libre; devuelve el nombre ya en la sala.
+    fn handshake(&mut self) -> Result<String, End> {
+        let timeout = self
+            .ctx
+            .config
+            .handshake_timeout
+            .max(Duration::from_millis(1));
+        if let Err(e) = self.stream.set_read_timeout(Some(timeout)) {
+            return Err(End::Kicked(format!("no se pudo fijar el plazo: {e}")));
+        }
+        self.send(protocolo::NAME_PROMPT)?;
+        for _ in 0..protocolo::MAX_NAME_ATTEMPTS {
+            let raw = match self.read() {
+                Read::Line(line) => line,
+                Read::Skipped => {
+                    self.send(protocolo::NAME_PROMPT)?;
+                    continue;
+                }
+                Read::End(end) => return Err(end),
+            };
+            let name = match protocolo::validate_name(&raw) {
+                Ok(name) => name.to_string(),
+                Err(e) => {
+                    log::warn!("[problema3] {}: nombre no válido: {e}", self.peer);
+                    self.send(&protocolo::error_line(&e.to_string()))?;
+                    self.send(protocolo::NAME_PROMPT)?;
+                    continue;
+                }
+            };
+            match self.ctx.room.join(&name, self.id, self.outbox) {
+                Ok(()) => {
+                    // Ya dentro, estar callado es parte del chat: sin plazo de lectura.
+                    if let Err(e) = self.stream.set_read_timeout(None) {
+                        return Err(End::Kicked(format!("no se pudo quitar el plazo: {e}")));
+                    }
+                    return Ok(name);
+                }
+                Err(JoinError::Taken) => {
+                    log::info!("[problema3] {}: nombre {name} ocupado", self.peer);
+                    self.send(&protocolo::name_taken_line(&name))?;
+                    self.send(protocolo::NAME_PROMPT)?;
+                }
+                Err(JoinError::Closed) => {
+                    return Err(End::Kicked("la conexión se cerró al entrar".into()));
+                }
+            }
+        }
+        let _ = self.send(protocolo::TOO_MANY_ATTEMPTS);
+        Err(End::Kicked("demasiados intentos de nombre".into()))
+    }
+
+    /// El bucle del chat: cada línea válida se difunde a los demás, respetando el ritmo.
+    fn chat(&mut self, name: &str) -> End {
+        let config = &self.ctx.config;
+        let mut bucket = TokenBucket::new(config.rate_per_sec, config.rate_burst);
+        let mut strikes: u32 = 0;
+        loop {
+            let line = match self.read() {
+                Read::Line(line) => line,
+                Read::Skipped => continue,
+                Read::End(end) => return end,
+            };
+            let text = match protocolo::classify(&line) {
+                Input::Quit => {
+                    let _ = self.send(protocolo::GOODBYE);
+                    return End::Left;
+                }
+                Input::Empty => continue,
+                Input::Message(text) => text,
+            };
+            if !bucket.try_take(Instant::now()) {
+                strikes = strikes.saturating_add(1);
+                if strikes >= config.flood_strikes {
+                    let _ = self.send(protocolo::FLOOD_DISCONNECT);
+                    return End::Kicked("inundación de mensajes".into());
+                }
+                log::debug!("[problema3] {name}: mensaje rechazado por ritmo");
+                if let Err(end) = self.send(&protocolo::rate_limited_line(config.rate_per_sec)) {
+                    return end;
+                }
+                continue;
+            }
+            strikes = 0;
+            log::debug!("[problema3] {name}: {text}");
+            self.ctx
+                .room
+                .broadcast(name, &protocolo::relay_line(name, &text));
+        }
+    }
+}
