@@ -15,10 +15,13 @@
 //!   espectadores): un cliente lento no frena a los demás.
 //! - [`net`]: utilidades de sockets: mensajes de error en español, tiempos de espera.
 //! - [`sync`]: bloqueo de `Mutex` que se recupera del envenenamiento.
+//! - [`http`]: mensajes HTTP/1.1 (cabeceras, cuerpos `Content-Length` y `chunked`) con
+//!   límites, para el servidor de ficheros y el proxy.
 //! - [`rate`]: limitador de ritmo por cubo de fichas (contra inundaciones de mensajes).
 
 pub mod cli;
 pub mod frame;
+pub mod http;
 pub mod jsonl;
 pub mod line;
 pub mod logging;
