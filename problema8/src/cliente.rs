@@ -1,0 +1,1 @@
+//! Cliente (en construcción).
