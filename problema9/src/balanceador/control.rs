@@ -1,0 +1,137 @@
+//! El servidor del puerto de control: registro de nodos y consultas de estado.
+//!
+//! Cada conexión es una sucesión de peticiones, una por línea: un objeto JSON
+//! ([`ControlRequest`]) recibe una línea JSON ([`ControlReply`]); la línea de texto `STATUS`
+//! (para telnet) recibe la tabla legible. Una línea de más de [`MAX_CONTROL_LINE`] bytes, un
+//! JSON inválido o una orden desconocida reciben un error y la conexión sigue.
+
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::jsonl::encode_json_line;
+use common::line::{discard_line, read_line, LineError};
+
+use super::backends::Backends;
+use crate::registro::{format_status_table, ControlReply, ControlRequest, MAX_CONTROL_LINE};
+
+/// Bytes que estamos dispuestos a descartar tras una línea demasiado larga antes de cerrar.
+const MAX_DISCARD: u64 = 1024 * 1024;
+
+/// Tiempo máximo que esperamos a que un cliente de control lea nuestra respuesta.
+const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Responde a una petición de control (la parte sin sockets, para probarla directamente).
+pub fn answer(backends: &Backends, req: ControlRequest) -> ControlReply {
+    match req {
+        ControlRequest::Register { id, addr, meta } => match backends.register(&id, &addr, meta) {
+            Ok(()) => ControlReply::Registered {
+                id,
+                ttl_ms: u64::try_from(backends.ttl().as_millis()).unwrap_or(u64::MAX),
+            },
+            Err(e) => ControlReply::Error {
+                message: e.to_string(),
+            },
+        },
+        ControlRequest::Heartbeat { id } => {
+            if backends.heartbeat(&id) {
+                ControlReply::Ok
+            } else {
+                ControlReply::Unknown { id }
+            }
+        }
+        ControlRequest::Deregister { id } => {
+            if backends.deregister(&id) {
+                ControlReply::Ok
+            } else {
+                ControlReply::Unknown { id }
+            }
+        }
+        ControlRequest::Status => ControlReply::Status {
+            backends: backends.status(),
+        },
+        ControlRequest::Members => ControlReply::Members {
+            members: backends.members(),
+        },
+    }
+}
+
+/// Lo que hay que enviar en respuesta a una línea recibida.
+fn reply_to_line(backends: &Backends, line: &[u8]) -> Vec<u8> {
+    let trimmed = line.trim_ascii();
+    if trimmed.eq_ignore_ascii_case(b"STATUS") {
+        return format_status_table(&backends.status()).into_bytes();
+    }
+    let reply = if trimmed.starts_with(b"{") {
+        match serde_json::from_slice::<ControlRequest>(trimmed) {
+            Ok(req) => answer(backends, req),
+            Err(e) => ControlReply::Error {
+                message: format!("petición JSON no válida: {e}"),
+            },
+        }
+    } else {
+        ControlReply::Error {
+            message: "orden desconocida: escriba STATUS o envíe una petición JSON \
+                      (register, heartbeat, deregister, status, members)"
+                .to_string(),
+        }
+    };
+    encode_reply(&reply)
+}
+
+fn encode_reply(reply: &ControlReply) -> Vec<u8> {
+    encode_json_line(reply).unwrap_or_else(|e| {
+        log::error!("no se pudo codificar la respuesta de control: {e}");
+        b"{\"type\":\"error\",\"message\":\"error interno\"}\n".to_vec()
+    })
+}
+
+/// Atiende una conexión de control hasta que el otro lado cierre, pase `idle` sin
+/// peticiones, o llegue el apagado (que cierra nuestro lado de lectura).
+pub fn handle_control(stream: TcpStream, peer: SocketAddr, backends: &Backends, idle: Duration) {
+    let _ = stream.set_read_timeout(Some(idle));
+    let _ = stream.set_write_timeout(Some(CONTROL_WRITE_TIMEOUT));
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(e) => {
+            log::error!("control {peer}: no se pudo duplicar el socket: {e}");
+            return;
+        }
+    };
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    log::debug!("control {peer}: conectado");
+    loop {
+        let reply = match read_line(&mut reader, &mut line, MAX_CONTROL_LINE) {
+            Ok(false) => break,
+            Ok(true) if line.trim_ascii().is_empty() => continue,
+            Ok(true) => reply_to_line(backends, &line),
+            Err(LineError::TooLong { max }) => {
+                log::warn!("control {peer}: línea de más de {max} bytes");
+                let reply = encode_reply(&ControlReply::Error {
+                    message: format!("línea demasiado larga: el máximo es {max} bytes"),
+                });
+                if writer.write_all(&reply).is_err() {
+                    break;
+                }
+                match discard_line(&mut reader, MAX_DISCARD) {
+                    Ok(true) => continue,
+                    _ => break,
+                }
+            }
+            Err(e) if e.is_timeout() => {
+                log::debug!("control {peer}: inactivo durante {idle:?}; se cierra");
+                break;
+            }
+            Err(e) => {
+                log::debug!("control {peer}: {e}");
+                break;
+            }
+        };
+        if let Err(e) = writer.write_all(&reply) {
+            log::debug!("control {peer}: no se pudo responder: {e}");
+            break;
+        }
+    }
+    log::debug!("control {peer}: desconectado");
+}
