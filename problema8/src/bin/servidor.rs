@@ -1,6 +1,61 @@
-//! `servidor` del problema 8: aún no implementado.
+//! `servidor` del problema 8: tres en raya con emparejamiento, espectadores y juego limpio.
+
+use anyhow::Context;
+use clap::Parser;
+use problema8::protocolo::{parse_duration, DEFAULT_MAX_LINE, DEFAULT_OUTBOX};
+use problema8::{ServerConfig, DEFAULT_PORT};
+use std::time::Duration;
+
+/// Servidor de tres en raya: PLAY, MOVE 1-9, LIST, WATCH, REMATCH, SCORES (véase HELP).
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    server: common::ServerArgs,
+    // Los valores por omisión en texto son los de `protocolo::DEFAULT_GRACE` y
+    // `protocolo::DEFAULT_IDLE_TIMEOUT`.
+    /// Plazo para volver tras una desconexión antes de perder por abandono (10s, 500ms, 2m)
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    grace: Duration,
+    /// Tiempo máximo por turno; quien se pase pierde (sin límite si no se da)
+    #[arg(long, value_parser = parse_duration)]
+    turn_timeout: Option<Duration>,
+    /// Tiempo sin recibir nada tras el que se cierra una conexión
+    #[arg(long, value_parser = parse_duration, default_value = "3600s")]
+    idle_timeout: Duration,
+    /// Longitud máxima de una línea del cliente, en bytes
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE)]
+    max_line: usize,
+    /// Mensajes pendientes por cliente antes de desconectarlo por lento
+    #[arg(long, default_value_t = DEFAULT_OUTBOX)]
+    outbox: usize,
+}
 
 fn main() {
-    eprintln!("problema8: el servidor aún no está implementado");
-    std::process::exit(1);
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    common::init_logging();
+    let listener = args.server.listen(DEFAULT_PORT)?;
+    let addr = listener.local_addr().context("dirección local")?;
+    println!("escuchando en {addr}");
+    let shutdown = common::Shutdown::new();
+    common::shutdown::install_signal_handler(&shutdown)
+        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let config = ServerConfig {
+        max_connections: args.server.max_connections,
+        max_line_bytes: args.max_line,
+        grace: args.grace,
+        turn_timeout: args.turn_timeout,
+        idle_timeout: args.idle_timeout,
+        outbox_capacity: args.outbox,
+        ..ServerConfig::default()
+    };
+    problema8::run(listener, config, shutdown).context("el servidor falló")?;
+    Ok(())
 }
