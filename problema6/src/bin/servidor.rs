@@ -1,6 +1,81 @@
-//! `servidor` del problema 6: aún no implementado.
+//! `servidor` del problema 6: chat con salas, mensajes privados y salas persistentes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use problema6::protocolo::{
+    DEFAULT_FLOOD_STRIKES, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HISTORY, DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_ROOMS, DEFAULT_QUEUE_MESSAGES, DEFAULT_RATE_BURST, DEFAULT_RATE_PER_SEC,
+    DEFAULT_ROOMS_FILE,
+};
+use problema6::{ServerConfig, DEFAULT_PORT};
+
+/// Servidor de chat con salas: /create, /join, /leave, /rooms, /users, /msg, /nick, /topic.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    server: common::ServerArgs,
+    /// Fichero JSON donde se guarda la lista de salas (se escribe de forma atómica)
+    #[arg(long, default_value = DEFAULT_ROOMS_FILE)]
+    rooms_file: PathBuf,
+    /// Longitud máxima de una línea del cliente, en bytes
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    max_line: usize,
+    /// Mensajes de historial por sala que ve quien entra
+    #[arg(long, default_value_t = DEFAULT_HISTORY)]
+    history: usize,
+    /// Máximo de salas (incluida general)
+    #[arg(long, default_value_t = DEFAULT_MAX_ROOMS)]
+    max_rooms: usize,
+    /// Mensajes por segundo sostenidos por cliente
+    #[arg(long, default_value_t = DEFAULT_RATE_PER_SEC)]
+    rate: f64,
+    /// Ráfaga de mensajes admitida por cliente
+    #[arg(long, default_value_t = DEFAULT_RATE_BURST)]
+    burst: u32,
+    /// Mensajes rechazados seguidos por ritmo antes de desconectar al cliente
+    #[arg(long, default_value_t = DEFAULT_FLOOD_STRIKES)]
+    flood_strikes: u32,
+    /// Mensajes en la cola de salida de cada cliente antes de desconectarlo por lento
+    #[arg(long, default_value_t = DEFAULT_QUEUE_MESSAGES)]
+    queue: usize,
+    /// Segundos para elegir nombre al conectar
+    #[arg(long, default_value_t = DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
+    handshake_timeout: u64,
+}
 
 fn main() {
-    eprintln!("problema6: el servidor aún no está implementado");
-    std::process::exit(1);
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    common::init_logging();
+    let listener = args.server.listen(DEFAULT_PORT)?;
+    let addr = listener.local_addr().context("dirección local")?;
+    println!("escuchando en {addr}");
+    let shutdown = common::Shutdown::new();
+    common::shutdown::install_signal_handler(&shutdown)
+        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let config = ServerConfig {
+        max_line_bytes: args.max_line.max(1),
+        max_connections: args.server.max_connections,
+        queue_messages: args.queue.max(1),
+        handshake_timeout: Duration::from_secs(args.handshake_timeout.max(1)),
+        rate_per_sec: args.rate,
+        rate_burst: args.burst,
+        flood_strikes: args.flood_strikes.max(1),
+        history: args.history,
+        max_rooms: args.max_rooms.max(1),
+        rooms_file: args.rooms_file,
+        ..ServerConfig::default()
+    };
+    problema6::run(listener, config, shutdown)?;
+    Ok(())
 }
