@@ -1,6 +1,152 @@
-//! `cliente` del problema 5: aún no implementado.
+//! `cliente` del problema 5: sube, descarga, lista y borra ficheros. Toda la lógica está en
+//! la biblioteca (`problema5::cliente`).
 
-fn main() {
-    eprintln!("problema5: el cliente aún no está implementado");
-    std::process::exit(1);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use common::ClientArgs;
+use problema5::cliente::default_remote_name;
+use problema5::progreso::{format_bytes, Bar};
+use problema5::protocolo::{format_utc, DEFAULT_PORT};
+use problema5::Client;
+
+/// Cliente de ficheros del problema 5.
+#[derive(Parser, Debug)]
+#[command(name = "cliente", version)]
+struct Args {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(subcommand)]
+    command: Order,
+}
+
+#[derive(Subcommand, Debug)]
+enum Order {
+    /// Sube un fichero local (con SHA-256; solo se publica si llega entero y correcto)
+    Upload {
+        /// El fichero local
+        file: PathBuf,
+        /// Nombre en el servidor (por omisión, el del fichero local)
+        #[arg(long = "as", value_name = "NOMBRE")]
+        name: Option<String>,
+        /// Reanuda una subida interrumpida del mismo fichero
+        #[arg(long = "continue")]
+        resume: bool,
+    },
+    /// Descarga un fichero (se escribe en DESTINO.parcial y se renombra al comprobarlo)
+    Download {
+        /// Nombre en el servidor
+        name: String,
+        /// Dónde guardarlo (por omisión, el mismo nombre en el directorio actual)
+        #[arg(short = 'o', long = "output", value_name = "RUTA")]
+        output: Option<PathBuf>,
+        /// Reanuda una descarga interrumpida desde RUTA.parcial
+        #[arg(long = "continue")]
+        resume: bool,
+    },
+    /// Lista los ficheros del servidor: nombre, tamaño, SHA-256 y fecha (UTC)
+    List,
+    /// Borra un fichero del servidor
+    Delete {
+        /// Nombre en el servidor
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    common::init_logging();
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cliente: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    // El nombre se valida antes de conectar: un error local no necesita servidor.
+    if let Order::Upload {
+        file, name: None, ..
+    } = &args.command
+    {
+        if default_remote_name(file).is_none() {
+            anyhow::bail!(
+                "{} no tiene un nombre de fichero utilizable; indique uno con --as NOMBRE",
+                file.display()
+            );
+        }
+    }
+    let stream = args.client.connect(DEFAULT_PORT, "problema5")?;
+    let mut client = Client::new(stream)?;
+    match args.command {
+        Order::Upload { file, name, resume } => {
+            let name = name
+                .or_else(|| default_remote_name(&file))
+                .unwrap_or_default();
+            let mut bar = Bar::if_terminal(format!("subiendo {name}"));
+            let t = client.upload(&file, &name, resume, bar.as_mut())?;
+            println!(
+                "subido {} ({}, SHA-256 {}){}",
+                t.name,
+                format_bytes(t.size),
+                t.sha256,
+                resumed(t.resumed_from)
+            );
+        }
+        Order::Download {
+            name,
+            output,
+            resume,
+        } => {
+            let dest = output.unwrap_or_else(|| PathBuf::from(&name));
+            let mut bar = Bar::if_terminal(format!("descargando {name}"));
+            let t = client.download(&name, &dest, resume, bar.as_mut())?;
+            println!(
+                "descargado {} en {} ({}, SHA-256 {}){}",
+                t.name,
+                dest.display(),
+                format_bytes(t.size),
+                t.sha256,
+                resumed(t.resumed_from)
+            );
+        }
+        Order::List => {
+            let entries = client.list()?;
+            let width = entries
+                .iter()
+                .map(|e| e.name.chars().count())
+                .max()
+                .unwrap_or(0);
+            for e in &entries {
+                println!(
+                    "{:<width$}  {:>12}  {}  {}",
+                    e.name,
+                    e.size,
+                    e.sha256,
+                    format_utc(e.modified)
+                );
+            }
+            if entries.is_empty() {
+                eprintln!("(no hay ficheros)");
+            }
+        }
+        Order::Delete { name } => {
+            client.delete(&name)?;
+            println!("borrado {name}");
+        }
+    }
+    // Despedida ordenada; si falla, el trabajo ya está hecho.
+    let _ = client.quit();
+    Ok(())
+}
+
+fn resumed(from: u64) -> String {
+    if from > 0 {
+        format!(", reanudado desde el byte {from}")
+    } else {
+        String::new()
+    }
 }

@@ -1,6 +1,73 @@
-//! `servidor` del problema 5: aún no implementado.
+//! `servidor` del problema 5: guarda y sirve ficheros con SHA-256, reanudación y escrituras
+//! atómicas. Toda la lógica está en la biblioteca (`problema5::servidor`).
 
-fn main() {
-    eprintln!("problema5: el servidor aún no está implementado");
-    std::process::exit(1);
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use common::{ServerArgs, Shutdown};
+use problema5::protocolo::{DEFAULT_MAX_SIZE, DEFAULT_PORT};
+use problema5::servidor::{
+    parse_byte_size, ServerConfig, DEFAULT_DIR, DEFAULT_IDLE_TIMEOUT, DEFAULT_IO_TIMEOUT,
+};
+
+/// Servidor de ficheros del problema 5 (UPLOAD, DOWNLOAD, LIST, DELETE, QUIT).
+#[derive(Parser, Debug)]
+#[command(name = "servidor", version)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Directorio donde se guardan los ficheros (se crea si falta)
+    #[arg(long, default_value = DEFAULT_DIR)]
+    dir: PathBuf,
+    /// Tamaño máximo de cada fichero (bytes; admite sufijos K, M, G, T)
+    #[arg(long, value_parser = parse_byte_size, default_value_t = DEFAULT_MAX_SIZE)]
+    max_size: u64,
+    /// Cuota total del directorio (bytes; admite sufijos K, M, G, T); sin cuota si se omite
+    #[arg(long, value_parser = parse_byte_size)]
+    quota: Option<u64>,
+    /// Segundos de espera a la siguiente orden antes de cerrar la conexión
+    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
+    idle_timeout: u64,
+    /// Segundos de espera de cada lectura o escritura en mitad de una transferencia
+    #[arg(long, default_value_t = DEFAULT_IO_TIMEOUT.as_secs())]
+    io_timeout: u64,
+}
+
+fn main() -> ExitCode {
+    common::init_logging();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("servidor: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let listener = args.server.listen(DEFAULT_PORT)?;
+    let addr = listener
+        .local_addr()
+        .context("no se pudo leer la dirección local")?;
+    println!("escuchando en {addr}");
+    std::io::stdout()
+        .flush()
+        .context("no se pudo escribir en stdout")?;
+    let shutdown = Shutdown::new();
+    common::shutdown::install_signal_handler(&shutdown)
+        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let config = ServerConfig {
+        dir: args.dir,
+        max_size: args.max_size,
+        quota: args.quota,
+        max_connections: args.server.max_connections,
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        io_timeout: Duration::from_secs(args.io_timeout.max(1)),
+    };
+    problema5::run(listener, config, shutdown)?;
+    Ok(())
 }

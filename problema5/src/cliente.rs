@@ -1,0 +1,560 @@
+//! El cliente: un [`Client`] sobre un socket ya conectado, con un método por orden.
+//!
+//! Garantías del lado del cliente:
+//! - Una subida calcula antes el SHA-256 del fichero local (el servidor lo necesita en la
+//!   orden) y comprueba que el servidor confirma el mismo.
+//! - Una descarga se escribe en `DESTINO.parcial`, se comprueba su SHA-256 y solo entonces
+//!   se renombra a `DESTINO`: nunca queda un fichero a medias con el nombre final. Si se corta,
+//!   el `.parcial` se conserva para reanudar con `resume = true` (`--continue`).
+//! - Memoria fija: todo se copia con un buffer de [`BUFFER_SIZE`].
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::line::{read_line, LineError};
+use common::net::describe_io_error;
+use sha2::{Digest as _, Sha256};
+
+use crate::progreso::Progress;
+use crate::protocolo::{
+    parse_list_entry, parse_reply, validate_name, Command, Digest, ErrorCode, ListEntry, NameError,
+    ProtocolError, Reply, BUFFER_SIZE, MAX_COMMAND_LINE,
+};
+
+/// Espera mínima a la respuesta final de una subida: el servidor comprueba el SHA-256 y hace
+/// `fsync` de todo el fichero antes de contestar, y eso con varios GiB tarda segundos.
+pub const FINAL_REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Sufijo del fichero de una descarga a medias.
+pub const PARTIAL_SUFFIX: &str = ".parcial";
+
+/// Lo que puede fallar en el cliente. Cada mensaje dice qué pasó y, si se puede, qué hacer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Error de red (cierre, reset, tiempo agotado).
+    #[error("se perdió la conexión con el servidor: {}", describe_io_error(.0))]
+    Connection(#[source] io::Error),
+    /// El servidor cerró cuando se esperaba una respuesta.
+    #[error("el servidor cerró la conexión sin responder")]
+    Closed,
+    /// El servidor respondió con un error.
+    #[error("el servidor respondió {code}: {message}")]
+    Server {
+        /// El código del error.
+        code: ErrorCode,
+        /// El mensaje del servidor.
+        message: String,
+    },
+    /// Respuesta que no sigue el protocolo.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// El nombre remoto no es válido (se comprueba antes de enviar nada).
+    #[error("nombre remoto no válido `{name}`: {source}. Elija otro con --as NOMBRE")]
+    BadName {
+        /// El nombre.
+        name: String,
+        /// El motivo.
+        source: NameError,
+    },
+    /// No se pudo leer un fichero local.
+    #[error("no se pudo leer {}: {}", .path.display(), describe_io_error(.source))]
+    ReadLocal {
+        /// El fichero.
+        path: PathBuf,
+        /// El error.
+        source: io::Error,
+    },
+    /// No se pudo escribir un fichero local.
+    #[error("no se pudo escribir {}: {}", .path.display(), describe_io_error(.source))]
+    WriteLocal {
+        /// El fichero.
+        path: PathBuf,
+        /// El error.
+        source: io::Error,
+    },
+    /// El fichero local cambió de tamaño mientras se subía.
+    #[error("{} cambió mientras se subía; vuelva a intentarlo", .path.display())]
+    LocalChanged {
+        /// El fichero.
+        path: PathBuf,
+    },
+    /// El contenido recibido no tiene el SHA-256 anunciado.
+    #[error("el SHA-256 recibido ({actual}) no coincide con el anunciado ({expected}); se descartó lo descargado")]
+    Checksum {
+        /// El anunciado por el servidor.
+        expected: Digest,
+        /// El calculado.
+        actual: Digest,
+    },
+    /// La descarga se cortó; lo recibido quedó en el parcial.
+    #[error("la descarga se cortó en el byte {received} de {size} ({reason}); lo recibido está en {}: continúe con --continue", .partial.display())]
+    Interrupted {
+        /// Bytes que ya están en el parcial.
+        received: u64,
+        /// Tamaño total.
+        size: u64,
+        /// El fichero parcial.
+        partial: PathBuf,
+        /// Por qué se cortó.
+        reason: String,
+    },
+}
+
+impl From<io::Error> for ClientError {
+    fn from(e: io::Error) -> Self {
+        ClientError::Connection(e)
+    }
+}
+
+/// Resultado de una transferencia.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// Nombre remoto.
+    pub name: String,
+    /// Tamaño total del fichero.
+    pub size: u64,
+    /// SHA-256 comprobado en los dos extremos.
+    pub sha256: Digest,
+    /// Bytes que no hubo que transferir gracias a la reanudación.
+    pub resumed_from: u64,
+}
+
+/// Un cliente conectado. Las órdenes se envían una detrás de otra por la misma conexión.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    /// Envuelve un socket ya conectado (con sus tiempos de espera ya fijados).
+    ///
+    /// # Errores
+    /// Si no se puede duplicar el socket.
+    pub fn new(stream: TcpStream) -> io::Result<Self> {
+        let writer = stream.try_clone()?;
+        Ok(Self {
+            reader: BufReader::new(stream),
+            writer,
+        })
+    }
+
+    fn send(&mut self, command: &Command) -> Result<(), ClientError> {
+        self.writer.write_all(command.encode().as_bytes())?;
+        Ok(())
+    }
+
+    fn read_line(&mut self) -> Result<String, ClientError> {
+        let mut buf = Vec::new();
+        match read_line(&mut self.reader, &mut buf, MAX_COMMAND_LINE) {
+            Ok(true) => String::from_utf8(buf).map_err(|_| ProtocolError::InvalidUtf8.into()),
+            Ok(false) => Err(ClientError::Closed),
+            Err(LineError::Io(e)) => Err(ClientError::Connection(e)),
+            Err(e) => Err(ProtocolError::UnexpectedReply {
+                line: e.to_string(),
+            }
+            .into()),
+        }
+    }
+
+    /// Lee una respuesta; un `ERROR` se convierte en [`ClientError::Server`].
+    fn reply(&mut self) -> Result<Reply, ClientError> {
+        match parse_reply(&self.read_line()?)? {
+            Reply::Error { code, message } => Err(ClientError::Server { code, message }),
+            reply => Ok(reply),
+        }
+    }
+
+    fn unexpected(reply: &Reply) -> ClientError {
+        ProtocolError::UnexpectedReply {
+            line: reply.encode().trim_end().to_string(),
+        }
+        .into()
+    }
+
+    /// `LIST`: los ficheros del servidor.
+    ///
+    /// # Errores
+    /// De red o de protocolo.
+    pub fn list(&mut self) -> Result<Vec<ListEntry>, ClientError> {
+        self.send(&Command::List)?;
+        let count = match self.reply()? {
+            Reply::Files { count } => count,
+            other => return Err(Self::unexpected(&other)),
+        };
+        let mut entries = Vec::new();
+        for _ in 0..count {
+            entries.push(parse_list_entry(&self.read_line()?)?);
+        }
+        Ok(entries)
+    }
+
+    /// `DELETE`: borra un fichero del servidor.
+    ///
+    /// # Errores
+    /// [`ClientError::Server`] con `NOT_FOUND` si no existe; de red o de protocolo.
+    pub fn delete(&mut self, name: &str) -> Result<(), ClientError> {
+        check_name(name)?;
+        self.send(&Command::Delete {
+            name: name.to_string(),
+        })?;
+        match self.reply()? {
+            Reply::Deleted { .. } => Ok(()),
+            other => Err(Self::unexpected(&other)),
+        }
+    }
+
+    /// `QUIT`: cierra la sesión de forma ordenada.
+    ///
+    /// # Errores
+    /// De red o de protocolo.
+    pub fn quit(mut self) -> Result<(), ClientError> {
+        self.send(&Command::Quit)?;
+        match self.reply()? {
+            Reply::Bye => Ok(()),
+            other => Err(Self::unexpected(&other)),
+        }
+    }
+
+    /// Sube el fichero local `path` con el nombre remoto `name`. Con `resume`, pide al
+    /// servidor que continúe lo que ya tenga de este mismo contenido (mismo tamaño y SHA-256).
+    ///
+    /// # Errores
+    /// [`ClientError::BadName`] antes de conectar nada si el nombre no vale;
+    /// [`ClientError::ReadLocal`] si no se puede leer el fichero; [`ClientError::Server`] si
+    /// el servidor lo rechaza (nombre, tamaño, cuota, SHA-256); de red si se corta.
+    pub fn upload(
+        &mut self,
+        path: &Path,
+        name: &str,
+        resume: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<Transfer, ClientError> {
+        check_name(name)?;
+        let read_err = |source| ClientError::ReadLocal {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(read_err)?;
+        let size = file.metadata().map_err(read_err)?.len();
+        let sha256 = hash_prefix(&mut file, size).map_err(|e| match e {
+            HashError::Io(source) => read_err(source),
+            HashError::Short => ClientError::LocalChanged {
+                path: path.to_path_buf(),
+            },
+        })?;
+        self.send(&Command::Upload {
+            name: name.to_string(),
+            size,
+            sha256,
+            offset: resume.then_some(size),
+        })?;
+        let offset = match self.reply()? {
+            Reply::Ready { offset } if offset <= size && (resume || offset == 0) => offset,
+            other => return Err(Self::unexpected(&other)),
+        };
+        file.seek(SeekFrom::Start(offset)).map_err(read_err)?;
+        progress.start(size, offset);
+        let sent = self.send_body(&file, offset, size, progress);
+        progress.finish();
+        match sent {
+            Ok(()) => {}
+            Err(SendError::Local) => {
+                return Err(ClientError::LocalChanged {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(SendError::Net(e)) => return Err(self.error_after_send_failure(e)),
+        }
+        // El servidor comprueba y hace `fsync` antes de contestar: damos más margen.
+        let normal = self.reader.get_ref().read_timeout().ok().flatten();
+        let longer = normal.map(|t| t.max(FINAL_REPLY_TIMEOUT));
+        self.reader.get_ref().set_read_timeout(longer)?;
+        let reply = self.reply();
+        self.reader.get_ref().set_read_timeout(normal)?;
+        match reply? {
+            Reply::Stored {
+                name: stored,
+                size: s,
+                sha256: d,
+            } if stored == name && s == size && d == sha256 => Ok(Transfer {
+                name: stored,
+                size,
+                sha256,
+                resumed_from: offset,
+            }),
+            other => Err(Self::unexpected(&other)),
+        }
+    }
+
+    /// Envía los bytes `[offset, size)` de `file`. `io::copy` de fichero a socket usa
+    /// `sendfile` en Linux; lo hacemos por tramos para ir avisando a la barra de progreso.
+    fn send_body(
+        &mut self,
+        file: &File,
+        offset: u64,
+        size: u64,
+        progress: &mut dyn Progress,
+    ) -> Result<(), SendError> {
+        const STEP: u64 = 4 * 1024 * 1024;
+        let mut done = offset;
+        while done < size {
+            let step = (size - done).min(STEP);
+            let n = io::copy(&mut file.take(step), &mut self.writer).map_err(SendError::Net)?;
+            if n == 0 {
+                return Err(SendError::Local);
+            }
+            done += n;
+            progress.update(done);
+        }
+        Ok(())
+    }
+
+    /// Si el envío falla, quizá el servidor dejó una línea `ERROR` explicando por qué
+    /// (por ejemplo, `TIMEOUT`): se intenta leer antes de dar el error de red.
+    fn error_after_send_failure(&mut self, e: io::Error) -> ClientError {
+        let _ = self
+            .reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(500)));
+        match self.reply() {
+            Err(server @ ClientError::Server { .. }) => server,
+            _ => ClientError::Connection(e),
+        }
+    }
+
+    /// Descarga `name` en `dest`, pasando por `dest.parcial`. Con `resume` y un parcial de
+    /// un intento anterior, pide solo los bytes que faltan.
+    ///
+    /// # Errores
+    /// [`ClientError::Server`] (`NOT_FOUND`, `BAD_OFFSET` si el parcial es más largo que el
+    /// fichero remoto); [`ClientError::Checksum`] si los bytes no cuadran (el parcial se
+    /// borra); [`ClientError::Interrupted`] si se corta (el parcial se conserva);
+    /// [`ClientError::WriteLocal`] si falla el disco local.
+    pub fn download(
+        &mut self,
+        name: &str,
+        dest: &Path,
+        resume: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<Transfer, ClientError> {
+        check_name(name)?;
+        let partial = partial_path(dest);
+        let write_err = |source| ClientError::WriteLocal {
+            path: partial.clone(),
+            source,
+        };
+        // Lo que ya tenemos: su longitud y su SHA-256 parcial, para seguir calculándolo.
+        let mut hasher = Sha256::new();
+        let mut offset = 0;
+        let mut file = if resume {
+            match OpenOptions::new().read(true).write(true).open(&partial) {
+                Ok(mut f) => {
+                    offset = f.metadata().map_err(write_err)?.len();
+                    hasher = hash_into(&mut f, offset, hasher).map_err(write_err)?;
+                    Some(f)
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(write_err(e)),
+            }
+        } else {
+            None
+        };
+        self.send(&Command::Download {
+            name: name.to_string(),
+            offset,
+        })?;
+        let (size, expected) = match self.reply()? {
+            Reply::Data {
+                size,
+                sha256,
+                offset: o,
+            } if o == offset => (size, sha256),
+            other => return Err(Self::unexpected(&other)),
+        };
+        // El parcial se crea solo cuando el servidor ya dijo que el fichero existe.
+        let mut file = match file.take() {
+            Some(f) => f,
+            None => File::create(&partial).map_err(write_err)?,
+        };
+        file.seek(SeekFrom::Start(offset)).map_err(write_err)?;
+        progress.start(size, offset);
+        let received = self.receive_body(&mut file, &mut hasher, offset, size, progress);
+        progress.finish();
+        if let Err((received, e)) = received {
+            return Err(match e {
+                ReceiveError::Local(source) => ClientError::WriteLocal {
+                    path: partial,
+                    source,
+                },
+                ReceiveError::Net(reason) => ClientError::Interrupted {
+                    received,
+                    size,
+                    partial,
+                    reason,
+                },
+            });
+        }
+        let actual = Digest(hasher.finalize().into());
+        if actual != expected {
+            drop(file);
+            let _ = fs::remove_file(&partial);
+            return Err(ClientError::Checksum { expected, actual });
+        }
+        file.sync_all().map_err(write_err)?;
+        drop(file);
+        fs::rename(&partial, dest).map_err(|source| ClientError::WriteLocal {
+            path: dest.to_path_buf(),
+            source,
+        })?;
+        sync_parent(dest);
+        Ok(Transfer {
+            name: name.to_string(),
+            size,
+            sha256: actual,
+            resumed_from: offset,
+        })
+    }
+
+    /// Recibe `[offset, size)` en `file`, calculando el SHA-256. Si falla, dice cuántos bytes
+    /// llegaron a escribirse.
+    fn receive_body(
+        &mut self,
+        file: &mut File,
+        hasher: &mut Sha256,
+        offset: u64,
+        size: u64,
+        progress: &mut dyn Progress,
+    ) -> Result<(), (u64, ReceiveError)> {
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        let mut done = offset;
+        while done < size {
+            let want =
+                usize::try_from((size - done).min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
+            let chunk = buf.get_mut(..want).unwrap_or_default();
+            let n = match self.reader.read(chunk) {
+                Ok(0) => {
+                    return Err((
+                        done,
+                        ReceiveError::Net("el servidor cerró la conexión".into()),
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err((done, ReceiveError::Net(describe_io_error(&e)))),
+            };
+            let bytes = chunk.get(..n).unwrap_or_default();
+            if let Err(e) = file.write_all(bytes) {
+                return Err((done, ReceiveError::Local(e)));
+            }
+            hasher.update(bytes);
+            done += n as u64;
+            progress.update(done);
+        }
+        Ok(())
+    }
+}
+
+enum SendError {
+    Local,
+    Net(io::Error),
+}
+
+enum ReceiveError {
+    Local(io::Error),
+    Net(String),
+}
+
+enum HashError {
+    Io(io::Error),
+    Short,
+}
+
+fn check_name(name: &str) -> Result<(), ClientError> {
+    validate_name(name).map_err(|source| ClientError::BadName {
+        name: name.to_string(),
+        source,
+    })
+}
+
+/// El fichero donde se va guardando una descarga a `dest`: `dest.parcial`.
+pub fn partial_path(dest: &Path) -> PathBuf {
+    let mut name = dest.as_os_str().to_os_string();
+    name.push(PARTIAL_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// El nombre remoto por omisión de un fichero local: su último componente.
+pub fn default_remote_name(path: &Path) -> Option<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+}
+
+/// SHA-256 de los primeros `len` bytes de `file`, desde el principio.
+fn hash_prefix(file: &mut File, len: u64) -> Result<Digest, HashError> {
+    file.seek(SeekFrom::Start(0)).map_err(HashError::Io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        match file.read(chunk) {
+            Ok(0) => return Err(HashError::Short),
+            Ok(n) => {
+                hasher.update(chunk.get(..n).unwrap_or_default());
+                left -= n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(HashError::Io(e)),
+        }
+    }
+    Ok(Digest(hasher.finalize().into()))
+}
+
+/// Añade a `hasher` los primeros `len` bytes de `file`.
+fn hash_into(file: &mut File, len: u64, mut hasher: Sha256) -> io::Result<Sha256> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        file.read_exact(chunk)?;
+        hasher.update(&*chunk);
+        left -= want as u64;
+    }
+    Ok(hasher)
+}
+
+/// `fsync` del directorio que contiene `path`, para que el `rename` sobreviva a un corte.
+fn sync_parent(path: &Path) {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = File::open(parent) {
+        let _ = dir.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_path_appends_suffix() {
+        assert_eq!(
+            partial_path(Path::new("/tmp/a.bin")),
+            PathBuf::from("/tmp/a.bin.parcial")
+        );
+        assert_eq!(
+            default_remote_name(Path::new("dir/x.txt")).as_deref(),
+            Some("x.txt")
+        );
+        assert_eq!(default_remote_name(Path::new("/")), None);
+    }
+}

@@ -1,0 +1,730 @@
+//! El directorio de almacenamiento: nombres seguros, subidas atómicas, reanudación y cuota.
+//!
+//! Reglas que garantiza este módulo:
+//! - Solo se tocan nombres que pasaron [`validate_name`] (sin `/`, sin `..`, sin punto
+//!   inicial), unidos al directorio: nunca se sale de él. Los enlaces simbólicos que alguien
+//!   deje dentro no se siguen.
+//! - Una subida se escribe en un temporal oculto con nombre único (`.subida-<n>`), se hace
+//!   `fsync` y solo si el SHA-256 coincide se renombra al nombre real. `rename` es atómico: quien
+//!   mire ve la versión vieja completa o la nueva completa, nunca una mezcla. Dos subidas del
+//!   mismo nombre a la vez escriben en temporales distintos; gana la última en renombrar.
+//! - Una subida interrumpida guarda lo recibido como parcial oculto
+//!   (`.parcial-<sha256>-<tamaño>`), identificado por el contenido anunciado y no por el
+//!   nombre: reanudar exige el mismo tamaño y el mismo SHA-256. Quien reanuda "reclama" el
+//!   parcial renombrándolo a su propio temporal, así que dos reanudaciones a la vez no
+//!   escriben en el mismo fichero.
+//! - La cuota (opcional) cuenta los ficheros visibles, los parciales y el tamaño completo de
+//!   cada subida en curso; la comprobación y la reserva se hacen bajo el mismo cerrojo.
+//! - Los SHA-256 se guardan en memoria, indexados por nombre, tamaño, fecha e inodo: `LIST` y
+//!   `DOWNLOAD` no releen un fichero que ya conocen, y si alguien lo cambia por fuera se
+//!   recalcula.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::lock;
+use sha2::{Digest as _, Sha256};
+
+use crate::protocolo::{validate_name, Digest, ErrorCode, ListEntry, BUFFER_SIZE};
+
+/// Prefijo de los temporales de subida (ocultos: ningún nombre válido empieza por punto).
+const TEMP_PREFIX: &str = ".subida-";
+/// Prefijo de los parciales que esperan una reanudación.
+const PARTIAL_PREFIX: &str = ".parcial-";
+/// Un parcial que nadie reanuda en este tiempo se borra (al arrancar y al calcular la cuota),
+/// para que las subidas abandonadas no llenen el disco para siempre.
+pub const PARTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Lo que puede fallar en el almacén. Cada variante sabe qué código de error lleva al cliente.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No existe un fichero con ese nombre.
+    #[error("no existe el fichero `{name}`")]
+    NotFound {
+        /// El nombre pedido.
+        name: String,
+    },
+    /// El fichero anunciado supera el máximo.
+    #[error("el fichero ocupa {size} bytes y el máximo es {max}")]
+    TooLarge {
+        /// Tamaño anunciado.
+        size: u64,
+        /// El máximo configurado.
+        max: u64,
+    },
+    /// No cabe en la cuota.
+    #[error("no cabe en la cuota: se necesitan {needed} bytes y quedan {free} de {quota}")]
+    Quota {
+        /// Bytes que ocuparía la subida.
+        needed: u64,
+        /// Bytes libres en la cuota.
+        free: u64,
+        /// La cuota total.
+        quota: u64,
+    },
+    /// El contenido recibido no tiene el SHA-256 anunciado; no se guardó nada.
+    #[error("el SHA-256 recibido ({actual}) no coincide con el anunciado ({expected}); no se guardó nada")]
+    Checksum {
+        /// El anunciado.
+        expected: Digest,
+        /// El calculado.
+        actual: Digest,
+    },
+    /// Fallo de disco (permisos, disco lleno...).
+    #[error("error de disco en {path}: {source}")]
+    Io {
+        /// El fichero o directorio implicado.
+        path: PathBuf,
+        /// El error original.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StoreError {
+    /// El código de error del protocolo que corresponde.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::NotFound { .. } => ErrorCode::NotFound,
+            StoreError::TooLarge { .. } => ErrorCode::TooLarge,
+            StoreError::Quota { .. } => ErrorCode::Quota,
+            StoreError::Checksum { .. } => ErrorCode::Checksum,
+            StoreError::Io { .. } => ErrorCode::Internal,
+        }
+    }
+
+    /// El mensaje para el cliente: el de los errores de disco no revela rutas del servidor.
+    pub fn client_message(&self) -> String {
+        match self {
+            StoreError::Io { .. } => "error interno del servidor al acceder al disco".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Identidad de una versión concreta de un fichero, para saber si un SHA-256 guardado vale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl Version {
+    fn of(meta: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Version {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// SHA-256 conocidos: nombre -> (versión, resumen).
+    digests: HashMap<String, (Version, Digest)>,
+    /// Subidas en curso: identificador -> bytes reservados en la cuota.
+    reserved: HashMap<u64, u64>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    max_size: u64,
+    quota: Option<u64>,
+    state: Mutex<State>,
+    next_id: AtomicU64,
+}
+
+/// El almacén compartido por todas las conexiones. Clonarlo es barato (un `Arc`).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Abre (y crea si falta) el directorio. Borra los temporales de subidas que un servidor
+    /// anterior dejó a medias al morir, y los parciales caducados.
+    ///
+    /// # Errores
+    /// [`StoreError::Io`] si no se puede crear o leer el directorio.
+    pub fn open(dir: &Path, max_size: u64, quota: Option<u64>) -> Result<Self, StoreError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                max_size,
+                quota,
+                state: Mutex::new(State::default()),
+                next_id: AtomicU64::new(1),
+            }),
+        };
+        for entry in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(TEMP_PREFIX) {
+                log::info!("borrando el temporal abandonado {name}");
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        store.usage(true)?;
+        Ok(store)
+    }
+
+    /// El directorio de almacenamiento.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// El listado de ficheros visibles, ordenado por nombre. Los ocultos, los que no son
+    /// ficheros regulares y los que tienen nombres que el protocolo no admite no aparecen.
+    ///
+    /// # Errores
+    /// [`StoreError::Io`] si no se puede leer el directorio. Un fichero que desaparece
+    /// mientras se lista simplemente no sale.
+    pub fn list(&self) -> Result<Vec<ListEntry>, StoreError> {
+        let dir = &self.inner.dir;
+        let mut entries = Vec::new();
+        for entry in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if validate_name(&name).is_err() {
+                continue;
+            }
+            let Ok((file, meta)) = self.open_visible(&name) else {
+                continue;
+            };
+            let digest = match self.digest_of(&name, &file, &meta) {
+                Ok(d) => d,
+                Err(e) => {
+                    log::warn!("no se pudo leer {name} para el listado: {e}");
+                    continue;
+                }
+            };
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            entries.push(ListEntry {
+                name,
+                size: meta.len(),
+                sha256: digest,
+                modified,
+            });
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
+    /// Abre un fichero visible para descargarlo: devuelve el fichero abierto, su tamaño y su
+    /// SHA-256. Como el fichero ya está abierto, una subida que lo sustituya mientras tanto no
+    /// cambia lo que se envía (el `rename` deja intacta la versión abierta).
+    ///
+    /// # Errores
+    /// [`StoreError::NotFound`] si no existe (o no es un fichero regular).
+    pub fn open_download(&self, name: &str) -> Result<(File, u64, Digest), StoreError> {
+        let (file, meta) = self.open_visible(name)?;
+        let digest = self.digest_of(name, &file, &meta)?;
+        Ok((file, meta.len(), digest))
+    }
+
+    /// Borra un fichero visible.
+    ///
+    /// # Errores
+    /// [`StoreError::NotFound`] si no existe.
+    pub fn delete(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.inner.dir.join(name);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(not_found(name)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found(name)),
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let mut state = lock(&self.inner.state);
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                state.digests.remove(name);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(not_found(name)),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Empieza una subida de `size` bytes con resumen `sha256`. Con `resume = Some(n)` el
+    /// cliente pide reanudar: si hay un parcial del mismo contenido, se continúa desde
+    /// `min(n, lo guardado)`; si no, desde 0. El offset elegido está en [`Upload::offset`].
+    ///
+    /// # Errores
+    /// [`StoreError::TooLarge`], [`StoreError::Quota`] o [`StoreError::Io`]; en todos los
+    /// casos no queda nada escrito.
+    pub fn begin_upload(
+        &self,
+        name: &str,
+        size: u64,
+        sha256: Digest,
+        resume: Option<u64>,
+    ) -> Result<Upload, StoreError> {
+        if size > self.inner.max_size {
+            return Err(StoreError::TooLarge {
+                size,
+                max: self.inner.max_size,
+            });
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let temp = self.temp_path(id);
+        let partial = self.partial_path(sha256, size);
+        // Reclamar el parcial: si el rename funciona, es nuestro y de nadie más.
+        let claimed = resume.is_some() && fs::rename(&partial, &temp).is_ok();
+        let file = if claimed {
+            OpenOptions::new().read(true).write(true).open(&temp)
+        } else {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+        }
+        .map_err(io_err(&temp))?;
+        let held = if claimed {
+            file.metadata().map_err(io_err(&temp))?.len()
+        } else {
+            0
+        };
+        let mut upload = Upload {
+            store: self.clone(),
+            id,
+            name: name.to_string(),
+            size,
+            expected: sha256,
+            temp,
+            file,
+            hasher: Sha256::new(),
+            // Hasta recalcular el prefijo, `offset` es lo que hay en disco: si algo falla
+            // antes, `Drop` devuelve el parcial a su sitio entero.
+            offset: held,
+            written: 0,
+            done: false,
+        };
+        self.reserve(id, size)?;
+        if claimed {
+            let start = resume.unwrap_or(0).min(held).min(size);
+            upload.rehash_prefix(start)?;
+        }
+        Ok(upload)
+    }
+
+    /// Comprueba la cuota y reserva `size` bytes para la subida `id`, todo bajo el cerrojo.
+    fn reserve(&self, id: u64, size: u64) -> Result<(), StoreError> {
+        let mut state = lock(&self.inner.state);
+        if let Some(quota) = self.inner.quota {
+            let on_disk = self.usage(false)?;
+            let reserved: u64 = state.reserved.values().sum();
+            let used = on_disk.saturating_add(reserved);
+            let free = quota.saturating_sub(used);
+            if size > free {
+                return Err(StoreError::Quota {
+                    needed: size,
+                    free,
+                    quota,
+                });
+            }
+        }
+        state.reserved.insert(id, size);
+        Ok(())
+    }
+
+    /// Bytes ocupados por los ficheros visibles y los parciales (los temporales en curso
+    /// cuentan por su reserva). Con `sweep`, borra de paso los parciales caducados.
+    fn usage(&self, sweep: bool) -> Result<u64, StoreError> {
+        let dir = &self.inner.dir;
+        let mut total: u64 = 0;
+        let now = SystemTime::now();
+        for entry in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            if name.starts_with(PARTIAL_PREFIX) {
+                let age = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .unwrap_or_default();
+                if sweep && age > PARTIAL_TTL {
+                    log::info!("borrando el parcial caducado {name}");
+                    let _ = fs::remove_file(entry.path());
+                    continue;
+                }
+            }
+            total = total.saturating_add(meta.len());
+        }
+        Ok(total)
+    }
+
+    fn temp_path(&self, id: u64) -> PathBuf {
+        // El id del proceso evita choques si por error dos servidores comparten directorio.
+        self.inner
+            .dir
+            .join(format!("{TEMP_PREFIX}{}-{id}", std::process::id()))
+    }
+
+    fn partial_path(&self, sha256: Digest, size: u64) -> PathBuf {
+        self.inner
+            .dir
+            .join(format!("{PARTIAL_PREFIX}{sha256}-{size}"))
+    }
+
+    /// Abre un fichero visible sin seguir enlaces simbólicos.
+    fn open_visible(&self, name: &str) -> Result<(File, fs::Metadata), StoreError> {
+        let path = self.inner.dir.join(name);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(not_found(name)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found(name)),
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let file = File::open(&path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                not_found(name)
+            } else {
+                io_err(&path)(e)
+            }
+        })?;
+        let meta = file.metadata().map_err(io_err(&path))?;
+        if !meta.is_file() {
+            return Err(not_found(name));
+        }
+        Ok((file, meta))
+    }
+
+    /// El SHA-256 de un fichero abierto: de la memoria si la versión coincide, si no se
+    /// calcula leyendo el fichero con el buffer fijo (sin tener el cerrojo durante la lectura).
+    fn digest_of(
+        &self,
+        name: &str,
+        file: &File,
+        meta: &fs::Metadata,
+    ) -> Result<Digest, StoreError> {
+        let version = Version::of(meta);
+        if let Some((v, d)) = lock(&self.inner.state).digests.get(name) {
+            if *v == version {
+                return Ok(*d);
+            }
+        }
+        let path = self.inner.dir.join(name);
+        let mut hasher = Sha256::new();
+        let mut reader = file;
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(&path)(e)),
+            };
+            hasher.update(buf.get(..n).unwrap_or_default());
+        }
+        let digest = Digest(hasher.finalize().into());
+        lock(&self.inner.state)
+            .digests
+            .insert(name.to_string(), (version, digest));
+        Ok(digest)
+    }
+}
+
+fn not_found(name: &str) -> StoreError {
+    StoreError::NotFound {
+        name: name.to_string(),
+    }
+}
+
+/// Una subida en curso: un temporal oculto que se va llenando y calculando su SHA-256.
+///
+/// Termina con [`Upload::finish`] (comprobar y publicar) o [`Upload::interrupt`] (guardar lo
+/// recibido para reanudar). Si se suelta sin llamar a ninguna (un pánico, un error), el
+/// temporal se conserva como parcial igual que en `interrupt`: nunca queda nada a la vista.
+pub struct Upload {
+    store: Store,
+    id: u64,
+    name: String,
+    size: u64,
+    expected: Digest,
+    temp: PathBuf,
+    file: File,
+    hasher: Sha256,
+    offset: u64,
+    written: u64,
+    done: bool,
+}
+
+impl Upload {
+    /// Los bytes que el servidor ya tiene: el cliente envía desde aquí (`READY offset`).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Cuántos bytes faltan por recibir.
+    pub fn remaining(&self) -> u64 {
+        self.size.saturating_sub(self.offset + self.written)
+    }
+
+    /// Recalcula el SHA-256 de los primeros `start` bytes de un parcial reclamado y deja el
+    /// fichero preparado para seguir escribiendo justo detrás.
+    fn rehash_prefix(&mut self, start: u64) -> Result<(), StoreError> {
+        self.file.set_len(start).map_err(io_err(&self.temp))?;
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(io_err(&self.temp))?;
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        let mut left = start;
+        while left > 0 {
+            let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
+            let chunk = buf.get_mut(..want).unwrap_or_default();
+            self.file.read_exact(chunk).map_err(io_err(&self.temp))?;
+            self.hasher.update(&*chunk);
+            left -= want as u64;
+        }
+        self.offset = start;
+        Ok(())
+    }
+
+    /// Añade bytes recibidos al temporal y al SHA-256.
+    ///
+    /// # Errores
+    /// [`StoreError::Io`] si falla el disco.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.hasher.update(bytes);
+        self.file.write_all(bytes).map_err(io_err(&self.temp))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Comprueba el SHA-256, hace `fsync` y publica el fichero con su nombre real.
+    ///
+    /// # Errores
+    /// [`StoreError::Checksum`] si no coincide (el temporal se borra: esos bytes no sirven para
+    /// reanudar); [`StoreError::Io`] si falla el disco. En ambos casos la versión anterior,
+    /// si la había, queda intacta.
+    pub fn finish(mut self) -> Result<ListEntry, StoreError> {
+        self.done = true;
+        let actual = Digest(std::mem::take(&mut self.hasher).finalize().into());
+        let result = self.publish(actual);
+        if result.is_err() {
+            let _ = fs::remove_file(&self.temp);
+        }
+        self.release();
+        result
+    }
+
+    fn publish(&mut self, actual: Digest) -> Result<ListEntry, StoreError> {
+        if actual != self.expected {
+            return Err(StoreError::Checksum {
+                expected: self.expected,
+                actual,
+            });
+        }
+        // Los datos, en disco antes del rename: tras un corte de luz no puede aparecer el
+        // nombre nuevo apuntando a un fichero con huecos.
+        self.file.sync_all().map_err(io_err(&self.temp))?;
+        let dir = &self.store.inner.dir;
+        let dest = dir.join(&self.name);
+        let meta = {
+            let mut state = lock(&self.store.inner.state);
+            fs::rename(&self.temp, &dest).map_err(io_err(&dest))?;
+            let meta = self.file.metadata().map_err(io_err(&dest))?;
+            state
+                .digests
+                .insert(self.name.clone(), (Version::of(&meta), actual));
+            state.reserved.remove(&self.id);
+            meta
+        };
+        // Y el rename, en disco (la entrada del directorio).
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Ok(ListEntry {
+            name: self.name.clone(),
+            size: self.size,
+            sha256: actual,
+            modified,
+        })
+    }
+
+    /// La subida se cortó (el cliente se fue, tardó demasiado o el servidor se apaga): lo
+    /// recibido se guarda como parcial oculto para poder reanudar; si no había nada, se borra.
+    pub fn interrupt(mut self) {
+        self.keep_partial();
+    }
+
+    /// Se descarta todo lo recibido (por ejemplo, tras un error de disco).
+    pub fn discard(mut self) {
+        self.done = true;
+        let _ = fs::remove_file(&self.temp);
+        self.release();
+    }
+
+    fn keep_partial(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let held = self.offset + self.written;
+        if held == 0 {
+            let _ = fs::remove_file(&self.temp);
+        } else {
+            let partial = self.store.partial_path(self.expected, self.size);
+            match fs::rename(&self.temp, &partial) {
+                Ok(()) => log::info!(
+                    "subida de {} interrumpida: {held} de {} bytes guardados para reanudar",
+                    self.name,
+                    self.size
+                ),
+                Err(e) => {
+                    log::warn!("no se pudo guardar el parcial de {}: {e}", self.name);
+                    let _ = fs::remove_file(&self.temp);
+                }
+            }
+        }
+        self.release();
+    }
+
+    fn release(&self) {
+        lock(&self.store.inner.state).reserved.remove(&self.id);
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.keep_partial();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(data: &[u8]) -> Digest {
+        Digest(Sha256::digest(data).into())
+    }
+
+    fn visible(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn upload_is_invisible_until_checksum_matches() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
+        let mut up = store.begin_upload("a", 5, sha(b"hello"), None).unwrap();
+        up.write(b"hel").unwrap();
+        assert!(store.list().unwrap().is_empty());
+        up.write(b"lo").unwrap();
+        let entry = up.finish().unwrap();
+        assert_eq!(entry.sha256, sha(b"hello"));
+        assert_eq!(fs::read(tmp.path().join("a")).unwrap(), b"hello");
+        assert_eq!(visible(tmp.path()), vec!["a"]);
+    }
+
+    #[test]
+    fn bad_checksum_keeps_old_version_and_leaves_no_temp() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
+        fs::write(tmp.path().join("a"), b"viejo").unwrap();
+        let mut up = store.begin_upload("a", 5, sha(b"nuevo"), None).unwrap();
+        up.write(b"NUEVO").unwrap();
+        assert!(matches!(up.finish(), Err(StoreError::Checksum { .. })));
+        assert_eq!(fs::read(tmp.path().join("a")).unwrap(), b"viejo");
+        assert_eq!(visible(tmp.path()), vec!["a"]);
+    }
+
+    #[test]
+    fn interrupted_upload_resumes_from_what_was_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
+        let data = b"0123456789";
+        let mut up = store.begin_upload("n", 10, sha(data), None).unwrap();
+        up.write(&data[..6]).unwrap();
+        up.interrupt();
+        assert!(store.list().unwrap().is_empty());
+        // Sin pedir reanudación se empieza de cero; pidiendo 4, se usa 4.
+        let up = store.begin_upload("n", 10, sha(data), Some(4)).unwrap();
+        assert_eq!(up.offset(), 4);
+        drop(up);
+        let mut up = store.begin_upload("n", 10, sha(data), Some(10)).unwrap();
+        assert_eq!(up.offset(), 4, "el parcial se recortó a 4 bytes");
+        up.write(&data[4..]).unwrap();
+        up.finish().unwrap();
+        assert_eq!(fs::read(tmp.path().join("n")).unwrap(), data);
+        assert_eq!(visible(tmp.path()), vec!["n"]);
+    }
+
+    #[test]
+    fn quota_counts_files_and_uploads_in_flight() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), 1 << 20, Some(10)).unwrap();
+        fs::write(tmp.path().join("a"), b"1234").unwrap();
+        let first = store.begin_upload("b", 6, sha(b"123456"), None).unwrap();
+        assert!(matches!(
+            store.begin_upload("c", 1, sha(b"1"), None),
+            Err(StoreError::Quota { free: 0, .. })
+        ));
+        first.discard();
+        assert!(store.begin_upload("c", 6, sha(b"123456"), None).is_ok());
+    }
+
+    #[test]
+    fn hidden_files_symlinks_and_directories_are_not_listed() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join(".oculto"), b"x").unwrap();
+        fs::write(tmp.path().join("con espacio"), b"x").unwrap();
+        fs::create_dir(tmp.path().join("sub")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc/passwd", tmp.path().join("enlace")).unwrap();
+        let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
+        assert!(store.list().unwrap().is_empty());
+        assert!(matches!(
+            store.open_download("enlace"),
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            store.delete("sub"),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+}
