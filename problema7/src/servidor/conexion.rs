@@ -1,0 +1,453 @@
+//! Una conexión de cliente: leer peticiones una tras otra y decidir qué hacer con cada una.
+//!
+//! Orden de las comprobaciones de cada petición (la primera que falla contesta):
+//! 1. cabecera bien formada y dentro de los límites (400, 408, 414, 431, 505);
+//! 2. destino válido (400) y, si es `http://proxy.local/stats`, las estadísticas;
+//! 3. credenciales de `--auth` en las peticiones de proxy (407 con `Proxy-Authenticate`);
+//! 4. host no bloqueado por `--block` (403);
+//! 5. cuerpo bien delimitado: nada de contrabando (400);
+//! 6. `CONNECT` → [`super::tunnel`]; lo demás → [`super::forward`].
+//!
+//! La dirección del cliente se comprueba contra `--allow` antes de leer nada (403).
+//! Tras un error generado por el proxy la conexión se cierra: no sabemos dónde empieza la
+//! siguiente petición si el cuerpo de ésta no se leyó.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::http::{self, HttpError, RequestHead, Target, Version};
+
+use super::access::{check_proxy_auth, is_allowed, is_blocked};
+use super::access_log::AccessRecord;
+use super::pool::UpstreamConn;
+use super::stats::add;
+use super::{forward, tunnel, Proxy};
+use crate::protocolo::{simple_response, Origin, STATS_HOST, STATS_PATH};
+
+/// Tamaño de los buffers de lectura y escritura con el cliente.
+const CLIENT_BUFFER: usize = 16 * 1024;
+
+/// Qué hacer con la conexión tras una petición.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Seguir leyendo peticiones.
+    KeepAlive,
+    /// Cerrar la conexión.
+    Close,
+}
+
+/// Cuenta los bytes que pasan por un socket (para el registro y las estadísticas).
+pub(crate) struct Counted {
+    pub(crate) stream: TcpStream,
+    pub(crate) bytes: u64,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// La conexión al origen que esta conexión de cliente usó la última vez, para la siguiente
+/// petición al mismo origen.
+pub(crate) struct Sticky {
+    pub(crate) key: String,
+    pub(crate) conn: UpstreamConn,
+    pub(crate) last_used: Instant,
+}
+
+/// Todo lo de una conexión de cliente.
+pub(crate) struct Client<'a> {
+    pub(crate) proxy: &'a Proxy,
+    pub(crate) peer: SocketAddr,
+    /// El socket original (para los túneles y para cerrar).
+    pub(crate) stream: TcpStream,
+    pub(crate) reader: BufReader<Counted>,
+    pub(crate) writer: BufWriter<Counted>,
+    pub(crate) upstream: Option<Sticky>,
+}
+
+/// Lo que se anota al terminar una petición.
+pub(crate) struct Outcome {
+    /// El código enviado al cliente (0 si no llegó a enviarse ninguno).
+    pub(crate) status: u16,
+    /// Si la conexión sigue.
+    pub(crate) next: Next,
+    /// Bytes del cliente al destino por un túnel (no pasan por nuestros buffers).
+    pub(crate) tunnel_in: u64,
+    /// Bytes del destino al cliente por un túnel.
+    pub(crate) tunnel_out: u64,
+}
+
+impl Outcome {
+    /// Respuesta enviada; la conexión sigue o se cierra según `next`.
+    pub(crate) fn new(status: u16, next: Next) -> Self {
+        Self {
+            status,
+            next,
+            tunnel_in: 0,
+            tunnel_out: 0,
+        }
+    }
+
+    /// Respuesta enviada (o intentada) y la conexión se cierra.
+    pub(crate) fn close(status: u16) -> Self {
+        Self::new(status, Next::Close)
+    }
+}
+
+impl Client<'_> {
+    /// Bytes recibidos del cliente hasta ahora.
+    pub(crate) fn bytes_in(&self) -> u64 {
+        self.reader.get_ref().bytes
+    }
+
+    /// Bytes enviados al cliente hasta ahora.
+    pub(crate) fn bytes_out(&self) -> u64 {
+        self.writer.get_ref().bytes
+    }
+
+    /// Envía una respuesta generada por el proxy y marca la conexión para cerrarse.
+    pub(crate) fn fail(&mut self, status: u16, extra: &[(&str, &str)], body: &str) -> Outcome {
+        let bytes = simple_response(status, extra, body, true);
+        let _ = self
+            .writer
+            .write_all(&bytes)
+            .and_then(|()| self.writer.flush());
+        Outcome::close(status)
+    }
+
+    /// Devuelve al almacén común la conexión al origen guardada, si la hay.
+    fn release_upstream(&mut self) {
+        if let Some(sticky) = self.upstream.take() {
+            self.proxy.pool.put(&sticky.key, sticky.conn);
+        }
+    }
+}
+
+/// Atiende una conexión de cliente hasta que se cierre.
+pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
+    let _active = proxy.stats.connection();
+    let Some(mut client) = setup(proxy, stream, peer) else {
+        return;
+    };
+    log::debug!("{peer}: conexión abierta");
+    if !is_allowed(peer.ip(), &proxy.config.allow) {
+        log::warn!("{peer}: cliente fuera de las redes permitidas (--allow): 403");
+        add(&proxy.stats.requests, 1);
+        proxy.stats.record_status(403);
+        client.fail(
+            403,
+            &[],
+            "este proxy no atiende a su red (véase --allow del servidor)\n",
+        );
+        account(&mut client, 0, 0);
+        linger_close(&client.stream);
+        return;
+    }
+    let mut counted_in = 0;
+    let mut counted_out = 0;
+    loop {
+        let head = match http::read_request_head(&mut client.reader, &proxy.config.limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => break,
+            Err(HttpError::Timeout { received: 0 }) => {
+                log::debug!("{peer}: conexión inactiva: se cierra");
+                break;
+            }
+            Err(HttpError::Io(e)) => {
+                log::debug!("{peer}: error de lectura: {e}");
+                break;
+            }
+            Err(e) => {
+                log::warn!("{peer}: petición mal formada: {e}");
+                add(&proxy.stats.requests, 1);
+                let status = e.status();
+                proxy.stats.record_status(status);
+                client.fail(status, &[], &format!("petición no válida: {e}\n"));
+                linger_close(&client.stream);
+                break;
+            }
+        };
+        let started = Instant::now();
+        add(&proxy.stats.requests, 1);
+        let method = head.method.clone();
+        let target = head.target.clone();
+        let outcome = serve_request(&mut client, head);
+        proxy.stats.record_status(outcome.status);
+        let (bytes_in, bytes_out) = (client.bytes_in(), client.bytes_out());
+        add(&proxy.stats.bytes_from_clients, outcome.tunnel_in);
+        add(&proxy.stats.bytes_to_clients, outcome.tunnel_out);
+        proxy.log.record(&AccessRecord {
+            client: peer,
+            method: &method,
+            target: &target,
+            status: outcome.status,
+            bytes_in: bytes_in - counted_in + outcome.tunnel_in,
+            bytes_out: bytes_out - counted_out + outcome.tunnel_out,
+            duration: started.elapsed(),
+        });
+        account(&mut client, counted_in, counted_out);
+        counted_in = bytes_in;
+        counted_out = bytes_out;
+        if outcome.next == Next::Close {
+            break;
+        }
+    }
+    client.release_upstream();
+    let _ = client.stream.shutdown(NetShutdown::Both);
+    log::debug!("{peer}: conexión cerrada");
+}
+
+/// Suma a las estadísticas los bytes pasados desde la última cuenta.
+fn account(client: &mut Client<'_>, counted_in: u64, counted_out: u64) {
+    let stats = &client.proxy.stats;
+    add(&stats.bytes_from_clients, client.bytes_in() - counted_in);
+    add(&stats.bytes_to_clients, client.bytes_out() - counted_out);
+}
+
+/// Prepara los buffers y los tiempos de espera del socket del cliente.
+fn setup(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) -> Option<Client<'_>> {
+    let timeout = Some(proxy.config.client_timeout.max(Duration::from_millis(1)));
+    let prepared = stream
+        .set_read_timeout(timeout)
+        .and_then(|()| stream.set_write_timeout(timeout))
+        // Sin Nagle: cabecera y cuerpo salen en cuanto los escribimos (las escrituras ya van
+        // agrupadas por el `BufWriter`).
+        .and_then(|()| stream.set_nodelay(true))
+        .and_then(|()| Ok((stream.try_clone()?, stream.try_clone()?)));
+    let (r, w) = match prepared {
+        Ok(pair) => pair,
+        Err(e) => {
+            log::error!("{peer}: no se pudo preparar el socket: {e}");
+            return None;
+        }
+    };
+    Some(Client {
+        proxy,
+        peer,
+        stream,
+        reader: BufReader::with_capacity(
+            CLIENT_BUFFER,
+            Counted {
+                stream: r,
+                bytes: 0,
+            },
+        ),
+        writer: BufWriter::with_capacity(
+            CLIENT_BUFFER,
+            Counted {
+                stream: w,
+                bytes: 0,
+            },
+        ),
+        upstream: None,
+    })
+}
+
+/// Cierra con cortesía tras un error: deja de escribir y lee (y tira) lo que el cliente aún
+/// estuviera enviando durante un momento. Si se cerrara con datos sin leer en el buffer del
+/// núcleo, se enviaría un RST y el cliente podría perder nuestra respuesta de error.
+pub(crate) fn linger_close(stream: &TcpStream) {
+    let _ = stream.shutdown(NetShutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut sink = [0u8; 8192];
+    let mut reader = stream;
+    let mut total = 0usize;
+    while Instant::now() < deadline && total < 1024 * 1024 {
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// Decide qué hacer con una petición ya leída.
+fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
+    let proxy = client.proxy;
+    let peer = client.peer;
+    let target = match Target::parse(&head.method, &head.target) {
+        Ok(t) => t,
+        Err(e) => {
+            log::warn!("{peer}: destino no válido {:?}: {e}", head.target);
+            return client.fail(400, &[], &format!("destino no válido: {e}\n"));
+        }
+    };
+    if is_stats_request(&head, &target) {
+        return serve_stats(client, &head);
+    }
+    // ¿A dónde va, y es una petición de proxy (forma absoluta o CONNECT)?
+    let (origin, path, proxied) = match target {
+        Target::Absolute {
+            scheme,
+            host,
+            port,
+            path_and_query,
+        } => {
+            if scheme != "http" {
+                return client.fail(
+                    400,
+                    &[],
+                    "este proxy no habla TLS con el origen: para https:// use CONNECT\n",
+                );
+            }
+            (Origin::new(&host, port), path_and_query, true)
+        }
+        Target::Authority { host, port } => (Origin::new(&host, port), String::new(), true),
+        Target::Origin { .. } | Target::Asterisk => match &proxy.config.upstream {
+            Some(up) => (up.clone(), head.target.clone(), false),
+            None => {
+                return client.fail(
+                    400,
+                    &[],
+                    "esto es un proxy: pida la URL completa (GET http://host/ruta) o arranque \
+                     el servidor con --upstream\n",
+                )
+            }
+        },
+    };
+    if proxied {
+        if let Some(creds) = &proxy.config.auth {
+            let given = head.headers.get("proxy-authorization").map(str::as_bytes);
+            if !check_proxy_auth(given, creds) {
+                log::warn!("{peer}: credenciales de proxy ausentes o incorrectas: 407");
+                return client.fail(
+                    407,
+                    &[("Proxy-Authenticate", "Basic realm=\"taller-proxy\"")],
+                    "el proxy necesita credenciales (Proxy-Authorization: Basic)\n",
+                );
+            }
+        }
+        if is_blocked(&origin.host, &proxy.config.block) {
+            log::warn!("{peer}: host bloqueado {}: 403", origin.host);
+            return client.fail(
+                403,
+                &[],
+                &format!("el acceso a {} está bloqueado en este proxy\n", origin.host),
+            );
+        }
+    }
+    if head.method == "CONNECT" {
+        return tunnel::open(client, &origin);
+    }
+    let kind = match http::request_body_kind(&head) {
+        Ok(kind) => kind,
+        Err(e) => {
+            log::warn!("{peer}: cuerpo mal delimitado: {e}");
+            let status = e.status();
+            let out = client.fail(status, &[], &format!("petición rechazada: {e}\n"));
+            linger_close(&client.stream);
+            return out;
+        }
+    };
+    forward::forward(client, head, &origin, path, kind, proxied)
+}
+
+/// ¿Es `GET http://proxy.local/stats` (o `GET /stats` con `Host: proxy.local`)?
+fn is_stats_request(head: &RequestHead, target: &Target) -> bool {
+    match target {
+        Target::Absolute {
+            host,
+            path_and_query,
+            ..
+        } => host.eq_ignore_ascii_case(STATS_HOST) && path_and_query == STATS_PATH,
+        Target::Origin { path, query: None } => {
+            path == STATS_PATH
+                && head
+                    .headers
+                    .get("host")
+                    .is_some_and(|h| h.eq_ignore_ascii_case(STATS_HOST))
+        }
+        _ => false,
+    }
+}
+
+/// Contesta las estadísticas en JSON (solo `GET` y `HEAD`).
+fn serve_stats(client: &mut Client<'_>, head: &RequestHead) -> Outcome {
+    if head.method != "GET" && head.method != "HEAD" {
+        return client.fail(
+            405,
+            &[("Allow", "GET, HEAD")],
+            "las estadísticas solo se leen con GET\n",
+        );
+    }
+    if let Ok(http::BodyKind::Length(_) | http::BodyKind::Chunked) | Err(_) =
+        http::request_body_kind(head)
+    {
+        return client.fail(400, &[], "una petición de estadísticas no lleva cuerpo\n");
+    }
+    let keep_alive = head.keep_alive();
+    let mut body = client.proxy.stats.to_json().to_string();
+    body.push('\n');
+    let mut out = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{}\r\n",
+        body.len(),
+        connection_header(head.version, keep_alive),
+    )
+    .into_bytes();
+    if head.method == "GET" {
+        out.extend_from_slice(body.as_bytes());
+    }
+    let next = match client
+        .writer
+        .write_all(&out)
+        .and_then(|()| client.writer.flush())
+    {
+        Ok(()) if keep_alive => Next::KeepAlive,
+        _ => Next::Close,
+    };
+    Outcome::new(200, next)
+}
+
+/// La cabecera `Connection` (con su CRLF) que dice al cliente si la conexión sigue, o nada si
+/// es lo que su versión supone por omisión.
+pub(crate) fn connection_header(version: Version, keep_alive: bool) -> &'static str {
+    match (version, keep_alive) {
+        (Version::Http11, true) => "",
+        (Version::Http10, true) => "Connection: keep-alive\r\n",
+        (_, false) => "Connection: close\r\n",
+    }
+}
+
+/// El puerto de estadísticas (`--stats-port`): cualquier `GET` recibe el JSON.
+pub(crate) fn handle_stats_only(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
+    let Some(mut client) = setup(proxy, stream, peer) else {
+        return;
+    };
+    if !is_allowed(peer.ip(), &proxy.config.allow) {
+        client.fail(403, &[], "este proxy no atiende a su red\n");
+        linger_close(&client.stream);
+        return;
+    }
+    loop {
+        let head = match http::read_request_head(&mut client.reader, &proxy.config.limits) {
+            Ok(Some(head)) => head,
+            Ok(None) | Err(HttpError::Timeout { received: 0 } | HttpError::Io(_)) => break,
+            Err(e) => {
+                client.fail(e.status(), &[], &format!("petición no válida: {e}\n"));
+                linger_close(&client.stream);
+                break;
+            }
+        };
+        if serve_stats(&mut client, &head).next == Next::Close {
+            break;
+        }
+    }
+    let _ = client.stream.shutdown(NetShutdown::Both);
+}

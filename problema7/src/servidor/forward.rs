@@ -1,0 +1,526 @@
+//! Reenviar una petición al origen y su respuesta al cliente, sin guardar cuerpos en memoria.
+//!
+//! Pasos de cada petición:
+//! 1. Reescribir la cabecera: línea de petición en forma de origen (`GET /ruta HTTP/1.1`),
+//!    `Host` del destino, fuera las cabeceras de salto, `Via` y `X-Forwarded-For` añadidas,
+//!    reglas de `--add-header`/`--remove-header`, y la delimitación del cuerpo de nuevo.
+//! 2. Conseguir una conexión al origen: la que esta conexión de cliente usó la última vez, una
+//!    en reposo del [`super::pool`], o una nueva. Si una reutilizada resulta estar muerta y la
+//!    petición no tenía cuerpo, se reintenta una vez con una conexión nueva.
+//! 3. Enviar la cabecera y copiar el cuerpo del cliente al origen (`Content-Length` tal cual;
+//!    `chunked` decodificado y vuelto a codificar, así un cuerpo mal formado no llega nunca
+//!    al origen).
+//! 4. Leer la cabecera de la respuesta (504 si no llega en `--upstream-timeout`, 502 si es
+//!    basura o el origen cierra), quitar sus cabeceras de salto, añadir `Via`, y copiar el
+//!    cuerpo al cliente trozo a trozo según su delimitación: `Content-Length`, `chunked`, o
+//!    hasta el cierre (que a un cliente HTTP/1.1 se le envía en `chunked` para no perder su
+//!    conexión persistente).
+//!
+//! Los buffers son fijos ([`BODY_BUFFER`]): un cuerpo de 10 GiB pasa con la misma memoria que
+//! uno de 10 bytes, y cada trozo se envía al cliente en cuanto llega (sirve para respuestas
+//! que se generan poco a poco).
+
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use common::http::{
+    self, write_chunk, write_last_chunk, BodyKind, BodyReader, Headers, HttpError, RequestHead,
+    ResponseHead, Version,
+};
+use common::net::{describe_io_error, is_disconnect, is_timeout};
+
+use super::conexion::{Client, Next, Outcome, Sticky};
+use super::pool::{is_alive, UpstreamConn};
+use super::rewrite::{add_forwarded_for, add_via, strip_hop_by_hop};
+use super::stats::add;
+use super::Proxy;
+use crate::protocolo::Origin;
+
+/// Tamaño del buffer de copia de cuerpos y del de lectura de cada conexión al origen.
+pub const BODY_BUFFER: usize = 32 * 1024;
+
+/// Una conexión guardada por la propia conexión de cliente se reutiliza sin comprobarla si
+/// lleva menos de esto en reposo (comprobarla cuesta tres llamadas al sistema).
+const STICKY_FRESH: Duration = Duration::from_secs(1);
+
+/// Por qué no se pudo abrir la conexión con el origen.
+#[derive(Debug)]
+pub(crate) enum ConnectFailure {
+    /// El nombre no resuelve.
+    Resolve(io::Error),
+    /// Nadie contestó a tiempo (504).
+    Timeout,
+    /// Conexión rechazada u otro error (502).
+    Refused(io::Error),
+    /// El destino es el propio proxy: reenviar crearía un bucle.
+    Loop,
+}
+
+/// Abre una conexión TCP con `origin` probando cada dirección a la que resuelve, con el
+/// tiempo de espera del origen para conectar, leer y escribir.
+pub(crate) fn connect_upstream(
+    proxy: &Proxy,
+    origin: &Origin,
+) -> Result<TcpStream, ConnectFailure> {
+    let addrs: Vec<SocketAddr> = (origin.host.as_str(), origin.port)
+        .to_socket_addrs()
+        .map_err(ConnectFailure::Resolve)?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ConnectFailure::Resolve(io::Error::new(
+            io::ErrorKind::NotFound,
+            "el nombre no resuelve a ninguna dirección",
+        )));
+    }
+    if addrs.iter().any(|a| is_self(*a, proxy.local)) {
+        return Err(ConnectFailure::Loop);
+    }
+    let timeout = proxy.config.upstream_timeout.max(Duration::from_millis(1));
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => {
+                let ready = stream
+                    .set_read_timeout(Some(timeout))
+                    .and_then(|()| stream.set_write_timeout(Some(timeout)))
+                    .and_then(|()| stream.set_nodelay(true));
+                match ready {
+                    Ok(()) => {
+                        add(&proxy.stats.upstream_connects, 1);
+                        return Ok(stream);
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) if is_timeout(&e) => ConnectFailure::Timeout,
+        Some(e) => ConnectFailure::Refused(e),
+        None => ConnectFailure::Timeout,
+    })
+}
+
+/// ¿Es `addr` la dirección en la que escucha el propio proxy?
+fn is_self(addr: SocketAddr, local: SocketAddr) -> bool {
+    addr.port() == local.port()
+        && (addr.ip() == local.ip() || (local.ip().is_unspecified() && addr.ip().is_loopback()))
+}
+
+/// Contesta al cliente el fallo de conexión con el origen (502, 504 o 508).
+pub(crate) fn fail_upstream(
+    client: &mut Client<'_>,
+    origin: &Origin,
+    failure: ConnectFailure,
+) -> Outcome {
+    let peer = client.peer;
+    add(&client.proxy.stats.upstream_errors, 1);
+    match failure {
+        ConnectFailure::Timeout => {
+            log::warn!("{peer}: el origen {origin} no contestó a tiempo: 504");
+            client.fail(
+                504,
+                &[],
+                &format!("el origen {origin} no contestó a tiempo\n"),
+            )
+        }
+        ConnectFailure::Resolve(e) => {
+            log::warn!("{peer}: no se pudo resolver {}: {e}", origin.host);
+            client.fail(
+                502,
+                &[],
+                &format!("no se pudo resolver el nombre {}\n", origin.host),
+            )
+        }
+        ConnectFailure::Refused(e) => {
+            let why = describe_io_error(&e);
+            log::warn!("{peer}: no se pudo conectar con {origin}: {why}");
+            client.fail(
+                502,
+                &[],
+                &format!("no se pudo conectar con el origen {origin}: {why}\n"),
+            )
+        }
+        ConnectFailure::Loop => {
+            log::warn!("{peer}: petición al propio proxy ({origin}): bucle evitado");
+            client.fail(
+                508,
+                &[],
+                "la petición apunta al propio proxy: se evita el bucle\n",
+            )
+        }
+    }
+}
+
+/// Consigue una conexión con el origen: la guardada por esta conexión de cliente, una en
+/// reposo del almacén común o una nueva. Devuelve también si es reutilizada.
+fn acquire(
+    client: &mut Client<'_>,
+    key: &str,
+    origin: &Origin,
+) -> Result<(UpstreamConn, bool), ConnectFailure> {
+    let proxy = client.proxy;
+    if let Some(sticky) = client.upstream.take() {
+        if sticky.key == key {
+            if sticky.last_used.elapsed() < STICKY_FRESH || is_alive(sticky.conn.get_ref()) {
+                add(&proxy.stats.upstream_reused, 1);
+                return Ok((sticky.conn, true));
+            }
+        } else {
+            proxy.pool.put(&sticky.key, sticky.conn);
+        }
+    }
+    if let Some(conn) = proxy.pool.take(key) {
+        add(&proxy.stats.upstream_reused, 1);
+        return Ok((conn, true));
+    }
+    let stream = connect_upstream(proxy, origin)?;
+    Ok((BufReader::with_capacity(BODY_BUFFER, stream), false))
+}
+
+/// Cómo se escribe un cuerpo al otro lado.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutFraming {
+    /// Los bytes tal cual (`Content-Length` o hasta el cierre).
+    Raw,
+    /// En trozos `chunked`, con el trozo final al terminar.
+    Chunked,
+}
+
+/// Fallo al copiar un cuerpo: ¿de qué lado?
+#[derive(Debug)]
+enum PumpError {
+    /// Al leer del que envía.
+    Read(io::Error),
+    /// Al escribir al que recibe.
+    Write(io::Error),
+}
+
+/// Copia `body` a `out` con la delimitación `framing`. Con `flush_each`, cada trozo leído se
+/// envía enseguida (respuestas); si no, solo al final (peticiones).
+fn pump<R: BufRead>(
+    body: &mut BodyReader<R>,
+    out: &mut impl Write,
+    framing: OutFraming,
+    flush_each: bool,
+) -> Result<u64, PumpError> {
+    let mut buf = vec![0u8; BODY_BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(PumpError::Read(e)),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        let written = match framing {
+            OutFraming::Raw => out.write_all(chunk),
+            OutFraming::Chunked => write_chunk(out, chunk),
+        };
+        written.map_err(PumpError::Write)?;
+        if flush_each {
+            out.flush().map_err(PumpError::Write)?;
+        }
+        total += n as u64;
+    }
+    if framing == OutFraming::Chunked {
+        let empty = Headers::new();
+        let trailers = match body {
+            BodyReader::Chunked(r) => r.trailers(),
+            _ => &empty,
+        };
+        write_last_chunk(out, trailers).map_err(PumpError::Write)?;
+    }
+    out.flush().map_err(PumpError::Write)?;
+    Ok(total)
+}
+
+/// `1.0` o `1.1`, para `Via`.
+fn version_number(v: Version) -> &'static str {
+    match v {
+        Version::Http10 => "1.0",
+        Version::Http11 => "1.1",
+    }
+}
+
+/// Por qué no llegó una respuesta válida del origen.
+#[derive(Debug)]
+enum ResponseFailure {
+    /// El origen cerró sin enviar nada (en una conexión reutilizada: estaba muerta).
+    Closed,
+    /// No contestó a tiempo (504).
+    Timeout,
+    /// Contestó algo que no es HTTP/1.x válido (502).
+    Garbage(String),
+}
+
+/// Lee la respuesta final del origen, saltando las intermedias 1xx (`100 Continue`, `103`).
+fn read_final_response(
+    proxy: &Proxy,
+    conn: &mut UpstreamConn,
+) -> Result<ResponseHead, ResponseFailure> {
+    loop {
+        match http::read_response_head(conn, &proxy.config.limits) {
+            Ok(Some(r)) if r.status == 101 => {
+                // Quitamos `Upgrade` al reenviar: un 101 es una respuesta imposible.
+                return Err(ResponseFailure::Garbage(
+                    "101 Switching Protocols sin haberlo pedido".into(),
+                ));
+            }
+            Ok(Some(r)) if r.status < 200 => continue,
+            Ok(Some(r)) => return Ok(r),
+            Ok(None) => return Err(ResponseFailure::Closed),
+            Err(HttpError::Timeout { .. }) => return Err(ResponseFailure::Timeout),
+            Err(HttpError::Io(e)) if is_timeout(&e) => return Err(ResponseFailure::Timeout),
+            Err(HttpError::Io(e)) if is_disconnect(&e) => return Err(ResponseFailure::Closed),
+            Err(e) => return Err(ResponseFailure::Garbage(e.to_string())),
+        }
+    }
+}
+
+/// Reenvía una petición (ya comprobada) a `origin` y su respuesta al cliente.
+///
+/// `path` es el destino en forma de origen; `proxied` dice si llegó en forma absoluta (y
+/// entonces `Host` se sustituye por el del destino, RFC 9112 §3.2.2).
+pub(crate) fn forward(
+    client: &mut Client<'_>,
+    head: RequestHead,
+    origin: &Origin,
+    path: String,
+    kind: BodyKind,
+    proxied: bool,
+) -> Outcome {
+    let proxy = client.proxy;
+    let peer = client.peer;
+    let client_keep_alive = head.keep_alive();
+    let RequestHead {
+        method,
+        version,
+        mut headers,
+        ..
+    } = head;
+    let expect_continue = headers.has_token("expect", "100-continue");
+    let had_length = headers.contains("content-length");
+
+    // 1. La cabecera hacia el origen.
+    strip_hop_by_hop(&mut headers);
+    headers.remove("content-length");
+    if expect_continue {
+        // El `100 Continue` se lo damos nosotros al cliente (véase más abajo).
+        headers.remove("expect");
+    }
+    if proxied || !headers.contains("host") {
+        headers.set("Host", origin.host_header());
+    }
+    add_via(&mut headers, version_number(version));
+    add_forwarded_for(&mut headers, peer.ip());
+    proxy.config.rules.apply(&mut headers);
+    match kind {
+        BodyKind::Length(n) => headers.push("Content-Length", n.to_string()),
+        BodyKind::Chunked => headers.push("Transfer-Encoding", "chunked"),
+        BodyKind::None if had_length => headers.push("Content-Length", "0"),
+        BodyKind::None | BodyKind::CloseDelimited => {}
+    }
+    let upstream_head = RequestHead {
+        method,
+        target: path,
+        version: Version::Http11,
+        headers,
+    };
+    let mut encoded = Vec::with_capacity(1024);
+    upstream_head.encode(&mut encoded);
+    let method = upstream_head.method;
+    let has_body = kind != BodyKind::None;
+    let key = origin.to_string();
+
+    // 2 y 3. Conexión, cabecera y cuerpo; 4. la respuesta. Un reintento si una conexión
+    // reutilizada estaba muerta y aún no habíamos consumido nada del cliente.
+    let mut retried = false;
+    let (mut conn, response) = loop {
+        let (mut conn, reused) = match acquire(client, &key, origin) {
+            Ok(pair) => pair,
+            Err(failure) => return fail_upstream(client, origin, failure),
+        };
+        let can_retry = reused && !has_body && !retried;
+        if let Err(e) = conn.get_mut().write_all(&encoded) {
+            if can_retry {
+                retried = true;
+                continue;
+            }
+            add(&proxy.stats.upstream_errors, 1);
+            log::warn!("{peer}: no se pudo enviar la petición a {origin}: {e}");
+            return client.fail(502, &[], &format!("el origen {origin} cerró la conexión\n"));
+        }
+        if has_body {
+            if expect_continue && version == Version::Http11 {
+                let ok = client
+                    .writer
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .and_then(|()| client.writer.flush());
+                if ok.is_err() {
+                    return Outcome::close(0);
+                }
+            }
+            let limits = proxy.config.chunk_limits;
+            let mut body = BodyReader::new(&mut client.reader, kind, limits);
+            let mut up = BufWriter::with_capacity(BODY_BUFFER, conn.get_ref());
+            let framing = match kind {
+                BodyKind::Chunked => OutFraming::Chunked,
+                _ => OutFraming::Raw,
+            };
+            match pump(&mut body, &mut up, framing, false) {
+                Ok(_) => {}
+                Err(PumpError::Read(e)) => {
+                    return client_body_failed(client, &e);
+                }
+                Err(PumpError::Write(e)) => {
+                    add(&proxy.stats.upstream_errors, 1);
+                    log::warn!("{peer}: el origen {origin} dejó de aceptar el cuerpo: {e}");
+                    return client.fail(
+                        502,
+                        &[],
+                        &format!("el origen {origin} cerró la conexión durante el envío\n"),
+                    );
+                }
+            }
+        }
+        match read_final_response(proxy, &mut conn) {
+            Ok(response) => break (conn, response),
+            Err(ResponseFailure::Closed) if can_retry => {
+                retried = true;
+                continue;
+            }
+            Err(failure) => {
+                add(&proxy.stats.upstream_errors, 1);
+                let (status, what) = match failure {
+                    ResponseFailure::Timeout => (504, "no contestó a tiempo".to_string()),
+                    ResponseFailure::Closed => (502, "cerró sin responder".to_string()),
+                    ResponseFailure::Garbage(e) => {
+                        (502, format!("respondió algo que no es HTTP válido ({e})"))
+                    }
+                };
+                log::warn!("{peer}: el origen {origin} {what}: {status}");
+                return client.fail(status, &[], &format!("el origen {origin} {what}\n"));
+            }
+        }
+    };
+
+    // 4. La respuesta hacia el cliente.
+    let resp_kind = match http::response_body_kind(&method, response.status, &response.headers) {
+        Ok(k) => k,
+        Err(e) => {
+            add(&proxy.stats.upstream_errors, 1);
+            log::warn!("{peer}: respuesta de {origin} mal delimitada: {e}");
+            return client.fail(
+                502,
+                &[],
+                &format!("el origen {origin} respondió con un cuerpo mal delimitado ({e})\n"),
+            );
+        }
+    };
+    let origin_keep_alive = response.keep_alive();
+    let ResponseHead {
+        version: resp_version,
+        status,
+        reason,
+        mut headers,
+    } = response;
+    // Una codificación distinta de `chunked` (rara) se pasa tal cual, hasta el cierre.
+    let foreign_coding = match resp_kind {
+        BodyKind::CloseDelimited => headers.get("transfer-encoding").map(str::to_string),
+        _ => None,
+    };
+    strip_hop_by_hop(&mut headers);
+    add_via(&mut headers, version_number(resp_version));
+    let client_11 = version == Version::Http11;
+    let (framing, keep_alive) = match resp_kind {
+        BodyKind::None => (OutFraming::Raw, client_keep_alive),
+        BodyKind::Length(n) => {
+            headers.set("Content-Length", n.to_string());
+            (OutFraming::Raw, client_keep_alive)
+        }
+        BodyKind::Chunked | BodyKind::CloseDelimited if client_11 && foreign_coding.is_none() => {
+            headers.push("Transfer-Encoding", "chunked");
+            (OutFraming::Chunked, client_keep_alive)
+        }
+        BodyKind::Chunked | BodyKind::CloseDelimited => {
+            if let Some(coding) = &foreign_coding {
+                headers.push("Transfer-Encoding", coding.as_str());
+            }
+            (OutFraming::Raw, false)
+        }
+    };
+    if !keep_alive {
+        headers.push("Connection", "close");
+    } else if version == Version::Http10 {
+        headers.push("Connection", "keep-alive");
+    }
+    let client_head = ResponseHead {
+        version: Version::Http11,
+        status,
+        reason,
+        headers,
+    };
+    let mut encoded = Vec::with_capacity(1024);
+    client_head.encode(&mut encoded);
+    // La cabecera queda en el buffer y sale junto con el primer trozo del cuerpo.
+    if let Err(e) = client.writer.write_all(&encoded) {
+        log::debug!("{peer}: el cliente cerró antes de la respuesta: {e}");
+        return Outcome::close(status);
+    }
+    let limits = proxy.config.chunk_limits;
+    let mut body = BodyReader::new(&mut conn, resp_kind, limits);
+    let result = pump(&mut body, &mut client.writer, framing, true);
+    drop(body);
+    match result {
+        Ok(_) => {}
+        Err(PumpError::Read(e)) => {
+            add(&proxy.stats.upstream_errors, 1);
+            log::warn!("{peer}: la respuesta de {origin} se cortó: {e}");
+            return Outcome::close(status);
+        }
+        Err(PumpError::Write(e)) => {
+            log::debug!("{peer}: el cliente dejó de leer la respuesta: {e}");
+            return Outcome::close(status);
+        }
+    }
+    if origin_keep_alive && resp_kind != BodyKind::CloseDelimited {
+        client.upstream = Some(Sticky {
+            key,
+            conn,
+            last_used: Instant::now(),
+        });
+    }
+    let next = if keep_alive {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    };
+    Outcome::new(status, next)
+}
+
+/// El cuerpo de la petición no llegó bien del cliente: mal formado (400), tiempo agotado (408)
+/// o conexión cortada. La conexión al origen, con media petición enviada, se descarta.
+fn client_body_failed(client: &mut Client<'_>, e: &io::Error) -> Outcome {
+    let peer = client.peer;
+    if let Some(he) = HttpError::from_io(e) {
+        log::warn!("{peer}: cuerpo de la petición no válido: {he}");
+        let status = he.status();
+        let out = client.fail(
+            status,
+            &[],
+            &format!("cuerpo de la petición no válido: {he}\n"),
+        );
+        super::conexion::linger_close(&client.stream);
+        return out;
+    }
+    if is_timeout(e) {
+        log::warn!("{peer}: el cliente no terminó de enviar el cuerpo a tiempo");
+        return client.fail(408, &[], "se agotó el tiempo esperando el cuerpo\n");
+    }
+    log::debug!("{peer}: el cliente cortó durante el cuerpo: {e}");
+    Outcome::close(0)
+}
