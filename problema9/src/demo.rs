@@ -1,0 +1,1 @@
+//! La demostración (en construcción).

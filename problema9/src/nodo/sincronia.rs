@@ -1,0 +1,147 @@
+//! Ponerse al día y mantenerse al día (antientropía), y conocer a los pares.
+//!
+//! Al arrancar, un nodo trae todas las entradas de los pares (por páginas de claves, `pull`)
+//! hasta haberlo hecho con suficientes como para formar una mayoría con él; solo entonces se
+//! marca "al día" y responde `+PONG` (antes, `-LOADING`), que es lo que el balanceador
+//! comprueba con `--check ping`. Luego, cada `sync_interval`, compara su resumen (`digest`)
+//! con el de cada par y, si difieren, trae sus entradas: así recupera lo que se perdió
+//! durante una partición aunque nadie lo lea.
+//!
+//! Si hay balanceador (`--balancer`), este hilo mantiene el registro (con la dirección de
+//! pares en `meta.peer_addr`) y relee la lista de miembros para aprender pares nuevos. Un par
+//! aprendido no se olvida: el tamaño del clúster, y con él la mayoría, no encoge porque un
+//! nodo caiga.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::Shutdown;
+
+use super::Node;
+use crate::registro::{self, Registrar};
+
+/// Clave de `meta` en el registro del balanceador con la dirección de pares del nodo.
+pub const META_PEER_ADDR: &str = "peer_addr";
+/// Pausa entre intentos de ponerse al día.
+pub const CATCH_UP_RETRY: Duration = Duration::from_millis(200);
+
+/// El hilo de sincronía de un nodo. Vuelve al dispararse `shutdown`.
+pub fn run(node: &Node, shutdown: &Shutdown) {
+    let registrar = node.config.balancer.as_ref().map(|control| {
+        let mut meta = BTreeMap::new();
+        meta.insert(META_PEER_ADDR.to_string(), node.peer_addr().to_string());
+        meta.insert("role".to_string(), "nodo".to_string());
+        Registrar::start(
+            control.clone(),
+            node.id.clone(),
+            node.client_addr().to_string(),
+            meta,
+            node.config.heartbeat,
+            shutdown.clone(),
+        )
+    });
+    catch_up(node, shutdown);
+    while !shutdown.wait_timeout(node.config.sync_interval) {
+        refresh_members(node);
+        anti_entropy(node, shutdown);
+    }
+    if let Some(r) = registrar {
+        r.stop();
+    }
+}
+
+/// Trae entradas de los pares hasta completar una mayoría con este nodo.
+fn catch_up(node: &Node, shutdown: &Shutdown) {
+    let mut warned = false;
+    while !shutdown.is_triggered() {
+        refresh_members(node);
+        let (links, cluster, need) = node.quorum_view();
+        let mut done = 1;
+        for link in &links {
+            if done >= need || shutdown.is_triggered() {
+                break;
+            }
+            match node.pull_from(link) {
+                Ok(n) => {
+                    done += 1;
+                    node.stats.pulled.fetch_add(n, Ordering::Relaxed);
+                    log::info!("nodo {}: {n} entradas traídas de {}", node.id, link.name);
+                }
+                Err(e) => log::debug!(
+                    "nodo {}: no se pudo sincronizar con {}: {e}",
+                    node.id,
+                    link.name
+                ),
+            }
+        }
+        if done >= need {
+            node.caught_up.store(true, Ordering::SeqCst);
+            log::info!(
+                "nodo {}: al día ({done} de {cluster} nodos); atendiendo clientes",
+                node.id
+            );
+            return;
+        }
+        if !warned {
+            log::warn!(
+                "nodo {}: esperando a {} pares más para ponerse al día",
+                node.id,
+                need - done
+            );
+            warned = true;
+        }
+        shutdown.wait_timeout(CATCH_UP_RETRY);
+    }
+}
+
+/// Compara resúmenes con cada par y trae lo suyo si difieren.
+fn anti_entropy(node: &Node, shutdown: &Shutdown) {
+    for link in node.peers.snapshot() {
+        if shutdown.is_triggered() {
+            return;
+        }
+        if !link.looks_reachable() {
+            continue;
+        }
+        match node.same_digest(&link) {
+            Ok(true) => {}
+            Ok(false) => match node.pull_from(&link) {
+                Ok(0) => {}
+                Ok(n) => {
+                    node.stats.pulled.fetch_add(n, Ordering::Relaxed);
+                    log::info!(
+                        "nodo {}: antientropía: {n} entradas de {}",
+                        node.id,
+                        link.name
+                    );
+                }
+                Err(e) => log::debug!("nodo {}: antientropía con {}: {e}", node.id, link.name),
+            },
+            Err(e) => log::debug!("nodo {}: resumen de {}: {e}", node.id, link.name),
+        }
+    }
+}
+
+/// Aprende pares nuevos de la lista de miembros del balanceador.
+fn refresh_members(node: &Node) {
+    let Some(control) = &node.config.balancer else {
+        return;
+    };
+    match registro::members(control, node.config.quorum_timeout) {
+        Ok(members) => {
+            for m in members {
+                if m.id == node.id {
+                    continue;
+                }
+                if let Some(addr) = m.meta.get(META_PEER_ADDR) {
+                    node.peers.upsert(&m.id, addr);
+                }
+            }
+        }
+        Err(e) => log::debug!(
+            "nodo {}: no se pudo leer la lista de miembros: {e}",
+            node.id
+        ),
+    }
+}
