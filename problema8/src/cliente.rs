@@ -167,10 +167,17 @@ pub fn describe(msg: &ServerMessage, me: Option<&str>) -> String {
             render_board(board),
             turn_text(*next)
         ),
-        M::Win { name, mark, line, .. } if is_me(name) => {
-            format!("¡Ha ganado! (línea {},{},{} con {mark})", line[0], line[1], line[2])
+        M::Win {
+            name, mark, line, ..
+        } if is_me(name) => {
+            format!(
+                "¡Ha ganado! (línea {},{},{} con {mark})",
+                line[0], line[1], line[2]
+            )
         }
-        M::Win { name, mark, line, .. } => {
+        M::Win {
+            name, mark, line, ..
+        } => {
             format!(
                 "Gana {name} ({mark}) con la línea {},{},{}.",
                 line[0], line[1], line[2]

@@ -1432,8 +1432,7 @@ mod tests {
         let turn = proptest::option::of(arb_mark());
         prop_oneof![
             text.prop_map(ServerMessage::Welcome),
-            (name, "[0-9a-f]{16}")
-                .prop_map(|(name, token)| ServerMessage::Hello { name, token }),
+            (name, "[0-9a-f]{16}").prop_map(|(name, token)| ServerMessage::Hello { name, token }),
             (any::<u64>(), arb_mark(), 1u8..=9, arb_board(), turn.clone()).prop_map(
                 |(game, mark, cell, board, next)| ServerMessage::Moved {
                     game,

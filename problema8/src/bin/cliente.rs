@@ -67,7 +67,9 @@ fn run() -> anyhow::Result<()> {
         stream.set_read_timeout(None).context("socket")?;
         run_bot(stream, &name, target, kind, args.games, &mut stdout)?;
     } else {
-        println!("Conectado. Escriba el número de una casilla (1-9), o HELP, LIST, REMATCH, QUIT...");
+        println!(
+            "Conectado. Escriba el número de una casilla (1-9), o HELP, LIST, REMATCH, QUIT..."
+        );
         run_interactive(stream, &name, Some(target), std::io::stdin().lock(), stdout)?;
     }
     Ok(())

@@ -110,7 +110,10 @@ impl Seat {
     }
 
     fn is_empty(&self) -> bool {
-        matches!(self.kind, SeatKind::Cpu | SeatKind::Human { gone: true, .. })
+        matches!(
+            self.kind,
+            SeatKind::Cpu | SeatKind::Human { gone: true, .. }
+        )
     }
 }
 
@@ -328,7 +331,10 @@ impl Game {
         match outcome {
             Some(Outcome::Win { mark, line }) => {
                 self.over = true;
-                let (w, l) = (self.seat(mark).name.clone(), self.seat(mark.other()).name.clone());
+                let (w, l) = (
+                    self.seat(mark).name.clone(),
+                    self.seat(mark.other()).name.clone(),
+                );
                 ctx.scores.record_win(&w, &l);
                 self.broadcast(&ServerMessage::Win {
                     game: self.id,
@@ -397,7 +403,10 @@ impl Game {
             return;
         }
         self.over = true;
-        let (w, l) = (self.seat(mark.other()).name.clone(), self.seat(mark).name.clone());
+        let (w, l) = (
+            self.seat(mark.other()).name.clone(),
+            self.seat(mark).name.clone(),
+        );
         ctx.scores.record_win(&w, &l);
         self.broadcast(&ServerMessage::Forfeit {
             game: self.id,

@@ -11,15 +11,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::Rng;
 
-use crate::protocolo::{
-    Command, ErrorCode, ForfeitReason, PlayTarget, ServerMessage, HELP_LINES,
-};
+use crate::protocolo::{Command, ErrorCode, ForfeitReason, PlayTarget, ServerMessage, HELP_LINES};
 
 use super::games::{Ctx, Game, GameCell, Refusal, Seat};
 use super::scoreboard::Scoreboard;
 use super::spectators::Conn;
 use super::timers::{TimerEvent, Timers};
 use super::ServerConfig;
+
+/// Envía varias líneas como una sola entrada de la cola de salida: una respuesta larga
+/// (`SCORES` con miles de nombres) no debe llenar la cola y hacer parecer lento al cliente.
+fn send_batch(conn: &Conn, messages: impl Iterator<Item = ServerMessage>) {
+    let mut buf = Vec::new();
+    for m in messages {
+        buf.extend_from_slice(m.encode().as_bytes());
+        buf.push(b'\n');
+    }
+    conn.send_raw(&buf.into());
+}
 
 /// Dónde está un jugador con nombre.
 #[derive(Debug, Clone)]
@@ -140,9 +149,10 @@ impl Hub {
         let result = match cmd {
             Command::Name { name, token } => self.name(conn, session, name, token),
             Command::Help => {
-                for line in HELP_LINES {
-                    conn.send(&ServerMessage::Info(line.to_string()));
-                }
+                let lines = HELP_LINES
+                    .iter()
+                    .map(|l| ServerMessage::Info(l.to_string()));
+                send_batch(conn, lines);
                 Ok(())
             }
             Command::List => {
@@ -252,23 +262,23 @@ impl Hub {
                 g.is_running().then(|| g.summary())
             })
             .collect();
-        conn.send(&ServerMessage::Games(rows.len()));
-        for row in rows {
-            conn.send(&ServerMessage::Game(row));
-        }
+        let header = ServerMessage::Games(rows.len());
+        send_batch(
+            conn,
+            std::iter::once(header).chain(rows.into_iter().map(ServerMessage::Game)),
+        );
     }
 
     fn send_scores(&self, conn: &Conn) {
         let rows = self.scores.snapshot();
-        conn.send(&ServerMessage::Scores(rows.len()));
-        for (name, s) in rows {
-            conn.send(&ServerMessage::Score {
-                name,
-                wins: s.wins,
-                draws: s.draws,
-                losses: s.losses,
-            });
-        }
+        let header = ServerMessage::Scores(rows.len());
+        let scores = rows.into_iter().map(|(name, s)| ServerMessage::Score {
+            name,
+            wins: s.wins,
+            draws: s.draws,
+            losses: s.losses,
+        });
+        send_batch(conn, std::iter::once(header).chain(scores));
     }
 
     /// ¿Está `name` en la cola o en una partida en curso? (no puede mirar ni volver a jugar)
@@ -523,10 +533,7 @@ impl Hub {
                 };
                 if left {
                     log::info!("{name} no volvió a tiempo a la partida {}", game.id);
-                    let still_away = lobby
-                        .players
-                        .get(&name)
-                        .is_some_and(|p| p.conn.is_none());
+                    let still_away = lobby.players.get(&name).is_some_and(|p| p.conn.is_none());
                     if still_away {
                         lobby.players.remove(&name);
                     }

@@ -32,8 +32,8 @@ use common::outbox::{Outbox, DEFAULT_WRITE_TIMEOUT};
 use common::{ServeConfig, Shutdown};
 
 use crate::protocolo::{
-    parse_command, ErrorCode, ServerMessage, DEFAULT_GRACE, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_LINE, DEFAULT_OUTBOX,
+    parse_command, ErrorCode, ServerMessage, DEFAULT_GRACE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LINE,
+    DEFAULT_OUTBOX,
 };
 use lobby::{Flow, Hub, Session};
 use spectators::Conn;
@@ -112,9 +112,12 @@ pub fn run(
     .into_bytes();
     let s = shutdown.clone();
     let handler_hub = Arc::clone(&hub);
-    let served = common::serve(listener, serve_config, shutdown.clone(), move |stream, peer| {
-        handle(&handler_hub, stream, peer, &s)
-    });
+    let served = common::serve(
+        listener,
+        serve_config,
+        shutdown.clone(),
+        move |stream, peer| handle(&handler_hub, stream, peer, &s),
+    );
     shutdown.trigger();
     if timer_thread.join().is_err() {
         log::error!("el hilo de los relojes terminó con pánico");
