@@ -229,6 +229,11 @@ enum End {
 /// Atiende una conexión de principio a fin.
 fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
     let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
+    // Mensajes cortos e interactivos: sin el algoritmo de Nagle, que junto al ACK retardado
+    // del otro extremo puede retener cada línea ~40 ms.
+    if let Err(e) = stream.set_nodelay(true) {
+        log::debug!("[problema3] {peer}: no se pudo activar TCP_NODELAY: {e}");
+    }
     let (outbox, writer) = match Outbox::spawn(
         &stream,
         ctx.config.queue_messages,

@@ -1,0 +1,331 @@
+//! Generador de carga para el chat (problema3, y la sala `general` de problema6).
+//!
+//! Conecta `--clients` clientes a la misma sala, cada uno se presenta con un nombre
+//! (`b0`, `b1`, ...), y después cada uno envía `--messages` mensajes. Cada mensaje lleva el
+//! instante de envío (`@@remitente secuencia microsegundos`), así que quien lo recibe calcula
+//! la latencia de entrega. Un cliente recibe los mensajes de todos los demás: en total
+//! `N·(N-1)·M` entregas.
+//!
+//! Control de flujo: el emisor no deja que ningún cliente tenga más de
+//! `min(--window / N, 512)` mensajes pendientes de recibir. Sin esto, con N = 1000 se
+//! llenarían las colas del servidor (que desconecta a quien va retrasado) y se mediría el
+//! tamaño de una cola en vez del servidor; con ello la latencia medida es la de una carga
+//! sostenida de `--window` entregas en vuelo.
+//!
+//! Imprime una línea `clave=valor` con: entregas por segundo, mediana y p99 de la latencia,
+//! entregas perdidas y, con `--pid`, la memoria residente máxima (VmHWM) del servidor.
+
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bench::{peak_rss_kib, percentile};
+use clap::{Parser, ValueEnum};
+use common::line::read_line;
+
+/// Confirmación de entrada en el chat (la misma en problema3 y problema6).
+const CONNECTED: &str = "ya estás conectado!";
+
+/// Longitud máxima de una línea recibida.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Mide la difusión de un servidor de chat.
+#[derive(Parser)]
+struct Args {
+    /// Dirección del servidor
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Puerto del servidor (por omisión, el del destino: 8003 o 8006)
+    #[arg(long)]
+    port: Option<u16>,
+    /// Qué chat se mide: problema3 o la sala `general` de problema6
+    #[arg(long, value_enum, default_value_t = Target::P3)]
+    target: Target,
+    /// Clientes conectados a la vez
+    #[arg(long, default_value_t = 10)]
+    clients: usize,
+    /// Mensajes que envía cada cliente
+    #[arg(long, default_value_t = 100)]
+    messages: usize,
+    /// Entregas en vuelo como máximo (reparte el control de flujo entre los clientes)
+    #[arg(long, default_value_t = 10_000)]
+    window: usize,
+    /// PID del servidor, para leer su memoria máxima de /proc
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Segundos como máximo para toda la medida
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Target {
+    /// problema3: chat de una sala
+    P3,
+    /// problema6: la sala `general` del chat con salas
+    P6,
+}
+
+/// Lo que comparte cada lector con el emisor.
+struct Shared {
+    /// Mensajes ajenos recibidos por cada cliente.
+    received: Vec<AtomicU64>,
+    /// Se acabó el plazo o la medida: los lectores salen.
+    stop: AtomicBool,
+    /// Instante de la última entrega, en microsegundos desde `base`.
+    last_delivery_us: AtomicU64,
+    /// Clientes cuya conexión se cerró antes de tiempo.
+    closed: AtomicU64,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    if args.clients < 2 {
+        bail!("hacen falta al menos 2 clientes");
+    }
+    let port = args.port.unwrap_or(match args.target {
+        Target::P3 => 8003,
+        Target::P6 => 8006,
+    });
+    let addr = common::cli::host_port(&args.host, port);
+    let n = args.clients;
+    let m = args.messages;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout);
+    let base = Instant::now();
+
+    let shared = Arc::new(Shared {
+        received: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        stop: AtomicBool::new(false),
+        last_delivery_us: AtomicU64::new(0),
+        closed: AtomicU64::new(0),
+    });
+    let expected_each = ((n - 1) * m) as u64;
+
+    // 1. Conectar y presentarse, uno tras otro (así no se desborda la cola de `accept`).
+    let mut writers = Vec::with_capacity(n);
+    let mut readers = Vec::with_capacity(n);
+    for i in 0..n {
+        let stream = common::cli::connect_with_timeout(&addr, Duration::from_secs(10))
+            .with_context(|| format!("cliente {i}: no se pudo conectar a {addr}"))?;
+        stream.set_nodelay(true)?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        handshake(&stream, &mut reader, &format!("b{i}"))
+            .with_context(|| format!("cliente {i}: presentación"))?;
+        // Una vez dentro, las lecturas despiertan cada segundo para ver si hay que parar.
+        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let sh = Arc::clone(&shared);
+        let latencies = thread::Builder::new()
+            .name(format!("lector-{i}"))
+            .stack_size(128 * 1024)
+            .spawn(move || read_deliveries(reader, i, expected_each, &sh, base))?;
+        readers.push(latencies);
+        writers.push(stream);
+    }
+    eprintln!("{n} clientes dentro; enviando {m} mensajes cada uno");
+
+    // 2. Enviar por rondas (un mensaje de cada cliente por ronda) con control de flujo.
+    let lag_cap = (args.window / n).clamp(1, 512) as u64;
+    let start_us = base.elapsed().as_micros() as u64;
+    let mut sent_by = vec![0u64; n];
+    let mut sent_total: u64 = 0;
+    let mut min_recv_cache: u64 = 0;
+    'send: for seq in 0..m {
+        for (i, w) in writers.iter_mut().enumerate() {
+            // Pendientes de un cliente j: lo enviado por los demás menos lo que recibió,
+            // `sent_total - (sent_by[j] + received[j])`. El máximo es `sent_total` menos el
+            // mínimo de `sent_by[j] + received[j]`, que solo crece: lo guardamos y solo lo
+            // recalculamos (recorriendo los N) cuando la cota dice que vamos al tope.
+            while sent_total.saturating_sub(min_recv_cache) >= lag_cap {
+                if Instant::now() > deadline {
+                    break 'send;
+                }
+                min_recv_cache = shared
+                    .received
+                    .iter()
+                    .zip(&sent_by)
+                    .map(|(r, s)| r.load(Ordering::Relaxed) + s)
+                    .min()
+                    .unwrap_or(0);
+                if sent_total.saturating_sub(min_recv_cache) >= lag_cap {
+                    thread::sleep(Duration::from_micros(100));
+                }
+            }
+            let now_us = base.elapsed().as_micros() as u64;
+            let msg = format!("@@{i} {seq} {now_us}\n");
+            if let Err(e) = w.write_all(msg.as_bytes()) {
+                eprintln!("cliente {i}: error al enviar: {e}");
+            }
+            sent_by[i] += 1;
+            sent_total += 1;
+        }
+    }
+
+    // 3. Esperar a que lleguen todas las entregas (o al plazo) y reunir las latencias.
+    while Instant::now() < deadline {
+        let done = shared
+            .received
+            .iter()
+            .all(|r| r.load(Ordering::Relaxed) >= expected_each);
+        if done || shared.closed.load(Ordering::Relaxed) as usize == n {
+            break;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    shared.stop.store(true, Ordering::SeqCst);
+    let mut latencies: Vec<u64> = Vec::with_capacity(n * (n - 1) * m);
+    for r in readers {
+        if let Ok(l) = r.join() {
+            latencies.extend(l);
+        }
+    }
+    latencies.sort_unstable();
+    let delivered = latencies.len() as u64;
+    let expected = expected_each * n as u64;
+    let end_us = shared.last_delivery_us.load(Ordering::SeqCst);
+    let secs = (end_us.saturating_sub(start_us)) as f64 / 1e6;
+    let rate = if secs > 0.0 {
+        delivered as f64 / secs
+    } else {
+        0.0
+    };
+    let ms = |v: Option<u64>| v.map_or(f64::NAN, |us| us as f64 / 1000.0);
+    let cpu = args.pid.and_then(cpu_seconds);
+    let cpu_txt = cpu.map_or("?".to_string(), |c| format!("{c:.2}"));
+    let us_per_delivery = match cpu {
+        Some(c) if delivered > 0 => format!("{:.2}", c * 1e6 / delivered as f64),
+        _ => "?".to_string(),
+    };
+    let rss = args
+        .pid
+        .and_then(peak_rss_kib)
+        .map_or("?".to_string(), |k| format!("{:.1}", k as f64 / 1024.0));
+    println!(
+        "clientes={n} mensajes={m} entregas={delivered} perdidas={} cerrados={} segundos={secs:.2} \
+         entregas_por_s={rate:.0} mediana_ms={:.2} p99_ms={:.2} max_ms={:.2} rss_pico_mib={rss} \
+         cpu_servidor_s={cpu_txt} us_cpu_por_entrega={us_per_delivery}",
+        expected - delivered.min(expected),
+        shared.closed.load(Ordering::SeqCst),
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 99.0)),
+        ms(latencies.last().copied()),
+    );
+    drop(writers);
+    Ok(())
+}
+
+/// Presentación: esperar la petición de nombre, enviarlo y esperar la confirmación.
+fn handshake(
+    mut stream: &TcpStream,
+    reader: &mut BufReader<TcpStream>,
+    name: &str,
+) -> anyhow::Result<()> {
+    let mut buf = Vec::new();
+    if !read_line(reader, &mut buf, MAX_LINE)? {
+        bail!("el servidor cerró antes de pedir el nombre");
+    }
+    stream.write_all(format!("{name}\n").as_bytes())?;
+    loop {
+        if !read_line(reader, &mut buf, MAX_LINE)? {
+            bail!("el servidor cerró durante la presentación");
+        }
+        let line = String::from_utf8_lossy(&buf);
+        if line == CONNECTED {
+            return Ok(());
+        }
+        if line.starts_with("ERROR") {
+            bail!("el servidor rechazó el nombre {name}: {line}");
+        }
+    }
+}
+
+/// Lee las entregas de un cliente hasta recibir `expected` mensajes ajenos o hasta que se
+/// pida parar; devuelve sus latencias en microsegundos.
+fn read_deliveries(
+    mut reader: BufReader<TcpStream>,
+    me: usize,
+    expected: u64,
+    shared: &Shared,
+    base: Instant,
+) -> Vec<u64> {
+    let mut latencies = Vec::with_capacity(expected.min(1 << 20) as usize);
+    let mut buf = Vec::new();
+    let counter = shared.received.get(me);
+    let mut got = 0u64;
+    while got < expected && !shared.stop.load(Ordering::Relaxed) {
+        match read_line(&mut reader, &mut buf, MAX_LINE) {
+            Ok(true) => {}
+            Ok(false) => {
+                shared.closed.fetch_add(1, Ordering::SeqCst);
+                break;
+            }
+            Err(e) if e.is_timeout() => continue,
+            Err(_) => {
+                shared.closed.fetch_add(1, Ordering::SeqCst);
+                break;
+            }
+        }
+        let Some((sender, sent_us)) = parse_probe(&buf) else {
+            continue; // anuncios de entrada, historial, ...
+        };
+        if sender == me {
+            continue;
+        }
+        let now_us = base.elapsed().as_micros() as u64;
+        latencies.push(now_us.saturating_sub(sent_us));
+        got += 1;
+        if let Some(c) = counter {
+            c.store(got, Ordering::Relaxed);
+        }
+        shared.last_delivery_us.fetch_max(now_us, Ordering::Relaxed);
+    }
+    latencies
+}
+
+/// Tiempo de CPU (usuario + sistema) consumido hasta ahora por el proceso `pid`, en
+/// segundos, leído de `/proc/PID/stat`. Es una medida menos sensible al ruido de una máquina
+/// compartida que el tiempo de reloj.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // El nombre del proceso va entre paréntesis y puede tener espacios: partimos tras `)`.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Tras `)`: estado es el campo 0; utime y stime son los campos 11 y 12.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Los ticks del reloj del kernel son 100 por segundo en Linux (USER_HZ).
+    Some((utime + stime) / 100.0)
+}
+
+/// Extrae remitente e instante de una línea `...@@remitente secuencia microsegundos`.
+fn parse_probe(line: &[u8]) -> Option<(usize, u64)> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (_, probe) = line.split_once("@@")?;
+    let mut parts = probe.split_whitespace();
+    let sender = parts.next()?.parse().ok()?;
+    let _seq: u64 = parts.next()?.parse().ok()?;
+    let sent_us = parts.next()?.parse().ok()?;
+    Some((sender, sent_us))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_are_found_after_any_prefix() {
+        assert_eq!(parse_probe(b"b3: @@3 7 12345"), Some((3, 12345)));
+        assert_eq!(parse_probe(b"[general] b3: @@3 7 1"), Some((3, 1)));
+        assert_eq!(parse_probe(b"b3 se ha unido al Chat."), None);
+        assert_eq!(parse_probe(b"b3: @@x 7 1"), None);
+    }
+}
