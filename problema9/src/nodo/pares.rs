@@ -320,6 +320,12 @@ impl PeerLink {
         !lock(&self.last_failure).is_some_and(|t| t.elapsed() < RECONNECT_BACKOFF)
     }
 
+    /// ¿Podemos hablar con él ahora? Reutiliza la conexión o intenta abrirla (salvo si falló
+    /// hace menos de [`RECONNECT_BACKOFF`]).
+    pub fn try_connect(&self) -> bool {
+        self.connection().is_ok()
+    }
+
     /// ¿Hay ahora mismo una conexión abierta?
     pub fn is_connected(&self) -> bool {
         lock(&self.conn)

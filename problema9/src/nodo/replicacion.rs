@@ -99,7 +99,7 @@ impl Node {
         value: Option<Vec<u8>>,
     ) -> Result<bool, QuorumError> {
         let (links, cluster, need) = self.quorum_view();
-        let reachable = 1 + links.iter().filter(|l| l.looks_reachable()).count();
+        let reachable = 1 + links.iter().filter(|l| l.try_connect()).count();
         if reachable < need {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             return Err(QuorumError::NoQuorum {

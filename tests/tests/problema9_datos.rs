@@ -1,0 +1,566 @@
+//! Pruebas de extremo a extremo del almacén replicado del problema 9 (parte 2): nodos dentro
+//! del proceso, en puertos libres, cada uno con su directorio temporal.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use common::Parsed;
+use problema9::nodo::{self, NodeConfig};
+use problema9::resp::{encode_command, parse_value, Limits, Value};
+use tests::{connect, require_tool, run_with_timeout, start_on, wait_until, ServerGuard};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Un cliente RESP mínimo para las pruebas.
+struct Resp {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Resp {
+    fn connect(addr: SocketAddr) -> Self {
+        Resp {
+            stream: connect(addr),
+            buf: Vec::new(),
+        }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    fn read_value(&mut self) -> Value {
+        loop {
+            if let Parsed::Complete { value, consumed } =
+                parse_value(&self.buf, &Limits::default()).unwrap()
+            {
+                self.buf.drain(..consumed);
+                return value;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "el servidor cerró sin responder");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Lee exactamente `n` bytes de respuesta, para comparar bytes del protocolo.
+    fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 4096];
+            let got = self.stream.read(&mut chunk).unwrap();
+            assert!(got > 0, "el servidor cerró antes de tiempo");
+            self.buf.extend_from_slice(&chunk[..got]);
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    fn cmd(&mut self, args: &[&str]) -> Value {
+        self.send_raw(&encode_command(args));
+        self.read_value()
+    }
+
+    fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 64];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => {}
+            Ok(n) => panic!("se esperaba el cierre y llegaron {:?}", &chunk[..n]),
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ),
+                "{e}"
+            ),
+        }
+    }
+}
+
+fn bulk(s: &str) -> Value {
+    Value::Bulk(s.as_bytes().to_vec())
+}
+
+fn is_error_with(v: &Value, prefix: &str) -> bool {
+    matches!(v, Value::Error(e) if e.starts_with(prefix))
+}
+
+/// Un nodo de un clúster de prueba: su dirección de pares es fija durante toda la prueba
+/// para poder reiniciarlo en el mismo sitio.
+struct TestNode {
+    id: String,
+    dir: PathBuf,
+    peer_addr: SocketAddr,
+    peers: Vec<String>,
+    cluster_size: usize,
+    guard: Option<ServerGuard>,
+}
+
+impl TestNode {
+    fn config(&self) -> NodeConfig {
+        let mut c = NodeConfig::new(self.id.clone(), self.dir.clone());
+        c.peers = self.peers.clone();
+        c.cluster_size = Some(self.cluster_size);
+        c.quorum_timeout = Duration::from_millis(1500);
+        c.sync_interval = Duration::from_millis(200);
+        c
+    }
+
+    fn start_with(&mut self, peer_listener: TcpListener) {
+        let config = self.config();
+        let clients = TcpListener::bind("127.0.0.1:0").unwrap();
+        self.guard = Some(start_on(clients, move |l, s| {
+            nodo::run(l, peer_listener, config, s)
+        }));
+    }
+
+    /// Vuelve a arrancar en la misma dirección de pares.
+    fn restart(&mut self) {
+        assert!(self.guard.is_none(), "el nodo sigue en marcha");
+        let mut listener = None;
+        assert!(
+            wait_until(WAIT, || {
+                listener = TcpListener::bind(self.peer_addr).ok();
+                listener.is_some()
+            }),
+            "no se pudo volver a abrir {}",
+            self.peer_addr
+        );
+        self.start_with(listener.unwrap());
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut g) = self.guard.take() {
+            g.stop().unwrap();
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.guard.as_ref().expect("nodo parado").addr
+    }
+
+    fn client(&self) -> Resp {
+        Resp::connect(self.addr())
+    }
+
+    /// Espera a que el nodo se haya puesto al día (`PING` -> `+PONG`).
+    fn wait_ready(&self) {
+        let mut c = self.client();
+        assert!(
+            wait_until(WAIT, || c.cmd(&["PING"]) == Value::Simple("PONG".into())),
+            "el nodo {} no se puso al día",
+            self.id
+        );
+    }
+
+    fn info_field(&self, field: &str) -> String {
+        let Value::Bulk(info) = self.client().cmd(&["INFO"]) else {
+            panic!("INFO no devolvió un bulk");
+        };
+        let text = String::from_utf8(info).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("INFO sin {field}: {text}"))
+            .to_string()
+    }
+
+    fn dbsize(&self) -> Value {
+        self.client().cmd(&["DBSIZE"])
+    }
+}
+
+/// Un clúster de `n` nodos con pares fijos entre sí.
+struct Cluster {
+    nodes: Vec<TestNode>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let listeners: Vec<TcpListener> = (0..n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let mut nodes = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let mut node = TestNode {
+                id: format!("n{}", i + 1),
+                dir: dirs[i].path().to_path_buf(),
+                peer_addr: addrs[i],
+                peers: addrs
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, a)| a.to_string())
+                    .collect(),
+                cluster_size: n,
+                guard: None,
+            };
+            node.start_with(listener);
+            nodes.push(node);
+        }
+        for node in &nodes {
+            node.wait_ready();
+        }
+        Cluster { nodes, _dirs: dirs }
+    }
+}
+
+fn single_node(dir: &Path) -> TestNode {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut node = TestNode {
+        id: "solo".into(),
+        dir: dir.to_path_buf(),
+        peer_addr: listener.local_addr().unwrap(),
+        peers: Vec::new(),
+        cluster_size: 1,
+        guard: None,
+    };
+    node.start_with(listener);
+    node.wait_ready();
+    node
+}
+
+#[test]
+fn a_write_through_one_node_reaches_every_node() {
+    let cluster = Cluster::start(3);
+    let mut c = cluster.nodes[0].client();
+    assert_eq!(c.cmd(&["SET", "saludo", "hola"]), Value::ok());
+    for node in &cluster.nodes {
+        assert!(
+            wait_until(WAIT, || node.dbsize() == Value::Integer(1)),
+            "la escritura no llegó a {}",
+            node.id
+        );
+        assert_eq!(node.client().cmd(&["GET", "saludo"]), bulk("hola"));
+        assert_eq!(
+            node.client().cmd(&["KEYS", "*"]),
+            Value::Array(vec![bulk("saludo")])
+        );
+    }
+    // Un DEL también se replica y cuenta lo borrado.
+    assert_eq!(
+        cluster.nodes[1].client().cmd(&["DEL", "saludo", "nada"]),
+        Value::Integer(1)
+    );
+    for node in &cluster.nodes {
+        assert!(wait_until(WAIT, || node.dbsize() == Value::Integer(0)));
+        assert_eq!(node.client().cmd(&["GET", "saludo"]), Value::Null);
+        assert_eq!(node.client().cmd(&["EXISTS", "saludo"]), Value::Integer(0));
+    }
+}
+
+#[test]
+fn a_majority_acknowledges_writes_while_one_node_is_down_and_reads_see_them() {
+    let mut cluster = Cluster::start(3);
+    cluster.nodes[2].stop();
+    let mut c = cluster.nodes[0].client();
+    for i in 0..20 {
+        assert_eq!(
+            c.cmd(&["SET", &format!("k{i}"), &format!("v{i}")]),
+            Value::ok()
+        );
+    }
+    // Otro nodo de la mayoría lee lo confirmado.
+    let mut other = cluster.nodes[1].client();
+    for i in 0..20 {
+        assert_eq!(
+            other.cmd(&["GET", &format!("k{i}")]),
+            bulk(&format!("v{i}"))
+        );
+    }
+    assert_eq!(cluster.nodes[0].info_field("cluster_size"), "3");
+}
+
+#[test]
+fn without_a_majority_writes_and_reads_are_refused_and_nothing_is_applied() {
+    let mut cluster = Cluster::start(3);
+    let mut c = cluster.nodes[0].client();
+    assert_eq!(c.cmd(&["SET", "antes", "1"]), Value::ok());
+    cluster.nodes[1].stop();
+    cluster.nodes[2].stop();
+    let reply = c.cmd(&["SET", "k", "v"]);
+    assert!(is_error_with(&reply, "NOQUORUM"), "{reply:?}");
+    let reply = c.cmd(&["GET", "antes"]);
+    assert!(is_error_with(&reply, "NOQUORUM"), "{reply:?}");
+    let reply = c.cmd(&["DEL", "antes"]);
+    assert!(is_error_with(&reply, "NOQUORUM"), "{reply:?}");
+    // Nada se aplicó localmente: solo sigue la clave de antes.
+    assert_eq!(c.cmd(&["KEYS", "*"]), Value::Array(vec![bulk("antes")]));
+    // Con un par de vuelta hay mayoría otra vez.
+    cluster.nodes[1].restart();
+    cluster.nodes[1].wait_ready();
+    assert!(wait_until(WAIT, || c.cmd(&["SET", "k", "v"]) == Value::ok()));
+    assert_eq!(c.cmd(&["GET", "k"]), bulk("v"));
+}
+
+#[test]
+fn concurrent_writes_to_one_key_converge_on_every_node() {
+    let cluster = Cluster::start(3);
+    let addrs: Vec<SocketAddr> = cluster.nodes.iter().map(|n| n.addr()).collect();
+    let writers: Vec<_> = addrs
+        .iter()
+        .enumerate()
+        .map(|(w, &addr)| {
+            thread::spawn(move || {
+                let mut c = Resp::connect(addr);
+                for i in 0..40 {
+                    let reply = c.cmd(&["SET", "disputada", &format!("w{w}-{i}")]);
+                    assert_eq!(reply, Value::ok());
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    // Todos los nodos acaban con el mismo contenido (mismo resumen) y el mismo valor local.
+    assert!(
+        wait_until(WAIT, || {
+            let digests: Vec<String> = cluster
+                .nodes
+                .iter()
+                .map(|n| n.info_field("digest"))
+                .collect();
+            digests.iter().all(|d| *d == digests[0])
+        }),
+        "los nodos no convergieron"
+    );
+    let values: Vec<Value> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.client().cmd(&["GET", "disputada"]))
+        .collect();
+    assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+    let Value::Bulk(v) = &values[0] else {
+        panic!("{values:?}")
+    };
+    // El ganador es la última escritura de alguno de los escritores.
+    assert!(v.ends_with(b"-39"), "{}", String::from_utf8_lossy(v));
+}
+
+#[test]
+fn a_restarted_node_recovers_from_its_log_and_skips_a_torn_final_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = single_node(dir.path());
+    let mut c = node.client();
+    assert_eq!(c.cmd(&["SET", "a", "1"]), Value::ok());
+    assert_eq!(c.cmd(&["SET", "b", "2"]), Value::ok());
+    assert_eq!(c.cmd(&["SET", "a", "3"]), Value::ok());
+    assert_eq!(c.cmd(&["DEL", "b"]), Value::Integer(1));
+    drop(c);
+    node.stop();
+    // Medio registro al final, como si el proceso hubiera muerto a mitad de una escritura.
+    let record = problema9::nodo::wal::encode_record(
+        b"c",
+        &problema9::nodo::almacen::Entry {
+            value: Some(b"basura".to_vec()),
+            version: problema9::nodo::almacen::Version {
+                counter: 99,
+                node: "solo".into(),
+            },
+        },
+    );
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(dir.path().join(problema9::nodo::wal::WAL_FILE))
+        .unwrap();
+    f.write_all(&record[..record.len() - 3]).unwrap();
+    drop(f);
+    node.restart();
+    node.wait_ready();
+    let mut c = node.client();
+    assert_eq!(c.cmd(&["GET", "a"]), bulk("3"));
+    assert_eq!(c.cmd(&["GET", "b"]), Value::Null);
+    assert_eq!(c.cmd(&["GET", "c"]), Value::Null);
+    assert_eq!(c.cmd(&["DBSIZE"]), Value::Integer(1));
+    assert_eq!(
+        node.info_field("wal_discarded_bytes"),
+        (record.len() - 3).to_string()
+    );
+    assert_eq!(node.info_field("wal_records_recovered"), "4");
+    // Lo escrito tras la recuperación se guarda y se relee bien.
+    assert_eq!(c.cmd(&["SET", "d", "4"]), Value::ok());
+    drop(c);
+    node.stop();
+    node.restart();
+    node.wait_ready();
+    assert_eq!(node.client().cmd(&["GET", "d"]), bulk("4"));
+    assert_eq!(node.info_field("wal_discarded_bytes"), "0");
+}
+
+#[test]
+fn a_node_that_missed_writes_catches_up_before_answering_ping() {
+    let mut cluster = Cluster::start(3);
+    cluster.nodes[2].stop();
+    let mut c = cluster.nodes[0].client();
+    for i in 0..30 {
+        assert_eq!(c.cmd(&["SET", &format!("k{i}"), "x"]), Value::ok());
+    }
+    assert_eq!(c.cmd(&["DEL", "k0"]), Value::Integer(1));
+    cluster.nodes[2].restart();
+    // En cuanto responde `+PONG` ya tiene todo lo que se confirmó mientras estaba caído.
+    cluster.nodes[2].wait_ready();
+    assert_eq!(cluster.nodes[2].dbsize(), Value::Integer(29));
+    // Y lo sigue teniendo aunque caiga otro nodo de la mayoría de entonces.
+    cluster.nodes[0].stop();
+    let mut c = cluster.nodes[2].client();
+    assert_eq!(c.cmd(&["GET", "k29"]), bulk("x"));
+    assert_eq!(c.cmd(&["GET", "k0"]), Value::Null);
+}
+
+#[test]
+fn a_node_without_reachable_peers_stays_loading() {
+    let dead: Vec<String> = (0..2)
+        .map(|_| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut node = TestNode {
+        id: "solitario".into(),
+        dir: dir.path().to_path_buf(),
+        peer_addr: listener.local_addr().unwrap(),
+        peers: dead,
+        cluster_size: 3,
+        guard: None,
+    };
+    node.start_with(listener);
+    let mut c = node.client();
+    let reply = c.cmd(&["PING"]);
+    assert!(is_error_with(&reply, "LOADING"), "{reply:?}");
+    let reply = c.cmd(&["GET", "a"]);
+    assert!(is_error_with(&reply, "LOADING"), "{reply:?}");
+    // INFO sí responde, y dice que no está al día.
+    assert_eq!(node.info_field("caught_up"), "0");
+    node.stop();
+}
+
+#[test]
+fn inline_commands_work_like_telnet_and_replies_are_exact_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = single_node(dir.path());
+    let mut c = node.client();
+    c.send_raw(b"SET a \"hola mundo\"\r\n");
+    assert_eq!(c.read_bytes(5), b"+OK\r\n");
+    c.send_raw(b"GET a\r\n");
+    assert_eq!(c.read_bytes(17), b"$10\r\nhola mundo\r\n");
+    c.send_raw(b"GET nada\n");
+    assert_eq!(c.read_bytes(5), b"$-1\r\n");
+    c.send_raw(b"EXISTS a nada\r\n");
+    assert_eq!(c.read_bytes(4), b":1\r\n");
+    c.send_raw(b"ECHO eco\r\nPING\r\n\r\nDBSIZE\r\n");
+    assert_eq!(c.read_bytes(20), b"$3\r\neco\r\n+PONG\r\n:1\r\n");
+    c.send_raw(b"FLUSHALL ya\r\n");
+    let expected = b"-ERR unknown command 'FLUSHALL', with args beginning with: 'ya'\r\n";
+    assert_eq!(c.read_bytes(expected.len()), expected);
+    c.send_raw(b"GET\r\n");
+    assert_eq!(
+        c.read_value(),
+        Value::Error("ERR wrong number of arguments for 'get' command".into())
+    );
+    c.send_raw(b"QUIT\r\n");
+    assert_eq!(c.read_bytes(5), b"+OK\r\n");
+    c.expect_closed();
+}
+
+#[test]
+fn protocol_errors_get_an_error_and_close_while_others_keep_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = single_node(dir.path());
+    let mut bad = node.client();
+    bad.send_raw(b"*2\r\n$3\r\nSET\r\n$999999999\r\n");
+    assert!(is_error_with(&bad.read_value(), "ERR Protocol error"));
+    bad.expect_closed();
+    let mut bad = node.client();
+    bad.send_raw(b"*1\r\n$x\r\n");
+    assert!(is_error_with(&bad.read_value(), "ERR Protocol error"));
+    bad.expect_closed();
+    let mut long = node.client();
+    long.send_raw(&vec![b'a'; 70 * 1024]);
+    assert!(is_error_with(&long.read_value(), "ERR Protocol error"));
+    long.expect_closed();
+    // Un cliente que corta a mitad de orden no afecta a nadie.
+    let mut cut = node.client();
+    cut.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk");
+    drop(cut);
+    let mut good = node.client();
+    assert_eq!(good.cmd(&["SET", "k", "\r\n\u{0}binario"]), Value::ok());
+    assert_eq!(good.cmd(&["GET", "k"]), bulk("\r\n\u{0}binario"));
+    // Varias órdenes encadenadas de una vez se responden en orden.
+    let mut batch = Vec::new();
+    for i in 0..50 {
+        batch.extend(encode_command(&["SET", &format!("p{i}"), "v"]));
+    }
+    good.send_raw(&batch);
+    for _ in 0..50 {
+        assert_eq!(good.read_value(), Value::ok());
+    }
+    assert_eq!(good.cmd(&["DBSIZE"]), Value::Integer(51));
+}
+
+#[test]
+fn redis_cli_talks_to_a_node() {
+    if !require_tool("redis-cli") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let node = single_node(dir.path());
+    let port = node.addr().port().to_string();
+    let cli = |args: &[&str]| {
+        let out = run_with_timeout(
+            Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", &port])
+                .args(args),
+            Duration::from_secs(20),
+        );
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(cli(&["PING"]), "PONG\n");
+    assert_eq!(cli(&["SET", "clave", "valor con espacios"]), "OK\n");
+    assert_eq!(cli(&["GET", "clave"]), "valor con espacios\n");
+    assert_eq!(cli(&["--no-raw", "GET", "nada"]), "(nil)\n");
+    assert_eq!(cli(&["EXISTS", "clave"]), "1\n");
+    assert_eq!(cli(&["DBSIZE"]), "1\n");
+    assert_eq!(cli(&["KEYS", "cl*"]), "clave\n");
+    assert!(cli(&["INFO", "replication"]).contains("caught_up:1"));
+    assert!(cli(&["FOO"]).contains("unknown command 'FOO'"));
+    assert_eq!(cli(&["DEL", "clave"]), "1\n");
+    // redis-cli interactivo, por su entrada estándar, como lo usaría una persona.
+    let out = run_with_timeout(
+        Command::new("sh").arg("-c").arg(format!(
+            "printf 'SET x 1\\nGET x\\n' | redis-cli -h 127.0.0.1 -p {port}"
+        )),
+        Duration::from_secs(20),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n1\n");
+    if require_tool("redis-benchmark") {
+        let out = run_with_timeout(
+            Command::new("redis-benchmark").args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-t",
+                "set,get",
+                "-n",
+                "200",
+                "-c",
+                "4",
+                "-q",
+            ]),
+            Duration::from_secs(60),
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(text.contains("SET") && text.contains("GET"), "{text}");
+    }
+}
