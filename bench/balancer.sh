@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# problema9: el balanceador frente a HAProxy (`mode tcp`, `balance roundrobin`), delante de
+# los mismos dos servidores nginx, en una sola ejecución.
+#
+#   bench/balancer.sh            # medida completa: wrk 1 KiB (64 conexiones) y descarga de 1 GiB
+#   QUICK=1 bench/balancer.sh    # versión corta que solo demuestra que el guion funciona
+#
+# Variables: QUICK=1, WRK_SECS (duración de cada tanda de wrk), ROUNDS (tandas alternas por
+# balanceador; se da la mejor), BIG_MIB (tamaño del fichero grande), SERVIDOR (binario ya
+# compilado con la orden `balanceador`, para no recompilar).
+#
+# Todo escucha en 127.0.0.1 en puertos libres; nginx, HAProxy y el balanceador se matan por
+# PID al salir. Los resultados se dan como cocientes frente a HAProxy medido en la misma
+# ejecución: la máquina es compartida y los valores absolutos varían.
+set -euo pipefail
+
+QUICK=${QUICK:-0}
+if [[ "$QUICK" == 1 ]]; then
+    WRK_SECS=${WRK_SECS:-2}
+    ROUNDS=${ROUNDS:-1}
+    BIG_MIB=${BIG_MIB:-32}
+else
+    WRK_SECS=${WRK_SECS:-10}
+    ROUNDS=${ROUNDS:-3}
+    BIG_MIB=${BIG_MIB:-1024}
+fi
+CONNS=64
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/bench-p9-balanceador.XXXXXX)
+PIDS=()
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() {
+    command -v "$1" >/dev/null || { echo "falta la herramienta $1" >&2; exit 1; }
+}
+for tool in wrk nginx haproxy curl python3; do need "$tool"; done
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() {
+    local port=$1
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "nada escucha en el puerto $port" >&2
+    exit 1
+}
+
+# 1. El binario, compilado en release y copiado a un nombre propio antes de compilar nada más
+#    (todos los problemas tienen un binario `servidor`).
+if [[ -z "${SERVIDOR:-}" ]]; then
+    (cd "$ROOT" && cargo build --release -p problema9 --bin servidor)
+    TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+    cp "$TARGET_DIR/release/servidor" "$WORK/servidor-p9"
+    SERVIDOR="$WORK/servidor-p9"
+fi
+if ! "$SERVIDOR" balanceador --help >/dev/null 2>&1; then
+    echo "$SERVIDOR no tiene la orden 'balanceador'" >&2
+    exit 1
+fi
+
+# 2. Los ficheros y los dos nginx (un proceso, dos puertos, sin registro de accesos).
+mkdir -p "$WORK/www" "$WORK/nginx"
+head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+head -c $((BIG_MIB * 1024 * 1024)) /dev/urandom >"$WORK/www/big.bin"
+BIG_BYTES=$((BIG_MIB * 1024 * 1024))
+# Los procesos de nginx pueden correr con otro usuario: que puedan leer los ficheros.
+chmod 755 "$WORK" "$WORK/www"
+chmod 644 "$WORK/www/"*
+
+N1=$(free_port); N2=$(free_port); HAP=$(free_port); LB=$(free_port); LB_CTL=$(free_port)
+
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    server { listen 127.0.0.1:$N1; root $WORK/www; }
+    server { listen 127.0.0.1:$N2; root $WORK/www; }
+}
+EOF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/stderr" &
+PIDS+=($!)
+
+cat >"$WORK/haproxy.cfg" <<EOF
+global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 3s
+    timeout client 300s
+    timeout server 300s
+frontend fe
+    bind 127.0.0.1:$HAP
+    default_backend nginx
+backend nginx
+    balance roundrobin
+    server n1 127.0.0.1:$N1 check inter 2s fall 3 rise 2
+    server n2 127.0.0.1:$N2 check inter 2s fall 3 rise 2
+EOF
+haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+PIDS+=($!)
+
+RUST_LOG=warn "$SERVIDOR" balanceador --port "$LB" --control-port "$LB_CTL" \
+    --backend "127.0.0.1:$N1" --backend "127.0.0.1:$N2" >"$WORK/lb.out" 2>"$WORK/lb.err" &
+PIDS+=($!)
+
+for port in "$N1" "$N2" "$HAP" "$LB" "$LB_CTL"; do wait_port "$port"; done
+grep -q "escuchando en" "$WORK/lb.out" || { echo "el balanceador no imprimió su línea" >&2; exit 1; }
+
+# 3. Medidas, alternando HAProxy y el nuestro en cada tanda.
+wrk_run() { # puerto -> "req/s errores"
+    local out
+    out=$(wrk -t2 -c"$CONNS" -d"${WRK_SECS}s" --timeout 5s "http://127.0.0.1:$1/1k.bin")
+    local rps errs non2xx
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    errs=$(awk '/Socket errors:/ {gsub(",", ""); s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+$/) s+=$i; print s}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    echo "${rps:-0} $(( ${errs:-0} + ${non2xx:-0} ))"
+}
+
+bulk_run() { # puerto -> "MiB/s bytes"
+    local out
+    out=$(curl -sS -o /dev/null --max-time 300 -w '%{speed_download} %{size_download}' \
+        "http://127.0.0.1:$1/big.bin")
+    awk '{printf "%.1f %d\n", $1 / 1048576, $2}' <<<"$out"
+}
+
+best() { sort -g | tail -1; }
+
+declare -A RPS BULK
+ERRORS=0
+for name in haproxy nuestro; do RPS[$name]=""; BULK[$name]=""; done
+
+echo "== wrk -c$CONNS ${WRK_SECS}s, 1 KiB; descarga de $BIG_MIB MiB; $ROUNDS tandas =="
+# Calentamiento corto (conexiones de nginx, caché de páginas del fichero grande).
+wrk -t1 -c4 -d1s "http://127.0.0.1:$N1/1k.bin" >/dev/null
+curl -sS -o /dev/null "http://127.0.0.1:$N1/big.bin"
+
+for round in $(seq 1 "$ROUNDS"); do
+    for name in haproxy nuestro; do
+        port=$HAP; [[ $name == nuestro ]] && port=$LB
+        read -r rps errs < <(wrk_run "$port")
+        ERRORS=$((ERRORS + errs))
+        RPS[$name]+="$rps"$'\n'
+        read -r mibs bytes < <(bulk_run "$port")
+        if [[ "$bytes" != "$BIG_BYTES" ]]; then
+            echo "  $name: descarga incompleta ($bytes de $BIG_BYTES bytes)" >&2
+            ERRORS=$((ERRORS + 1))
+        fi
+        BULK[$name]+="$mibs"$'\n'
+        printf '  tanda %d %-8s %10s req/s  %8s MiB/s  errores %s\n' "$round" "$name" "$rps" "$mibs" "$errs"
+    done
+done
+
+H_RPS=$(best <<<"${RPS[haproxy]}"); O_RPS=$(best <<<"${RPS[nuestro]}")
+H_BULK=$(best <<<"${BULK[haproxy]}"); O_BULK=$(best <<<"${BULK[nuestro]}")
+ratio() { python3 -c "print(f'{100*float($1)/float($2):.0f}%' if float($2) > 0 else 'n/a')"; }
+
+echo
+echo "| medida | HAProxy | balanceador | cociente | objetivo |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| wrk 1 KiB, $CONNS conexiones (req/s, mejor de $ROUNDS) | $H_RPS | $O_RPS | $(ratio "$O_RPS" "$H_RPS") | >= 80% |"
+echo "| descarga de $BIG_MIB MiB (MiB/s, mejor de $ROUNDS) | $H_BULK | $O_BULK | $(ratio "$O_BULK" "$H_BULK") | >= 100% |"
+echo "| errores (wrk + descargas incompletas) | | | $ERRORS | 0 |"
+
+if [[ "$ERRORS" != 0 ]]; then
+    exit 1
+fi
