@@ -34,7 +34,7 @@ use crate::protocolo::{self as p, NameError, RoomNameError, TopicError, GENERAL}
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChatError {
     /// Ya hay un usuario con ese nombre.
-    #[error("el nombre {0} ya está en uso")]
+    #[error("el nombre {0} ya está en uso, elige otro")]
     NameTaken(String),
     /// Nombre de usuario no válido (en `/nick`).
     #[error("{0}")]

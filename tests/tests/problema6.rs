@@ -1,0 +1,615 @@
+//! Pruebas de extremo a extremo del problema 6 (chat con salas, privados y salas
+//! persistentes), a través de sockets reales.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use problema6::ServerConfig;
+use tests::{require_tool, run_with_timeout, start_server, wait_until, LineClient, ServerGuard};
+
+/// Configuración de prueba: el fichero de salas en `dir` y un límite de ritmo holgado (las
+/// pruebas del límite de ritmo lo ajustan ellas mismas).
+fn config(dir: &Path) -> ServerConfig {
+    ServerConfig {
+        rooms_file: dir.join("salas.json"),
+        rate_per_sec: 1_000_000.0,
+        rate_burst: 1_000_000,
+        ..ServerConfig::default()
+    }
+}
+
+fn start(config: ServerConfig) -> ServerGuard {
+    start_server(move |l, s| problema6::run(l, config, s))
+}
+
+/// Conecta y entra como `name`; deja el cliente justo después de la línea
+/// `Ahora estás en la sala general (...)` (sin leer un posible historial).
+fn login(addr: SocketAddr, name: &str) -> LineClient {
+    let mut c = LineClient::connect(addr);
+    assert_eq!(c.line(), "Introduce tu nombre:");
+    c.send(name);
+    assert_eq!(c.line(), "ya estás conectado!");
+    let here = c.line();
+    assert!(
+        here.starts_with("Ahora estás en la sala general ("),
+        "{here}"
+    );
+    c
+}
+
+/// Envía `/users` y devuelve la respuesta: como el servidor atiende en orden las líneas de
+/// cada cliente, también sirve para saber que todo lo anterior ya se procesó, y que no llegó
+/// nada más antes (la siguiente línea debe ser la respuesta).
+fn users(c: &mut LineClient) -> String {
+    c.send("/users");
+    c.line()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn read_json(path: &PathBuf) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("JSON no válido ({e}): {text}"))
+}
+
+#[test]
+fn name_handshake_rejects_taken_and_invalid_names_and_starts_in_general() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut b = LineClient::connect(server.addr);
+    assert_eq!(b.line(), "Introduce tu nombre:");
+    b.send("ana");
+    assert_eq!(b.line(), "ERROR el nombre ana ya está en uso, elige otro");
+    assert_eq!(b.line(), "Introduce tu nombre:");
+    b.send("beto garcía");
+    assert_eq!(b.line(), "ERROR el nombre no puede contener espacios");
+    assert_eq!(b.line(), "Introduce tu nombre:");
+    b.send("beto");
+    assert_eq!(b.line(), "ya estás conectado!");
+    assert_eq!(b.line(), "Ahora estás en la sala general (2 usuarios).");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    assert_eq!(users(&mut b), "Usuarios en general (2): ana, beto");
+}
+
+#[test]
+fn plain_lines_reach_only_the_members_of_your_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    let mut carla = login(server.addr, "carla");
+    assert_eq!(ana.line(), "carla se ha unido al Chat.");
+    assert_eq!(beto.line(), "carla se ha unido al Chat.");
+
+    ana.send("/create juegos");
+    assert_eq!(ana.line(), "Sala juegos creada.");
+    assert_eq!(ana.line(), "Ahora estás en la sala juegos (1 usuario).");
+    assert_eq!(beto.line(), "ana ha salido de la sala.");
+    assert_eq!(carla.line(), "ana ha salido de la sala.");
+
+    beto.send("/join juegos");
+    assert_eq!(beto.line(), "Ahora estás en la sala juegos (2 usuarios).");
+    assert_eq!(ana.line(), "beto se ha unido a la sala.");
+    assert_eq!(carla.line(), "beto ha salido de la sala.");
+
+    carla.send("hola general");
+    ana.send("hola juegos");
+    assert_eq!(beto.line(), "ana: hola juegos");
+    // Ni ana ni beto recibieron el mensaje de general; carla no recibió el de juegos.
+    assert_eq!(users(&mut ana), "Usuarios en juegos (2): ana, beto");
+    assert_eq!(users(&mut beto), "Usuarios en juegos (2): ana, beto");
+    assert_eq!(users(&mut carla), "Usuarios en general (1): carla");
+
+    ana.send("/rooms");
+    assert_eq!(ana.line(), "Salas (2):");
+    assert_eq!(ana.line(), "- general (1 usuario)");
+    assert_eq!(ana.line(), "- juegos (2 usuarios)");
+
+    // Al volver a general, beto ve su historial y deja de recibir lo de juegos.
+    beto.send("/leave");
+    assert_eq!(beto.line(), "Ahora estás en la sala general (2 usuarios).");
+    assert_eq!(beto.line(), "--- últimos 1 mensajes de general ---");
+    assert_eq!(beto.line(), "carla: hola general");
+    assert_eq!(beto.line(), "--- fin del historial ---");
+    assert_eq!(ana.line(), "beto ha salido de la sala.");
+    assert_eq!(carla.line(), "beto se ha unido a la sala.");
+    ana.send("solo para juegos");
+    assert_eq!(users(&mut ana), "Usuarios en juegos (1): ana");
+    assert_eq!(users(&mut beto), "Usuarios en general (2): beto, carla");
+}
+
+#[test]
+fn room_commands_report_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    for (line, reply) in [
+        (
+            "/join nada",
+            "ERROR la sala nada no existe; créala con /create nada",
+        ),
+        ("/join general", "ERROR ya estás en la sala general"),
+        (
+            "/leave",
+            "ERROR ya estás en general; para desconectarte usa /quit",
+        ),
+        (
+            "/create general",
+            "ERROR la sala general ya existe; entra con /join general",
+        ),
+        (
+            "/create mala/sala",
+            "ERROR el nombre de la sala solo admite letras, dígitos, `-` y `_` (contiene '/')",
+        ),
+        ("/join", "ERROR uso: /join SALA"),
+        ("/msg ana", "ERROR uso: /msg USUARIO texto"),
+        ("/msg nadie hola", "ERROR el usuario nadie no existe"),
+        ("/nick ana", "ERROR ya te llamas ana"),
+        ("/nick a:b", "ERROR el nombre no puede contener ':'"),
+        (
+            "/bailar",
+            "ERROR orden desconocida: /bailar. Escribe /help para ver las órdenes",
+        ),
+    ] {
+        ana.send(line);
+        assert_eq!(ana.line(), reply, "{line}");
+    }
+    ana.send("/help");
+    assert_eq!(
+        ana.line(),
+        "Órdenes (entre paréntesis, el alias en español):"
+    );
+    for _ in 1..problema6::protocolo::HELP.len() {
+        ana.line();
+    }
+    assert_eq!(users(&mut ana), "Usuarios en general (1): ana");
+}
+
+#[test]
+fn spanish_aliases_work_like_the_english_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    ana.send("/crear música");
+    assert_eq!(ana.line(), "Sala música creada.");
+    assert_eq!(ana.line(), "Ahora estás en la sala música (1 usuario).");
+    assert_eq!(beto.line(), "ana ha salido de la sala.");
+    beto.send("/unirse música");
+    assert_eq!(beto.line(), "Ahora estás en la sala música (2 usuarios).");
+    assert_eq!(ana.line(), "beto se ha unido a la sala.");
+    ana.send("/usuarios");
+    assert_eq!(ana.line(), "Usuarios en música (2): ana, beto");
+    ana.send("/privado beto psst");
+    assert_eq!(ana.line(), "[privado a beto] psst");
+    assert_eq!(beto.line(), "[privado] ana: psst");
+    beto.send("/salir");
+    assert_eq!(beto.line(), "Ahora estás en la sala general (1 usuario).");
+    assert_eq!(ana.line(), "beto ha salido de la sala.");
+    beto.send("/salas");
+    assert_eq!(beto.line(), "Salas (2):");
+    assert_eq!(beto.line(), "- general (1 usuario)");
+    assert_eq!(beto.line(), "- música (1 usuario)");
+    beto.send("/ayuda");
+    assert_eq!(
+        beto.line(),
+        "Órdenes (entre paréntesis, el alias en español):"
+    );
+}
+
+#[test]
+fn private_messages_reach_only_the_recipient_even_across_rooms() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    let mut carla = login(server.addr, "carla");
+    assert_eq!(ana.line(), "carla se ha unido al Chat.");
+    assert_eq!(beto.line(), "carla se ha unido al Chat.");
+    carla.send("/create aparte");
+    assert_eq!(carla.line(), "Sala aparte creada.");
+    assert_eq!(carla.line(), "Ahora estás en la sala aparte (1 usuario).");
+    assert_eq!(ana.line(), "carla ha salido de la sala.");
+    assert_eq!(beto.line(), "carla ha salido de la sala.");
+
+    ana.send("/msg carla secreto: 42");
+    assert_eq!(ana.line(), "[privado a carla] secreto: 42");
+    assert_eq!(carla.line(), "[privado] ana: secreto: 42");
+    assert_eq!(users(&mut beto), "Usuarios en general (2): ana, beto");
+    assert_eq!(users(&mut carla), "Usuarios en aparte (1): carla");
+}
+
+#[test]
+fn nick_is_announced_and_the_new_name_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    beto.send("/nick roberto");
+    assert_eq!(beto.line(), "Ahora te llamas roberto.");
+    assert_eq!(ana.line(), "beto ahora se llama roberto.");
+    beto.send("/nick ana");
+    assert_eq!(
+        beto.line(),
+        "ERROR el nombre ana ya está en uso, elige otro"
+    );
+    beto.send("hola");
+    assert_eq!(ana.line(), "roberto: hola");
+    ana.send("/msg beto ¿sigues?");
+    assert_eq!(ana.line(), "ERROR el usuario beto no existe");
+    assert_eq!(users(&mut ana), "Usuarios en general (2): ana, roberto");
+    // El nombre viejo queda libre.
+    let _beto2 = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+}
+
+#[test]
+fn joiner_sees_the_last_20_messages_of_the_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    ana.send("/create historia");
+    assert_eq!(ana.line(), "Sala historia creada.");
+    assert_eq!(ana.line(), "Ahora estás en la sala historia (1 usuario).");
+    ana.send("/topic crónicas");
+    assert_eq!(ana.line(), "ana ha cambiado el tema de la sala: crónicas");
+    for i in 0..25 {
+        ana.send(&format!("m{i}"));
+    }
+    assert_eq!(users(&mut ana), "Usuarios en historia (1): ana");
+
+    let mut beto = login(server.addr, "beto");
+    beto.send("/join historia");
+    assert_eq!(beto.line(), "Ahora estás en la sala historia (2 usuarios).");
+    assert_eq!(beto.line(), "Tema de historia: crónicas");
+    assert_eq!(beto.line(), "--- últimos 20 mensajes de historia ---");
+    for i in 5..25 {
+        assert_eq!(beto.line(), format!("ana: m{i}"));
+    }
+    assert_eq!(beto.line(), "--- fin del historial ---");
+    assert_eq!(ana.line(), "beto se ha unido a la sala.");
+    ana.send("en directo");
+    assert_eq!(beto.line(), "ana: en directo");
+}
+
+#[test]
+fn rooms_and_topics_survive_a_restart_in_an_atomic_json_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("salas.json");
+    let mut server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    ana.send("/create juegos");
+    assert_eq!(ana.line(), "Sala juegos creada.");
+    ana.line();
+    // La sala se guarda al crearla, no solo al apagar (un corte no la pierde).
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&path)
+            .map(|t| t.contains("juegos"))
+            .unwrap_or(false)
+    }));
+    ana.send("/topic de mesa");
+    assert_eq!(ana.line(), "ana ha cambiado el tema de la sala: de mesa");
+    server.stop().unwrap();
+    // Al apagar se avisa a todos.
+    assert_eq!(ana.line(), "servidor cerrándose");
+    ana.expect_closed();
+
+    assert_eq!(
+        files_in(dir.path()),
+        vec!["salas.json"],
+        "quedó un temporal"
+    );
+    let json = read_json(&path);
+    assert_eq!(json["version"], 1);
+    let rooms = json["rooms"].as_array().unwrap();
+    assert_eq!(rooms.len(), 2, "{json}");
+    assert_eq!(rooms[0]["name"], "general");
+    assert_eq!(rooms[0]["creator"], "servidor");
+    assert_eq!(rooms[1]["name"], "juegos");
+    assert_eq!(rooms[1]["creator"], "ana");
+    assert_eq!(rooms[1]["topic"], "de mesa");
+    assert!(rooms[1]["created_at"].as_u64().unwrap() > 1_600_000_000);
+
+    let server = start(config(dir.path()));
+    let mut beto = login(server.addr, "beto");
+    beto.send("/rooms");
+    assert_eq!(beto.line(), "Salas (2):");
+    assert_eq!(beto.line(), "- general (1 usuario)");
+    assert_eq!(beto.line(), "- juegos (0 usuarios): de mesa");
+    beto.send("/join juegos");
+    assert_eq!(beto.line(), "Ahora estás en la sala juegos (1 usuario).");
+    assert_eq!(beto.line(), "Tema de juegos: de mesa");
+}
+
+#[test]
+fn corrupt_rooms_file_is_set_aside_and_server_starts_with_general() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("salas.json");
+    std::fs::write(&path, b"{\"version\": 1, \"rooms\": [{\"name\": ").unwrap();
+    let mut server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    ana.send("/rooms");
+    assert_eq!(ana.line(), "Salas (1):");
+    assert_eq!(ana.line(), "- general (1 usuario)");
+    server.stop().unwrap();
+    let files = files_in(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0] == "salas.json", "{files:?}");
+    assert!(files[1].starts_with("salas.json.corrupto-"), "{files:?}");
+    let json = read_json(&path);
+    assert_eq!(json["rooms"][0]["name"], "general");
+    // El original se conserva tal cual para quien quiera recuperarlo.
+    let aside = std::fs::read(dir.path().join(&files[1])).unwrap();
+    assert_eq!(aside, b"{\"version\": 1, \"rooms\": [{\"name\": ");
+}
+
+#[test]
+fn concurrent_creates_of_the_same_room_leave_exactly_one() {
+    const N: usize = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("salas.json");
+    let server = start(config(dir.path()));
+    let barrier = Arc::new(Barrier::new(N));
+    let addr = server.addr;
+    let handles: Vec<_> = (0..N)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                let mut c = login(addr, &format!("u{i}"));
+                barrier.wait();
+                c.send("/create carrera");
+                let reply = c.line_matching(|l| {
+                    l == "Sala carrera creada." || l.starts_with("ERROR la sala carrera")
+                });
+                (reply, c)
+            })
+        })
+        .collect();
+    let results: Vec<(String, LineClient)> =
+        handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let created = results
+        .iter()
+        .filter(|(r, _)| r == "Sala carrera creada.")
+        .count();
+    assert_eq!(created, 1);
+    for (reply, _) in &results {
+        assert!(
+            reply == "Sala carrera creada."
+                || reply == "ERROR la sala carrera ya existe; entra con /join carrera",
+            "{reply}"
+        );
+    }
+    let mut c = login(addr, "observador");
+    c.send("/rooms");
+    assert_eq!(c.line(), "Salas (2):");
+    assert!(c.line().starts_with("- carrera (1 usuario)"));
+    let json = read_json(&path);
+    let names: Vec<&str> = json["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["carrera", "general"]);
+}
+
+#[test]
+fn oversized_line_gets_error_and_connection_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(ServerConfig {
+        max_line_bytes: 100,
+        ..config(dir.path())
+    });
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    ana.send(&"x".repeat(10_000));
+    assert_eq!(
+        ana.line(),
+        "ERROR línea demasiado larga: el máximo es 100 bytes"
+    );
+    ana.send(&"y".repeat(100));
+    assert_eq!(beto.line(), format!("ana: {}", "y".repeat(100)));
+    assert_eq!(users(&mut ana), "Usuarios en general (2): ana, beto");
+}
+
+#[test]
+fn endless_line_without_newline_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(ServerConfig {
+        max_line_bytes: 100,
+        ..config(dir.path())
+    });
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    let chunk = vec![b'z'; 64 * 1024];
+    // Más de 1 MiB sin salto de línea: el servidor avisa y cierra (el envío puede fallar
+    // en cuanto cierra, y eso es lo esperado).
+    for _ in 0..20 {
+        if std::io::Write::write_all(&mut ana.stream, &chunk).is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        ana.line(),
+        "ERROR línea demasiado larga: el máximo es 100 bytes"
+    );
+    ana.expect_closed();
+    assert_eq!(beto.line(), "ana ha abandonado el Chat.");
+}
+
+#[test]
+fn invalid_utf8_gets_error_and_is_not_relayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    ana.send_raw(b"\xff\xfe hola\n");
+    assert_eq!(ana.line(), "ERROR la línea no es texto UTF-8 válido");
+    ana.send("ok\x1b[2J");
+    assert_eq!(beto.line(), "ana: ok\u{fffd}[2J");
+}
+
+#[test]
+fn flooding_is_rate_limited_and_then_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(ServerConfig {
+        // Casi sin relleno: la prueba no depende del reloj.
+        rate_per_sec: 0.001,
+        rate_burst: 10,
+        flood_strikes: 3,
+        ..config(dir.path())
+    });
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    let burst: String = (0..20).map(|i| format!("m{i}\n")).collect();
+    ana.send_raw(burst.as_bytes());
+    for i in 0..10 {
+        assert_eq!(beto.line(), format!("ana: m{i}"));
+    }
+    let limited =
+        "ERROR vas demasiado rápido (máximo 0.001 mensajes por segundo): este mensaje no se envió";
+    assert_eq!(ana.line(), limited);
+    assert_eq!(ana.line(), limited);
+    assert_eq!(
+        ana.line(),
+        "ERROR demasiados mensajes seguidos: desconectado"
+    );
+    ana.expect_closed();
+    assert_eq!(beto.line(), "ana ha abandonado el Chat.");
+}
+
+#[test]
+fn quit_says_goodbye_and_the_room_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    ana.send("/quit");
+    assert_eq!(ana.line(), "¡Hasta pronto!");
+    ana.expect_closed();
+    assert_eq!(beto.line(), "ana ha abandonado el Chat.");
+    // Un cierre brusco también se anuncia.
+    let carla = login(server.addr, "carla");
+    assert_eq!(beto.line(), "carla se ha unido al Chat.");
+    drop(carla);
+    assert_eq!(beto.line(), "carla ha abandonado el Chat.");
+    assert_eq!(users(&mut beto), "Usuarios en general (1): beto");
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_slow_the_others_and_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(ServerConfig {
+        queue_messages: 32,
+        ..config(dir.path())
+    });
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    // `lento` entra y no vuelve a leer nunca.
+    let _lento = login(server.addr, "lento");
+    assert_eq!(ana.line(), "lento se ha unido al Chat.");
+    assert_eq!(beto.line(), "lento se ha unido al Chat.");
+    let text = "x".repeat(4000);
+    let mut dropped = false;
+    // Por rondas cortas, para que la cola de beto (que sí lee) nunca se acerque a su tope.
+    'outer: for _ in 0..5000 {
+        for _ in 0..8 {
+            ana.send(&text);
+        }
+        for _ in 0..8 {
+            let l = beto.line();
+            if l == "lento ha abandonado el Chat." {
+                dropped = true;
+                break 'outer;
+            }
+            assert_eq!(l.len(), "ana: ".len() + text.len());
+        }
+    }
+    assert!(dropped, "el cliente que no lee nunca fue desconectado");
+    ana.send("sigo aquí");
+    assert_eq!(
+        beto.line_matching(|l| !l.starts_with("ana: xxx")),
+        "ana: sigo aquí"
+    );
+}
+
+#[test]
+fn shutdown_tells_everyone_in_every_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut beto = login(server.addr, "beto");
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    beto.send("/create otra");
+    assert_eq!(beto.line(), "Sala otra creada.");
+    beto.line();
+    assert_eq!(ana.line(), "beto ha salido de la sala.");
+    server.stop().unwrap();
+    for c in [&mut ana, &mut beto] {
+        assert_eq!(c.line(), "servidor cerrándose");
+        c.expect_closed();
+    }
+}
+
+#[test]
+fn library_client_logs_in_chats_and_quits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let stream = tests::connect(server.addr);
+    let mut out = Vec::new();
+    let input: &'static [u8] = b"/create prueba\nhola\n";
+    let ending = problema6::cliente::run(stream, input, &mut out, Some("cli")).unwrap();
+    assert_eq!(ending, problema6::cliente::Ending::Quit);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(
+        out,
+        "Introduce tu nombre:\nya estás conectado!\nAhora estás en la sala general (2 usuarios).\n\
+         Sala prueba creada.\nAhora estás en la sala prueba (1 usuario).\n¡Hasta pronto!\n"
+    );
+    assert_eq!(ana.line(), "cli se ha unido al Chat.");
+    assert_eq!(ana.line(), "cli ha salido de la sala.");
+}
+
+#[test]
+fn nc_can_chat_with_the_server() {
+    if !require_tool("nc") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let port = server.addr.port().to_string();
+    let script = format!("printf 'ana\\n/create nc\\n/rooms\\n/quit\\n' | nc 127.0.0.1 {port}");
+    let out = run_with_timeout(
+        std::process::Command::new("sh").arg("-c").arg(script),
+        Duration::from_secs(10),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "Introduce tu nombre:\nya estás conectado!\nAhora estás en la sala general (1 usuario).\n\
+         Sala nc creada.\nAhora estás en la sala nc (1 usuario).\nSalas (2):\n\
+         - general (0 usuarios)\n- nc (1 usuario)\n¡Hasta pronto!\n"
+    );
+}
