@@ -199,6 +199,11 @@ impl Connection {
                     if let Flow::Close = self.refuse(ErrorCode::LineTooLong, msg) {
                         return;
                     }
+                    // `read_line` deja en `line` lo que consumió: si cabe en `max + 1`, encontró
+                    // el `\n` (la línea medía justo uno de más) y ya no queda nada que saltar.
+                    if line.len() <= max.saturating_add(1) {
+                        continue;
+                    }
                     match discard_line(&mut self.reader, MAX_DISCARD) {
                         Ok(true) => continue,
                         _ => return,
@@ -206,8 +211,8 @@ impl Connection {
                 }
                 Err(e) if e.is_timeout() => {
                     let msg = format!(
-                        "sin órdenes en {} s: se cierra la conexión",
-                        self.config.idle_timeout.as_secs()
+                        "sin órdenes en {:?}: se cierra la conexión",
+                        self.config.idle_timeout
                     );
                     self.refuse(ErrorCode::Timeout, msg);
                     return;
@@ -337,8 +342,8 @@ impl Connection {
                     self.end_interrupted(upload, disk_error.is_some());
                     if timed_out {
                         let msg = format!(
-                            "ningún byte en {} s a mitad de la subida: se cierra la conexión",
-                            self.config.io_timeout.as_secs()
+                            "ningún byte en {:?} a mitad de la subida: se cierra la conexión",
+                            self.config.io_timeout
                         );
                         self.refuse(ErrorCode::Timeout, msg);
                     } else {

@@ -1,0 +1,669 @@
+//! Pruebas de extremo a extremo del problema 5 (transferencia de ficheros), por sockets reales.
+//!
+//! Cada prueba arranca su servidor sobre un directorio temporal propio y lo apaga al final.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use problema5::cliente::{partial_path, ClientError};
+use problema5::progreso::NoProgress;
+use problema5::protocolo::{ErrorCode, MAX_COMMAND_LINE, MAX_NAME_BYTES};
+use problema5::{Client, ServerConfig};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tests::{
+    connect, require_tool, run_with_timeout, start_server, wait_until, LineClient, ServerGuard,
+};
+
+fn start(config: ServerConfig) -> ServerGuard {
+    start_server(move |listener, shutdown| problema5::run(listener, config, shutdown))
+}
+
+fn server(dir: &Path) -> ServerGuard {
+    start(ServerConfig::new(dir))
+}
+
+fn client(addr: SocketAddr) -> Client {
+    Client::new(connect(addr)).unwrap()
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut v);
+    v
+}
+
+/// Los nombres del directorio (incluidos los ocultos), ordenados.
+fn dir_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn no_upload_in_flight(dir: &Path) -> bool {
+    !dir_names(dir).iter().any(|n| n.starts_with(".subida-"))
+}
+
+fn write_local(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, data).unwrap();
+    p
+}
+
+/// Sube `data` como `name` con el cliente de la biblioteca.
+fn upload(addr: SocketAddr, local: &Path, name: &str, data: &[u8]) {
+    let path = write_local(local, &format!("local-{name}"), data);
+    let t = client(addr)
+        .upload(&path, name, false, &mut NoProgress)
+        .unwrap();
+    assert_eq!(t.sha256.to_string(), sha_hex(data));
+}
+
+#[test]
+fn random_binary_files_round_trip_with_identical_sha256() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let mut c = client(srv.addr);
+    for size in [0usize, 1, 1 << 20, 64 << 20] {
+        let data = random_bytes(size);
+        let src = write_local(local.path(), &format!("src-{size}"), &data);
+        let name = format!("f-{size}.bin");
+        let up = c.upload(&src, &name, false, &mut NoProgress).unwrap();
+        assert_eq!(up.size, size as u64);
+        assert_eq!(up.sha256.to_string(), sha_hex(&data));
+        assert_eq!(up.resumed_from, 0);
+        let dest = local.path().join(format!("dest-{size}"));
+        let down = c.download(&name, &dest, false, &mut NoProgress).unwrap();
+        assert_eq!(down.sha256.to_string(), sha_hex(&data));
+        let got = fs::read(&dest).unwrap();
+        assert!(got == data, "el fichero de {size} bytes llegó distinto");
+        assert_eq!(fs::read(store.path().join(&name)).unwrap().len(), size);
+        assert!(!partial_path(&dest).exists());
+    }
+    c.quit().unwrap();
+}
+
+#[test]
+fn list_shows_name_size_sha256_and_date_exactly() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let mut c = LineClient::connect(srv.addr);
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 0");
+    fs::write(store.path().join("b.txt"), b"hola\n").unwrap();
+    fs::write(store.path().join("a.txt"), b"").unwrap();
+    fs::write(store.path().join(".oculto"), b"x").unwrap();
+    fs::create_dir(store.path().join("subdir")).unwrap();
+    c.send("list");
+    assert_eq!(c.line(), "FILES 2");
+    let a = c.line();
+    let b = c.line();
+    let fields: Vec<&str> = a.split(' ').collect();
+    assert_eq!(fields[..3], ["a.txt", "0", &sha_hex(b"")]);
+    assert!(problema5::protocolo::parse_utc(fields[3]).is_some(), "{a}");
+    assert!(
+        b.starts_with(&format!("b.txt 5 {} ", sha_hex(b"hola\n"))),
+        "{b}"
+    );
+    c.send("QUIT");
+    assert_eq!(c.line(), "BYE");
+    c.expect_closed();
+}
+
+#[test]
+fn delete_removes_the_file_and_a_second_delete_is_not_found() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    fs::write(store.path().join("a.txt"), b"x").unwrap();
+    let mut c = LineClient::connect(srv.addr);
+    c.send("DELETE a.txt");
+    assert_eq!(c.line(), "DELETED a.txt");
+    assert!(!store.path().join("a.txt").exists());
+    c.send("DELETE a.txt");
+    assert_eq!(c.line(), "ERROR NOT_FOUND no existe el fichero `a.txt`");
+    c.send("DOWNLOAD a.txt");
+    assert_eq!(c.line(), "ERROR NOT_FOUND no existe el fichero `a.txt`");
+}
+
+#[test]
+fn every_bad_name_is_refused_and_nothing_escapes_the_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let store = root.path().join("archivos");
+    fs::write(root.path().join("secreto"), b"no").unwrap();
+    let srv = server(&store);
+    fs::write(store.join(".oculto"), b"temporal").unwrap();
+    let sha = sha_hex(b"x");
+    let long = "a".repeat(MAX_NAME_BYTES + 1);
+    let bad: Vec<Vec<u8>> = vec![
+        b"..".to_vec(),
+        b".".to_vec(),
+        b"../secreto".to_vec(),
+        b".oculto".to_vec(),
+        b"/etc/passwd".to_vec(),
+        b"a/b".to_vec(),
+        b"a\\b".to_vec(),
+        b"..\\secreto".to_vec(),
+        b"a\x00b".to_vec(),
+        b"a\x01b".to_vec(),
+        b"a\x1bb".to_vec(),
+        b"a\x7fb".to_vec(),
+        long.into_bytes(),
+    ];
+    let mut c = LineClient::connect(srv.addr);
+    for name in &bad {
+        for verb in ["DOWNLOAD", "DELETE", "UPLOAD"] {
+            let mut line = format!("{verb} ").into_bytes();
+            line.extend_from_slice(name);
+            if verb == "UPLOAD" {
+                line.extend_from_slice(format!(" 1 {sha}").as_bytes());
+            }
+            line.push(b'\n');
+            c.send_raw(&line);
+            let reply = c.line();
+            assert!(
+                reply.starts_with("ERROR BAD_NAME nombre no válido: "),
+                "{verb} {:?}: {reply}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
+    // Sin nombre (vacío) la orden no tiene sus argumentos.
+    c.send("DELETE");
+    assert_eq!(
+        c.line(),
+        "ERROR BAD_COMMAND argumentos incorrectos; uso: DELETE <nombre>"
+    );
+    // Un nombre justo en el límite sí vale.
+    let edge = "b".repeat(MAX_NAME_BYTES);
+    c.send(&format!("UPLOAD {edge} 1 {sha}"));
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(b"x");
+    assert_eq!(c.line(), format!("STORED {edge} 1 {sha}"));
+    // Nada cambió fuera ni en los ocultos.
+    assert_eq!(fs::read(root.path().join("secreto")).unwrap(), b"no");
+    assert_eq!(fs::read(store.join(".oculto")).unwrap(), b"temporal");
+    assert_eq!(dir_names(root.path()), ["archivos", "secreto"]);
+    // El cliente de la biblioteca rechaza los nombres sin llegar a enviarlos.
+    let err = client(srv.addr).delete("").unwrap_err();
+    assert!(matches!(err, ClientError::BadName { .. }), "{err}");
+}
+
+#[test]
+fn wrong_checksum_is_refused_nothing_is_stored_and_connection_stays_usable() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let mut c = LineClient::connect(srv.addr);
+    c.send(&format!("UPLOAD a.bin 5 {}", sha_hex(b"hola\n")));
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(b"HOLA\n");
+    let reply = c.line();
+    assert!(
+        reply.starts_with("ERROR CHECKSUM el SHA-256 recibido ("),
+        "{reply}"
+    );
+    assert!(reply.ends_with("no se guardó nada"), "{reply}");
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 0");
+    assert!(
+        dir_names(store.path()).is_empty(),
+        "{:?}",
+        dir_names(store.path())
+    );
+}
+
+#[test]
+fn disconnect_mid_upload_leaves_no_file_and_the_old_version_intact() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let old = random_bytes(100_000);
+    upload(srv.addr, local.path(), "doc.bin", &old);
+    let new = random_bytes(200_000);
+    {
+        let mut c = LineClient::connect(srv.addr);
+        c.send(&format!("UPLOAD doc.bin 200000 {}", sha_hex(&new)));
+        assert_eq!(c.line(), "READY 0");
+        c.send_raw(&new[..70_000]);
+        // Se cierra sin enviar el resto.
+    }
+    // Y una subida de un nombre nuevo cortada a medias no deja ese nombre.
+    {
+        let mut c = LineClient::connect(srv.addr);
+        c.send(&format!("UPLOAD nuevo.bin 200000 {}", sha_hex(&new)));
+        assert_eq!(c.line(), "READY 0");
+        c.send_raw(&new[..1000]);
+    }
+    assert!(wait_until(Duration::from_secs(10), || no_upload_in_flight(
+        store.path()
+    )));
+    assert_eq!(fs::read(store.path().join("doc.bin")).unwrap(), old);
+    assert!(!store.path().join("nuevo.bin").exists());
+    let listed = client(srv.addr).list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "doc.bin");
+    assert_eq!(listed[0].sha256.to_string(), sha_hex(&old));
+    // Lo recibido queda oculto como parcial, esperando una reanudación.
+    assert!(dir_names(store.path())
+        .iter()
+        .any(|n| n.starts_with(".parcial-")));
+}
+
+#[test]
+fn interrupted_upload_resumes_where_it_stopped_and_yields_an_identical_file() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let data = random_bytes(1 << 20);
+    let sha = sha_hex(&data);
+    let cut = 300_001;
+    {
+        let mut c = LineClient::connect(srv.addr);
+        c.send(&format!("UPLOAD r.bin {} {sha}", data.len()));
+        assert_eq!(c.line(), "READY 0");
+        c.send_raw(&data[..cut]);
+    }
+    assert!(wait_until(Duration::from_secs(10), || no_upload_in_flight(
+        store.path()
+    )));
+    // Un cliente que no sabe cuánto tiene el servidor propone el tamaño total y el servidor
+    // contesta con lo que de verdad guarda.
+    let mut c = LineClient::connect(srv.addr);
+    c.send(&format!("UPLOAD r.bin {} {sha} {}", data.len(), data.len()));
+    assert_eq!(c.line(), format!("READY {cut}"));
+    drop(c);
+    assert!(wait_until(Duration::from_secs(10), || no_upload_in_flight(
+        store.path()
+    )));
+    let src = write_local(local.path(), "r.bin", &data);
+    let t = client(srv.addr)
+        .upload(&src, "r.bin", true, &mut NoProgress)
+        .unwrap();
+    assert_eq!(t.resumed_from, cut as u64);
+    assert_eq!(fs::read(store.path().join("r.bin")).unwrap(), data);
+    assert_eq!(dir_names(store.path()), ["r.bin"]);
+}
+
+#[test]
+fn resume_with_a_smaller_offset_sends_from_that_offset() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let data = random_bytes(10_000);
+    let sha = sha_hex(&data);
+    {
+        let mut c = LineClient::connect(srv.addr);
+        c.send(&format!("UPLOAD s.bin 10000 {sha}"));
+        assert_eq!(c.line(), "READY 0");
+        c.send_raw(&data[..6000]);
+    }
+    assert!(wait_until(Duration::from_secs(10), || no_upload_in_flight(
+        store.path()
+    )));
+    let mut c = LineClient::connect(srv.addr);
+    c.send(&format!("UPLOAD s.bin 10000 {sha} 4000"));
+    assert_eq!(c.line(), "READY 4000");
+    c.send_raw(&data[4000..]);
+    assert_eq!(c.line(), format!("STORED s.bin 10000 {sha}"));
+    assert_eq!(fs::read(store.path().join("s.bin")).unwrap(), data);
+    // Sin offset una subida empieza siempre de cero.
+    c.send(&format!("UPLOAD t.bin 10000 {sha}"));
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(&data);
+    assert_eq!(c.line(), format!("STORED t.bin 10000 {sha}"));
+}
+
+/// Un servidor falso que responde a una sola orden con `reply` y luego cierra.
+fn fake_server(reply: Vec<u8>) -> (SocketAddr, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut byte = [0u8; 1];
+        while s.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {}
+        s.write_all(&reply).unwrap();
+    });
+    (addr, t)
+}
+
+#[test]
+fn interrupted_download_keeps_the_partial_and_continue_yields_an_identical_file() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(1 << 20);
+    fs::write(store.path().join("d.bin"), &data).unwrap();
+    // Primero un servidor que se corta a los 400 000 bytes.
+    let mut cut = format!("DATA {} {} 0\n", data.len(), sha_hex(&data)).into_bytes();
+    cut.extend_from_slice(&data[..400_000]);
+    let (fake, t) = fake_server(cut);
+    let dest = local.path().join("d.bin");
+    let err = client(fake)
+        .download("d.bin", &dest, false, &mut NoProgress)
+        .unwrap_err();
+    t.join().unwrap();
+    assert!(
+        matches!(
+            err,
+            ClientError::Interrupted {
+                received: 400_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--continue"), "{err}");
+    assert!(!dest.exists());
+    assert_eq!(fs::read(partial_path(&dest)).unwrap(), data[..400_000]);
+    // Luego el servidor de verdad, pidiendo solo lo que falta.
+    let srv = server(store.path());
+    let t = client(srv.addr)
+        .download("d.bin", &dest, true, &mut NoProgress)
+        .unwrap();
+    assert_eq!(t.resumed_from, 400_000);
+    assert_eq!(fs::read(&dest).unwrap(), data);
+    assert!(!partial_path(&dest).exists());
+}
+
+#[test]
+fn download_with_offset_sends_only_the_tail_and_refuses_offsets_past_the_end() {
+    let store = tempfile::tempdir().unwrap();
+    fs::write(store.path().join("a.txt"), b"hola\n").unwrap();
+    let srv = server(store.path());
+    let mut c = LineClient::connect(srv.addr);
+    c.send("DOWNLOAD a.txt 2");
+    assert_eq!(c.line(), format!("DATA 5 {} 2", sha_hex(b"hola\n")));
+    assert_eq!(tests::read_exact_n(&mut c.reader, 3), b"la\n");
+    c.send("DOWNLOAD a.txt 5");
+    assert_eq!(c.line(), format!("DATA 5 {} 5", sha_hex(b"hola\n")));
+    c.send("DOWNLOAD a.txt 6");
+    assert_eq!(
+        c.line(),
+        "ERROR BAD_OFFSET el offset 6 pasa del tamaño de `a.txt` (5 bytes)"
+    );
+    c.send("DOWNLOAD a.txt");
+    assert_eq!(c.line(), format!("DATA 5 {} 0", sha_hex(b"hola\n")));
+    assert_eq!(tests::read_exact_n(&mut c.reader, 5), b"hola\n");
+}
+
+#[test]
+fn download_with_a_wrong_checksum_is_refused_and_leaves_no_file() {
+    let local = tempfile::tempdir().unwrap();
+    let mut reply = format!("DATA 5 {} 0\n", sha_hex(b"hola\n")).into_bytes();
+    reply.extend_from_slice(b"HOLA\n");
+    let (fake, t) = fake_server(reply);
+    let dest = local.path().join("x");
+    let err = client(fake)
+        .download("x", &dest, false, &mut NoProgress)
+        .unwrap_err();
+    t.join().unwrap();
+    assert!(matches!(err, ClientError::Checksum { .. }), "{err}");
+    assert!(dir_names(local.path()).is_empty());
+}
+
+#[test]
+fn concurrent_uploads_of_the_same_name_leave_one_complete_version() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let versions: Vec<Vec<u8>> = (0..8).map(|_| random_bytes(512 * 1024)).collect();
+    let handles: Vec<_> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let path = write_local(local.path(), &format!("v{i}"), data);
+            let addr = srv.addr;
+            thread::spawn(move || {
+                client(addr)
+                    .upload(&path, "mismo.bin", false, &mut NoProgress)
+                    .unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let stored = fs::read(store.path().join("mismo.bin")).unwrap();
+    assert!(versions.contains(&stored), "el fichero es una mezcla");
+    let listed = client(srv.addr).list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].sha256.to_string(), sha_hex(&stored));
+    assert_eq!(dir_names(store.path()), ["mismo.bin"]);
+}
+
+#[test]
+fn size_limit_is_refused_before_any_body_and_connection_stays_usable() {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.max_size = 1000;
+    let srv = start(config);
+    let mut c = LineClient::connect(srv.addr);
+    let big = vec![7u8; 1001];
+    c.send(&format!("UPLOAD g.bin 1001 {}", sha_hex(&big)));
+    assert_eq!(
+        c.line(),
+        "ERROR TOO_LARGE el fichero ocupa 1001 bytes y el máximo es 1000"
+    );
+    let ok = &big[..1000];
+    c.send(&format!("UPLOAD g.bin 1000 {}", sha_hex(ok)));
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(ok);
+    assert_eq!(c.line(), format!("STORED g.bin 1000 {}", sha_hex(ok)));
+}
+
+#[test]
+fn quota_counts_stored_files_and_frees_space_on_delete() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.quota = Some(1500);
+    let srv = start(config);
+    upload(srv.addr, local.path(), "uno", &[1u8; 1000]);
+    let mut c = LineClient::connect(srv.addr);
+    c.send(&format!("UPLOAD dos 600 {}", sha_hex(&[2u8; 600])));
+    assert_eq!(
+        c.line(),
+        "ERROR QUOTA no cabe en la cuota: se necesitan 600 bytes y quedan 500 de 1500"
+    );
+    let path = write_local(local.path(), "dos", &[2u8; 600]);
+    let err = client(srv.addr)
+        .upload(&path, "dos", false, &mut NoProgress)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Server {
+                code: ErrorCode::Quota,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    c.send("DELETE uno");
+    assert_eq!(c.line(), "DELETED uno");
+    upload(srv.addr, local.path(), "dos", &[2u8; 600]);
+}
+
+#[test]
+fn fifty_clients_transfer_at_once() {
+    let store = tempfile::tempdir().unwrap();
+    let local = Arc::new(tempfile::tempdir().unwrap());
+    let srv = server(store.path());
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let addr = srv.addr;
+            let local = Arc::clone(&local);
+            thread::spawn(move || {
+                let data = random_bytes(256 * 1024 + i);
+                let src = write_local(local.path(), &format!("src{i}"), &data);
+                let mut c = client(addr);
+                let name = format!("c{i}.bin");
+                c.upload(&src, &name, false, &mut NoProgress).unwrap();
+                let dest = local.path().join(format!("dest{i}"));
+                c.download(&name, &dest, false, &mut NoProgress).unwrap();
+                assert!(fs::read(&dest).unwrap() == data, "cliente {i}");
+                c.quit().unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(client(srv.addr).list().unwrap().len(), 50);
+}
+
+#[test]
+fn unknown_command_and_invalid_utf8_get_an_error_and_connection_stays_usable() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let mut c = LineClient::connect(srv.addr);
+    c.send("HOLA mundo");
+    assert_eq!(
+        c.line(),
+        "ERROR BAD_COMMAND orden desconocida `HOLA`; las órdenes son LIST, UPLOAD, DOWNLOAD, DELETE y QUIT"
+    );
+    c.send_raw(b"\xff\xfe\n");
+    assert_eq!(
+        c.line(),
+        "ERROR BAD_COMMAND la línea no es texto UTF-8 válido"
+    );
+    c.send("UPLOAD a.txt diez abc");
+    assert_eq!(
+        c.line(),
+        "ERROR BAD_COMMAND tamaño no válido: `diez` (se espera un entero decimal sin signo)"
+    );
+    c.send("UPLOAD a.txt 1 abc");
+    assert_eq!(
+        c.line(),
+        "ERROR BAD_COMMAND SHA-256 no válido: `abc` (se esperan 64 dígitos hexadecimales)"
+    );
+    c.send("");
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 0");
+}
+
+#[test]
+fn oversized_command_line_gets_an_error_and_connection_survives() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let mut c = LineClient::connect(srv.addr);
+    c.send(&"A".repeat(MAX_COMMAND_LINE + 1));
+    assert_eq!(
+        c.line(),
+        format!("ERROR LINE_TOO_LONG la línea de orden pasa de {MAX_COMMAND_LINE} bytes")
+    );
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 0");
+    c.send(&"B".repeat(3 * MAX_COMMAND_LINE));
+    assert!(c.line().starts_with("ERROR LINE_TOO_LONG"));
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 0");
+    // Una línea sin fin (más de 1 MiB sin `\n`) se corta cerrando la conexión.
+    let junk = vec![b'x'; 2 << 20];
+    let _ = c.stream.write_all(&junk);
+    assert!(c.line().starts_with("ERROR LINE_TOO_LONG"));
+    c.expect_closed();
+}
+
+#[test]
+fn idle_and_stalled_clients_time_out_and_the_stalled_upload_is_kept_for_resuming() {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.idle_timeout = Duration::from_millis(300);
+    config.io_timeout = Duration::from_millis(300);
+    let srv = start(config);
+    let mut idle = LineClient::connect(srv.addr);
+    assert_eq!(
+        idle.line(),
+        "ERROR TIMEOUT sin órdenes en 300ms: se cierra la conexión"
+    );
+    idle.expect_closed();
+    let mut slow = LineClient::connect(srv.addr);
+    let data = vec![5u8; 1000];
+    slow.send(&format!("UPLOAD lento 1000 {}", sha_hex(&data)));
+    assert_eq!(slow.line(), "READY 0");
+    slow.send_raw(&data[..10]);
+    let reply = slow.line();
+    assert!(reply.starts_with("ERROR TIMEOUT ningún byte en"), "{reply}");
+    slow.expect_closed();
+    assert!(wait_until(Duration::from_secs(10), || no_upload_in_flight(
+        store.path()
+    )));
+    assert!(!store.path().join("lento").exists());
+    let mut again = LineClient::connect(srv.addr);
+    again.send(&format!("UPLOAD lento 1000 {} 1000", sha_hex(&data)));
+    assert_eq!(again.line(), "READY 10");
+}
+
+#[test]
+fn connections_over_the_cap_get_busy() {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.max_connections = 1;
+    let srv = start(config);
+    let mut first = LineClient::connect(srv.addr);
+    first.send("LIST");
+    assert_eq!(first.line(), "FILES 0");
+    let mut second = LineClient::connect(srv.addr);
+    assert_eq!(second.line(), "ERROR BUSY servidor lleno, pruebe más tarde");
+    second.expect_closed();
+}
+
+#[test]
+fn shutdown_tells_waiting_clients() {
+    let store = tempfile::tempdir().unwrap();
+    let mut srv = server(store.path());
+    let mut c = LineClient::connect(srv.addr);
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 0");
+    srv.stop().unwrap();
+    assert_eq!(c.line(), "ERROR SHUTDOWN servidor cerrándose");
+    c.expect_closed();
+}
+
+#[test]
+fn nc_can_list_and_download_by_hand() {
+    if !require_tool("nc") {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    fs::write(store.path().join("a.txt"), b"hola\n").unwrap();
+    let srv = server(store.path());
+    let port = srv.addr.port().to_string();
+    let out = run_with_timeout(
+        std::process::Command::new("sh")
+            .args(["-c", &format!("printf 'LIST\\n' | nc -N 127.0.0.1 {port}")]),
+        Duration::from_secs(10),
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("FILES 1\na.txt 5 {} ", sha_hex(b"hola\n"))),
+        "{text}"
+    );
+    let out = run_with_timeout(
+        std::process::Command::new("sh").args([
+            "-c",
+            &format!("printf 'DOWNLOAD a.txt\\nQUIT\\n' | nc 127.0.0.1 {port}"),
+        ]),
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("DATA 5 {} 0\nhola\nBYE\n", sha_hex(b"hola\n"))
+    );
+}
