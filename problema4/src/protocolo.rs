@@ -213,6 +213,11 @@ pub fn not_modified_since(header: &str, modified: SystemTime) -> bool {
     }
 }
 
+/// Una fecha en el formato de HTTP (`Thu, 01 Jan 1970 00:00:00 GMT`, RFC 9110 §5.6.7).
+pub fn http_date(t: SystemTime) -> String {
+    httpdate::fmt_http_date(t)
+}
+
 /// La fecha sin fracciones de segundo (las fechas HTTP van en segundos).
 pub fn truncate_secs(t: SystemTime) -> SystemTime {
     match t.duration_since(UNIX_EPOCH) {
@@ -404,10 +409,7 @@ pub fn listing_html(display_path: &str, mut entries: Vec<ListingEntry>, truncate
         } else {
             human_size(e.size)
         };
-        let date = e
-            .modified
-            .map(httpdate::fmt_http_date)
-            .unwrap_or_default();
+        let date = e.modified.map(httpdate::fmt_http_date).unwrap_or_default();
         html.push_str(&format!(
             "<tr><td><a href=\"./{href}{slash}\">{}{slash}</a></td><td class=\"n\">{size}</td><td>{date}</td></tr>\n",
             html_escape(&name)

@@ -1,0 +1,880 @@
+//! Pruebas de extremo a extremo del problema 4 (servidor HTTP/1.1 de ficheros y cliente).
+
+use std::fs;
+use std::io::{BufReader, Read, Write};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use common::http::{self, BodyReader, ChunkLimits, Limits, ResponseHead};
+use problema4::cliente::{ClientConfig, ClientError};
+use problema4::ServerConfig;
+use tests::{connect, require_tool, run_with_timeout, start_server, ServerGuard};
+
+/// Un directorio servido (`www`) dentro de otro que guarda un secreto que nunca debe salir.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+const BIG_LEN: usize = 3 * 1024 * 1024 + 17;
+
+fn big_content() -> Vec<u8> {
+    (0..BIG_LEN).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path();
+    fs::write(parent.join("secret.txt"), "SECRETO").unwrap();
+    fs::create_dir(parent.join("outside")).unwrap();
+    fs::write(parent.join("outside/secret.txt"), "SECRETO").unwrap();
+    let root = parent.join("www");
+    fs::create_dir(&root).unwrap();
+    fs::write(root.join("a.txt"), "hola\n").unwrap();
+    fs::write(root.join("style.css"), "body{}").unwrap();
+    fs::write(root.join("app.js"), "1").unwrap();
+    fs::write(root.join("mod.mjs"), "1").unwrap();
+    fs::write(root.join("data.json"), "{}").unwrap();
+    fs::write(root.join("img.png"), [0x89, b'P', b'N', b'G']).unwrap();
+    fs::write(root.join("logo.svg"), "<svg/>").unwrap();
+    fs::write(root.join("noext"), "x").unwrap();
+    fs::write(root.join("big.bin"), big_content()).unwrap();
+    fs::create_dir(root.join("site")).unwrap();
+    fs::write(root.join("site/index.html"), "<h1>sitio</h1>").unwrap();
+    fs::create_dir(root.join("dir")).unwrap();
+    fs::write(root.join("dir/<b>&c d.txt"), "raro").unwrap();
+    fs::create_dir(root.join("dir/sub")).unwrap();
+    fs::write(root.join("%2e%2e"), "literal").unwrap();
+    std::os::unix::fs::symlink(parent.join("secret.txt"), root.join("link-out")).unwrap();
+    std::os::unix::fs::symlink(parent.join("outside"), root.join("link-dir")).unwrap();
+    std::os::unix::fs::symlink("a.txt", root.join("link-in")).unwrap();
+    Fixture { _tmp: tmp, root }
+}
+
+fn start_with(fx: &Fixture, tweak: impl FnOnce(&mut ServerConfig)) -> ServerGuard {
+    let mut config = ServerConfig::new(&fx.root);
+    tweak(&mut config);
+    start_server(move |l, s| problema4::run(l, config, s))
+}
+
+fn start(fx: &Fixture) -> ServerGuard {
+    start_with(fx, |_| {})
+}
+
+/// Envía `raw`, cierra la escritura y devuelve todo lo que conteste el servidor.
+fn exchange(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut s = connect(addr);
+    s.write_all(raw).unwrap();
+    let _ = s.shutdown(NetShutdown::Write);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// La respuesta sin el valor de `Date` (cambia cada segundo).
+fn without_date(b: &[u8]) -> String {
+    text(b)
+        .split("\r\n")
+        .map(|l| {
+            if l.starts_with("Date: ") {
+                "Date: *"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+fn status_of(b: &[u8]) -> u16 {
+    let t = text(b);
+    t.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+struct Conn {
+    reader: BufReader<TcpStream>,
+    stream: TcpStream,
+}
+
+impl Conn {
+    fn new(addr: SocketAddr) -> Self {
+        let stream = connect(addr);
+        Self {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+
+    fn send(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).unwrap();
+    }
+
+    fn response(&mut self, method: &str) -> (ResponseHead, Vec<u8>) {
+        let head = http::read_response_head(&mut self.reader, &Limits::default())
+            .unwrap()
+            .expect("se esperaba una respuesta");
+        let kind = http::response_body_kind(method, head.status, &head.headers).unwrap();
+        let mut body = Vec::new();
+        BodyReader::new(&mut self.reader, kind, ChunkLimits::default())
+            .read_to_end(&mut body)
+            .unwrap();
+        (head, body)
+    }
+
+    fn get(&mut self, path: &str) -> (ResponseHead, Vec<u8>) {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        self.response("GET")
+    }
+
+    fn is_closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest).is_ok() && rest.is_empty()
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> (ResponseHead, Vec<u8>) {
+    Conn::new(addr).get(path)
+}
+
+// ---------------------------------------------------------------- ficheros y cabeceras
+
+#[test]
+fn get_file_sends_exact_headers_and_body() {
+    let fx = fixture();
+    let server = start(&fx);
+    let (head, body) = get(server.addr, "/a.txt");
+    assert_eq!(head.status, 200);
+    assert_eq!(body, b"hola\n");
+    let h = &head.headers;
+    assert_eq!(h.get("content-type"), Some("text/plain; charset=utf-8"));
+    assert_eq!(h.get("content-length"), Some("5"));
+    assert_eq!(h.get("accept-ranges"), Some("bytes"));
+    assert_eq!(h.get("server"), Some("taller-redes-problema4"));
+    assert!(h.get("etag").unwrap().starts_with('"'));
+    let modified = fs::metadata(fx.root.join("a.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(
+        h.get("last-modified"),
+        Some(problema4::protocolo::http_date(modified).as_str())
+    );
+    assert!(h.get("date").unwrap().ends_with(" GMT"));
+    assert_eq!(
+        h.get("connection"),
+        None,
+        "HTTP/1.1 sigue abierta por omisión"
+    );
+}
+
+#[test]
+fn head_sends_the_same_headers_and_no_body() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    let (get_head, _) = c.get("/big.bin");
+    c.send(b"HEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (head, body) = c.response("HEAD");
+    assert!(body.is_empty());
+    for name in [
+        "content-length",
+        "content-type",
+        "etag",
+        "last-modified",
+        "accept-ranges",
+    ] {
+        assert_eq!(head.headers.get(name), get_head.headers.get(name), "{name}");
+    }
+    // La conexión sigue sana: lo siguiente se analiza bien (no se envió cuerpo de más).
+    assert_eq!(c.get("/a.txt").1, b"hola\n");
+}
+
+#[test]
+fn mime_types_follow_the_extension() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    for (path, mime) in [
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/mod.mjs", "text/javascript; charset=utf-8"),
+        ("/data.json", "application/json"),
+        ("/img.png", "image/png"),
+        ("/logo.svg", "image/svg+xml"),
+        ("/noext", "application/octet-stream"),
+        ("/site/index.html", "text/html; charset=utf-8"),
+    ] {
+        let (head, _) = c.get(path);
+        assert_eq!(head.headers.get("content-type"), Some(mime), "{path}");
+    }
+}
+
+#[test]
+fn large_file_arrives_byte_for_byte() {
+    let fx = fixture();
+    let server = start(&fx);
+    let (head, body) = get(server.addr, "/big.bin");
+    assert_eq!(
+        head.headers.get("content-length"),
+        Some(BIG_LEN.to_string().as_str())
+    );
+    assert!(body == big_content(), "el contenido difiere");
+}
+
+// ---------------------------------------------------------------- conexiones
+
+#[test]
+fn keep_alive_serves_many_requests_on_one_connection() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    for _ in 0..20 {
+        assert_eq!(c.get("/a.txt").1, b"hola\n");
+    }
+}
+
+#[test]
+fn connection_close_is_honoured() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let (head, body) = c.response("GET");
+    assert_eq!(head.headers.get("connection"), Some("close"));
+    assert_eq!(body, b"hola\n");
+    assert!(c.is_closed());
+}
+
+#[test]
+fn http10_closes_unless_keep_alive_is_asked() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    c.send(b"GET /a.txt HTTP/1.0\r\n\r\n");
+    let (head, _) = c.response("GET");
+    assert_eq!(head.headers.get("connection"), Some("close"));
+    assert!(c.is_closed());
+
+    let mut c = Conn::new(server.addr);
+    c.send(b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let (head, _) = c.response("GET");
+    assert_eq!(head.headers.get("connection"), Some("keep-alive"));
+    c.send(b"GET /a.txt HTTP/1.0\r\n\r\n");
+    assert_eq!(c.response("GET").1, b"hola\n");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    c.send(
+        b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\nHEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /data.json HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(c.response("GET").1, b"hola\n");
+    let (h, b) = c.response("HEAD");
+    assert_eq!((h.status, b.len()), (200, 0));
+    assert_eq!(c.response("GET").0.status, 404);
+    assert_eq!(c.response("GET").1, b"{}");
+}
+
+#[test]
+fn body_on_get_is_read_and_discarded() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\nGET /secret HT");
+    assert_eq!(c.response("GET").1, b"hola\n");
+    c.send(b"GET /data.json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nGET /\r\n0\r\n\r\n");
+    assert_eq!(c.response("GET").1, b"{}");
+    assert_eq!(c.get("/a.txt").1, b"hola\n");
+}
+
+#[test]
+fn oversized_body_on_get_is_answered_then_connection_closes() {
+    let fx = fixture();
+    let server = start_with(&fx, |c| c.max_discard = 10);
+    let mut c = Conn::new(server.addr);
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc");
+    let (head, body) = c.response("GET");
+    assert_eq!((head.status, body.as_slice()), (200, &b"hola\n"[..]));
+    assert_eq!(head.headers.get("connection"), Some("close"));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn idle_client_is_disconnected_silently_and_slowloris_gets_408() {
+    let fx = fixture();
+    let server = start_with(&fx, |c| c.timeout = Duration::from_millis(300));
+    // Inactivo: cierre sin respuesta.
+    assert_eq!(exchange_idle(server.addr, b""), b"");
+    // Lento: una cabecera que nunca termina, un byte cada 20 ms. El plazo es por petición
+    // entera, así que vence aunque cada byte llegue a tiempo.
+    let mut s = connect(server.addr);
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Lento: ")
+        .unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let dripper = std::thread::spawn(move || {
+        for _ in 0..250 {
+            if writer.write_all(b"a").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert_eq!(status_of(&got), 408, "{}", text(&got));
+    assert!(text(&got).contains("Connection: close\r\n"));
+    let _ = s.shutdown(NetShutdown::Both);
+    dripper.join().unwrap();
+    // Y el servidor sigue atendiendo.
+    assert_eq!(get(server.addr, "/a.txt").1, b"hola\n");
+}
+
+/// Conecta, envía `raw` sin cerrar la escritura y lee hasta que el servidor cierre.
+fn exchange_idle(addr: SocketAddr, raw: &[u8]) -> Vec<u8> {
+    let mut s = connect(addr);
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+#[test]
+fn over_the_connection_cap_gets_503() {
+    let fx = fixture();
+    let server = start_with(&fx, |c| c.max_connections = 1);
+    let mut first = Conn::new(server.addr);
+    assert_eq!(first.get("/a.txt").1, b"hola\n");
+    let mut s = connect(server.addr);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert_eq!(status_of(&out), 503, "{}", text(&out));
+    assert!(text(&out).contains("Retry-After: 1\r\n"));
+    assert_eq!(first.get("/a.txt").1, b"hola\n");
+}
+
+#[test]
+fn shutdown_returns_promptly_with_keep_alive_clients_connected() {
+    let fx = fixture();
+    let mut server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    assert_eq!(c.get("/a.txt").1, b"hola\n");
+    server.stop().unwrap();
+    assert!(c.is_closed());
+}
+
+// ---------------------------------------------------------------- condicionales y rangos
+
+#[test]
+fn conditional_requests_get_304() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    let (head, _) = c.get("/a.txt");
+    let tag = head.headers.get("etag").unwrap().to_string();
+    let lm = head.headers.get("last-modified").unwrap().to_string();
+
+    c.send(
+        format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"zz\", {tag}\r\n\r\n")
+            .as_bytes(),
+    );
+    let (h, b) = c.response("GET");
+    assert_eq!((h.status, b.len()), (304, 0));
+    assert_eq!(h.headers.get("etag"), Some(tag.as_str()));
+    assert_eq!(h.headers.get("content-length"), None);
+
+    c.send(format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: {lm}\r\n\r\n").as_bytes());
+    assert_eq!(c.response("GET").0.status, 304);
+
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n");
+    assert_eq!(c.response("GET").0.status, 200);
+
+    // If-None-Match que no coincide manda sobre un If-Modified-Since que sí.
+    c.send(format!("GET /a.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"otro\"\r\nIf-Modified-Since: {lm}\r\n\r\n").as_bytes());
+    assert_eq!(c.response("GET").0.status, 200);
+}
+
+#[test]
+fn single_byte_ranges_get_206_and_unsatisfiable_416() {
+    let fx = fixture();
+    let server = start(&fx);
+    let big = big_content();
+    let mut c = Conn::new(server.addr);
+    let len = BIG_LEN;
+    for (range, start, end) in [
+        ("bytes=0-9", 0, 9),
+        ("bytes=100-", 100, len - 1),
+        ("bytes=-20", len - 20, len - 1),
+        ("bytes=1000-99999999999", 1000, len - 1),
+    ] {
+        c.send(format!("GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: {range}\r\n\r\n").as_bytes());
+        let (h, b) = c.response("GET");
+        assert_eq!(h.status, 206, "{range}");
+        assert_eq!(
+            h.headers.get("content-range"),
+            Some(format!("bytes {start}-{end}/{len}").as_str())
+        );
+        assert!(b == big[start..=end], "{range}");
+    }
+    c.send(format!("GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes={len}-\r\n\r\n").as_bytes());
+    let (h, _) = c.response("GET");
+    assert_eq!(h.status, 416);
+    assert_eq!(
+        h.headers.get("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    // Varios rangos o un If-Range que no coincide: entero.
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1,3-4\r\n\r\n");
+    assert_eq!(c.response("GET").0.status, 200);
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\nIf-Range: \"viejo\"\r\n\r\n");
+    assert_eq!(c.response("GET").1, b"hola\n");
+}
+
+// ---------------------------------------------------------------- directorios
+
+#[test]
+fn directory_without_slash_redirects_keeping_the_query() {
+    let fx = fixture();
+    let server = start(&fx);
+    let (h, _) = get(server.addr, "/dir?orden=nombre");
+    assert_eq!(h.status, 301);
+    assert_eq!(h.headers.get("location"), Some("/dir/?orden=nombre"));
+}
+
+#[test]
+fn directory_with_index_serves_it() {
+    let fx = fixture();
+    let server = start(&fx);
+    let (h, b) = get(server.addr, "/site/");
+    assert_eq!(h.status, 200);
+    assert_eq!(b, b"<h1>sitio</h1>");
+    assert_eq!(
+        h.headers.get("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+}
+
+#[test]
+fn directory_listing_escapes_names_encodes_links_and_links_the_parent() {
+    let fx = fixture();
+    let server = start(&fx);
+    let (h, b) = get(server.addr, "/dir/");
+    assert_eq!(h.status, 200);
+    assert_eq!(
+        h.headers.get("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = text(&b);
+    assert!(html.contains("<a href=\"../\">../</a>"), "{html}");
+    assert!(html.contains("<a href=\"./sub/\">sub/</a>"), "{html}");
+    assert!(
+        html.contains("<a href=\"./%3Cb%3E%26c%20d.txt\">&lt;b&gt;&amp;c d.txt</a></td><td class=\"n\">4 B</td><td>"),
+        "{html}"
+    );
+    // El enlace funciona.
+    assert_eq!(get(server.addr, "/dir/%3Cb%3E%26c%20d.txt").1, b"raro");
+    let (_, root) = get(server.addr, "/");
+    let root = text(&root);
+    assert!(!root.contains("href=\"../\""), "la raíz no tiene padre");
+    assert!(root.contains("<a href=\"./big.bin\">big.bin</a>"));
+}
+
+// ---------------------------------------------------------------- errores
+
+#[test]
+fn not_found_has_a_small_html_body() {
+    let fx = fixture();
+    let server = start(&fx);
+    let out = exchange(
+        server.addr,
+        b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let body = "<!DOCTYPE html>\n<html lang=\"es\">\n<head><meta charset=\"utf-8\"><title>404 Not Found</title></head>\n<body>\n<h1>404 Not Found</h1>\n<p>El recurso pedido no existe.</p>\n</body>\n</html>\n";
+    assert_eq!(
+        without_date(&out),
+        format!(
+            "HTTP/1.1 404 Not Found\r\nDate: *\r\nServer: taller-redes-problema4\r\nConnection: close\r\n\
+             Content-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    );
+}
+
+#[test]
+fn other_methods_get_405_with_allow_and_unknown_get_501() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    for m in ["POST", "PUT", "DELETE", "OPTIONS"] {
+        c.send(format!("{m} /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        let (h, _) = c.response(m);
+        assert_eq!(h.status, 405, "{m}");
+        assert_eq!(h.headers.get("allow"), Some("GET, HEAD"));
+    }
+    // Un POST con cuerpo: se descarta y la conexión sigue.
+    c.send(b"POST /a.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(c.response("POST").0.status, 405);
+    c.send(b"BREW /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response("BREW").0.status, 501);
+    assert_eq!(c.get("/a.txt").1, b"hola\n");
+}
+
+#[test]
+fn protocol_errors_get_their_status_and_close() {
+    let fx = fixture();
+    let server = start_with(&fx, |c| {
+        c.limits.max_start_line = 100;
+        c.limits.max_header_bytes = 1000;
+        c.limits.max_headers = 10;
+    });
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(200));
+    let many_headers = format!("GET / HTTP/1.1\r\nHost: x\r\n{}\r\n", "X: y\r\n".repeat(20));
+    let big_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "y".repeat(2000)
+    );
+    let cases: Vec<(&[u8], u16)> = vec![
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            400,
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            501,
+        ),
+        (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\nHost: x\n\n", 400),
+        (b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+        (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n", 400),
+        (b"hola\r\n\r\n", 400),
+        (long_target.as_bytes(), 414),
+        (many_headers.as_bytes(), 431),
+        (big_header.as_bytes(), 431),
+    ];
+    for (raw, status) in cases {
+        let out = exchange(server.addr, raw);
+        assert_eq!(status_of(&out), status, "{:?} -> {}", text(raw), text(&out));
+        assert!(
+            text(&out).contains("Connection: close\r\n"),
+            "{}",
+            text(&out)
+        );
+        assert!(text(&out).contains("<h1>"));
+    }
+    // Una bomba de cabeceras que no termina nunca: 431 sin esperar al final.
+    let mut s = connect(server.addr);
+    s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    let chunk = [b'a'; 4096];
+    for _ in 0..64 {
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert_eq!(status_of(&out), 431, "{}", text(&out));
+    // Basura binaria.
+    let garbage: Vec<u8> = (0..5000u32).map(|i| (i * 7919 % 256) as u8).collect();
+    let out = exchange(server.addr, &garbage);
+    assert_eq!(status_of(&out), 400);
+    assert_eq!(get(server.addr, "/a.txt").1, b"hola\n");
+}
+
+// ---------------------------------------------------------------- seguridad de rutas
+
+#[test]
+fn nothing_outside_the_root_is_ever_served() {
+    let fx = fixture();
+    let server = start(&fx);
+    let targets = [
+        "/../secret.txt",
+        "/..%2fsecret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/.%2e/secret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/%252e%252e/secret.txt",
+        "/%252e%252e%252fsecret.txt",
+        "/..\\secret.txt",
+        "/%5c..%5csecret.txt",
+        "/..%5csecret.txt",
+        "/dir/../../secret.txt",
+        "/./../secret.txt",
+        "//../secret.txt",
+        "/a.txt%00.html",
+        "/link-out",
+        "/link-dir/secret.txt",
+        "/link-dir/",
+        "http://x/../secret.txt",
+        "http://x/link-out",
+        "/etc/passwd",
+        "/proc/self/environ",
+        "../secret.txt",
+        "secret.txt",
+    ];
+    let mut c = Conn::new(server.addr);
+    for t in targets {
+        c.send(format!("GET {t} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        let (h, b) = c.response("GET");
+        assert_ne!(h.status, 200, "{t}");
+        assert!(!text(&b).contains("SECRETO"), "{t}");
+        assert!(matches!(h.status, 400 | 403 | 404), "{t}: {}", h.status);
+    }
+    // Un nombre que parece una secuencia de escape es un fichero normal.
+    assert_eq!(c.get("/%252e%252e").1, b"literal");
+    // Un enlace que se queda dentro sí se sirve.
+    assert_eq!(c.get("/link-in").1, b"hola\n");
+    // La forma absoluta también vale para lo de dentro.
+    assert_eq!(c.get("http://x/a.txt").1, b"hola\n");
+}
+
+// ---------------------------------------------------------------- cliente
+
+fn client_config(addr: SocketAddr, urls: &[&str]) -> ClientConfig {
+    ClientConfig {
+        urls: urls.iter().map(|s| s.to_string()).collect(),
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        head_only: false,
+        include_headers: false,
+        output: None,
+        timeout: Duration::from_secs(10),
+        progress: false,
+    }
+}
+
+#[test]
+fn client_fetches_several_paths_and_urls() {
+    let fx = fixture();
+    let server = start(&fx);
+    let url = format!("http://{}/data.json", server.addr);
+    let cfg = client_config(server.addr, &["/a.txt", &url, "/site/"]);
+    let mut out = Vec::new();
+    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    assert_eq!(out, b"hola\n{}<h1>sitio</h1>");
+}
+
+#[test]
+fn client_head_and_include_print_the_status_and_headers() {
+    let fx = fixture();
+    let server = start(&fx);
+    let mut cfg = client_config(server.addr, &["/a.txt"]);
+    cfg.head_only = true;
+    let mut out = Vec::new();
+    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    let t = text(&out);
+    assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t}");
+    assert!(
+        t.ends_with("\r\n\r\n") && t.contains("Content-Length: 5\r\n"),
+        "{t}"
+    );
+    cfg.head_only = false;
+    cfg.include_headers = true;
+    out.clear();
+    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    assert!(text(&out).ends_with("\r\n\r\nhola\n"));
+}
+
+#[test]
+fn client_saves_binary_body_to_a_file() {
+    let fx = fixture();
+    let server = start(&fx);
+    let dest = fx.root.parent().unwrap().join("descarga.bin");
+    let mut cfg = client_config(server.addr, &["/big.bin"]);
+    cfg.output = Some(dest.clone());
+    let mut out = Vec::new();
+    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    assert!(out.is_empty());
+    assert!(fs::read(&dest).unwrap() == big_content());
+}
+
+#[test]
+fn client_reports_error_statuses_and_refused_connections() {
+    let fx = fixture();
+    let server = start(&fx);
+    let cfg = client_config(server.addr, &["/nope", "/a.txt"]);
+    let mut out = Vec::new();
+    let err = problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap_err();
+    assert!(
+        matches!(err, ClientError::Status { status: 404, .. }),
+        "{err}"
+    );
+    assert!(text(&out).ends_with("hola\n"), "sigue con las demás URL");
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = problema4::cliente::run(
+        &client_config(closed, &["/"]),
+        &mut Vec::new(),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("conexión rechazada"), "{err}");
+}
+
+/// Un servidor de una sola respuesta escrita a mano, para probar el cliente con otras
+/// delimitaciones de cuerpo.
+fn one_shot_server(response: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let _ = http::read_request_head(&mut r, &Limits::default());
+            let _ = s.write_all(response);
+        }
+    });
+    addr
+}
+
+#[test]
+fn client_reads_chunked_and_close_delimited_bodies() {
+    let addr = one_shot_server(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n",
+    );
+    let mut out = Vec::new();
+    problema4::cliente::run(&client_config(addr, &["/"]), &mut out, &mut Vec::new()).unwrap();
+    assert_eq!(out, b"Wikipedia");
+    let addr = one_shot_server(b"HTTP/1.0 200 OK\r\n\r\nhasta el cierre");
+    let mut out = Vec::new();
+    problema4::cliente::run(&client_config(addr, &["/"]), &mut out, &mut Vec::new()).unwrap();
+    assert_eq!(out, b"hasta el cierre");
+    let addr = one_shot_server(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\ncorto");
+    let err = problema4::cliente::run(
+        &client_config(addr, &["/"]),
+        &mut Vec::new(),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ClientError::Protocol { .. }), "{err}");
+}
+
+// ---------------------------------------------------------------- interoperabilidad
+
+#[test]
+fn curl_downloads_resumes_and_reuses_the_connection() {
+    if !require_tool("curl") {
+        return;
+    }
+    let fx = fixture();
+    let server = start(&fx);
+    let base = format!("http://{}", server.addr);
+    let out = run_with_timeout(
+        Command::new("curl").args([
+            "-sS",
+            "-v",
+            &format!("{base}/a.txt"),
+            &format!("{base}/data.json"),
+        ]),
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"hola\n{}");
+    assert!(
+        text(&out.stderr).contains("Re-using existing connection")
+            || text(&out.stderr).contains("Reusing existing"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Reanudar una descarga a medias con -C -.
+    let dest = fx.root.parent().unwrap().join("parcial.bin");
+    fs::write(&dest, &big_content()[..1000]).unwrap();
+    let out = run_with_timeout(
+        Command::new("curl")
+            .args(["-sS", "-C", "-", "-o"])
+            .arg(&dest)
+            .arg(format!("{base}/big.bin")),
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(fs::read(&dest).unwrap() == big_content());
+    // HEAD con curl -I.
+    let out = run_with_timeout(
+        Command::new("curl").args(["-sSI", &format!("{base}/logo.svg")]),
+        Duration::from_secs(20),
+    );
+    assert!(text(&out.stdout).contains("Content-Type: image/svg+xml\r\n"));
+}
+
+#[test]
+fn python_http_client_uses_keep_alive_and_head() {
+    if !require_tool("python3") {
+        return;
+    }
+    let fx = fixture();
+    let server = start(&fx);
+    let script = format!(
+        r#"
+import http.client
+c = http.client.HTTPConnection("127.0.0.1", {port}, timeout=10)
+c.request("GET", "/a.txt")
+r = c.getresponse()
+assert r.status == 200 and r.read() == b"hola\n", r.status
+c.request("HEAD", "/big.bin")
+r = c.getresponse()
+assert r.status == 200 and r.getheader("Content-Length") == "{len}"
+r.read()
+c.request("GET", "/dir")
+r = c.getresponse()
+assert r.status == 301 and r.getheader("Location") == "/dir/"
+r.read()
+c.request("GET", "/big.bin", headers={{"Range": "bytes=-3"}})
+r = c.getresponse()
+assert r.status == 206 and len(r.read()) == 3
+print("ok")
+"#,
+        port = server.addr.port(),
+        len = BIG_LEN
+    );
+    let out = run_with_timeout(
+        Command::new("python3").args(["-c", &script]),
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "ok");
+}
+
+#[test]
+fn wget_mirrors_a_page() {
+    if !require_tool("wget") {
+        return;
+    }
+    let fx = fixture();
+    let server = start(&fx);
+    let dest = fx.root.parent().unwrap().join("wget.txt");
+    let out = run_with_timeout(
+        Command::new("wget")
+            .args(["-q", "-O"])
+            .arg(&dest)
+            .arg(format!("http://{}/a.txt", server.addr)),
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fs::read(&dest).unwrap(), b"hola\n");
+}
