@@ -439,7 +439,12 @@ pub(crate) fn forward(
     let (framing, keep_alive) = match resp_kind {
         BodyKind::None => (OutFraming::Raw, client_keep_alive),
         BodyKind::Length(n) => {
-            headers.set("Content-Length", n.to_string());
+            // Solo se reescribe si venía en forma rara (`5, 5` o repetida): así se conserva
+            // el orden original de las cabeceras.
+            let n = n.to_string();
+            if headers.get_all("content-length").ne([n.as_str()]) {
+                headers.set("Content-Length", n);
+            }
             (OutFraming::Raw, client_keep_alive)
         }
         BodyKind::Chunked | BodyKind::CloseDelimited if client_11 && foreign_coding.is_none() => {

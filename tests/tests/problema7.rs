@@ -1,0 +1,1203 @@
+//! Pruebas de extremo a extremo del proxy (problema7): sockets reales, el proxy dentro del
+//! proceso y orígenes de prueba diminutos escritos aquí mismo, que anotan lo que reciben y
+//! contestan bytes exactos.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::http::{self, BodyReader, ChunkLimits, Limits, ResponseHead};
+use problema7::servidor::access::Credentials;
+use problema7::ServerConfig;
+use tests::{connect, require_tool, run_with_timeout, start_server, ServerGuard, IO_TIMEOUT};
+
+// ---------------------------------------------------------------------------------------
+// Orígenes de prueba
+// ---------------------------------------------------------------------------------------
+
+/// Una petición tal como la vio el origen.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// Cabecera cruda, con su CRLF final.
+    head: String,
+    /// Cuerpo ya sin la codificación `chunked`.
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn request_line(&self) -> &str {
+        self.head.lines().next().unwrap_or("")
+    }
+
+    /// Valores de la cabecera `name` (sin distinguir mayúsculas).
+    fn header(&self, name: &str) -> Vec<String> {
+        self.head
+            .split("\r\n")
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+}
+
+/// La respuesta que da un origen de prueba: bytes exactos y si cierra después.
+struct Reply {
+    bytes: Vec<u8>,
+    close: bool,
+}
+
+fn reply(bytes: &[u8]) -> Reply {
+    Reply {
+        bytes: bytes.to_vec(),
+        close: false,
+    }
+}
+
+type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
+
+/// Un servidor HTTP mínimo: lee peticiones (cabecera cruda + cuerpo por `Content-Length` o
+/// `chunked`), las anota y contesta lo que diga `handler`.
+struct TestOrigin {
+    addr: SocketAddr,
+    seen: Receiver<Seen>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl TestOrigin {
+    fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acc = Arc::clone(&accepted);
+        let handler: Arc<Handler> = Arc::new(handler);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                acc.fetch_add(1, Ordering::SeqCst);
+                let tx = tx.clone();
+                let handler = Arc::clone(&handler);
+                thread::spawn(move || origin_conn(stream, tx, handler));
+            }
+        });
+        TestOrigin {
+            addr,
+            seen: rx,
+            accepted,
+        }
+    }
+
+    /// La siguiente petición que recibió el origen (falla si no llega).
+    fn next(&self) -> Seen {
+        self.seen
+            .recv_timeout(IO_TIMEOUT)
+            .expect("el origen no recibió la petición")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+fn origin_conn(stream: TcpStream, tx: Sender<Seen>, handler: Arc<Handler>) {
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut seen = Seen {
+            head,
+            body: Vec::new(),
+        };
+        if let Some(n) = seen.header("content-length").first() {
+            let mut body = vec![0; n.parse().unwrap()];
+            reader.read_exact(&mut body).unwrap();
+            seen.body = body;
+        } else if seen
+            .header("transfer-encoding")
+            .iter()
+            .any(|v| v.contains("chunked"))
+        {
+            let mut body =
+                BodyReader::new(&mut reader, http::BodyKind::Chunked, ChunkLimits::default());
+            body.read_to_end(&mut seen.body).unwrap();
+        }
+        let r = handler(&seen);
+        let _ = tx.send(seen);
+        if out.write_all(&r.bytes).is_err() {
+            return;
+        }
+        if r.close {
+            let _ = out.shutdown(NetShutdown::Write);
+            return;
+        }
+    }
+}
+
+/// Un origen que contesta siempre `body` con `Content-Length`.
+fn ok_origin(body: &'static str) -> TestOrigin {
+    TestOrigin::start(move |_| {
+        reply(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    })
+}
+
+/// Un servidor TCP que lee todo hasta el fin de flujo y contesta cuántos bytes recibió, para
+/// probar túneles con medio cierre. También envía un saludo nada más aceptar.
+fn tcp_counter_origin() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            thread::spawn(move || {
+                stream.write_all(b"hola\n").unwrap();
+                let mut all = Vec::new();
+                stream.read_to_end(&mut all).unwrap();
+                let msg = format!(
+                    "recibidos {} bytes: {}\n",
+                    all.len(),
+                    String::from_utf8_lossy(&all)
+                );
+                stream.write_all(msg.as_bytes()).unwrap();
+            });
+        }
+    });
+    addr
+}
+
+/// Una dirección en la que nadie escucha.
+fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a
+}
+
+// ---------------------------------------------------------------------------------------
+// Proxy y cliente de prueba
+// ---------------------------------------------------------------------------------------
+
+fn start_proxy(config: ServerConfig) -> ServerGuard {
+    start_server(move |listener, shutdown| problema7::run(listener, config, shutdown))
+}
+
+fn proxy() -> ServerGuard {
+    start_proxy(ServerConfig::default())
+}
+
+/// Una conexión de cliente al proxy con lectura de respuestas vía `common::http`.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    stream: TcpStream,
+}
+
+impl Conn {
+    fn open(p: &ServerGuard) -> Self {
+        let stream = connect(p.addr);
+        Conn {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Lee una respuesta completa a una petición con `method`.
+    fn response(&mut self, method: &str) -> (ResponseHead, Vec<u8>) {
+        let head = http::read_response_head(&mut self.reader, &Limits::default())
+            .unwrap()
+            .expect("el proxy cerró sin responder");
+        let kind = http::response_body_kind(method, head.status, &head.headers).unwrap();
+        let mut body = Vec::new();
+        BodyReader::new(&mut self.reader, kind, ChunkLimits::default())
+            .read_to_end(&mut body)
+            .unwrap();
+        (head, body)
+    }
+
+    /// Envía y lee la respuesta.
+    fn request(&mut self, method: &str, raw: &str) -> (ResponseHead, Vec<u8>) {
+        self.send(raw.as_bytes());
+        self.response(method)
+    }
+
+    /// ¿Cerró el proxy la conexión (fin de flujo o reset, no tiempo agotado)?
+    fn is_closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => common::net::is_disconnect(&e),
+        }
+    }
+}
+
+fn get(url: &str) -> String {
+    format!("GET {url} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+/// Pide las estadísticas al proxy.
+fn stats(p: &ServerGuard) -> serde_json::Value {
+    let mut c = Conn::open(p);
+    let (head, body) = c.request(
+        "GET",
+        "GET http://proxy.local/stats HTTP/1.1\r\nHost: proxy.local\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(head.headers.get("content-type"), Some("application/json"));
+    serde_json::from_slice(&body).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Reenvío y delimitación de cuerpos
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn absolute_form_is_forwarded_in_origin_form_with_via_and_forwarded_for() {
+    let origin = ok_origin("hola");
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request(
+        "GET",
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: otro\r\nAccept: */*\r\nVia: 1.0 anterior\r\n\r\n",
+            origin.url("/a/b?c=1")
+        ),
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(body, b"hola");
+    assert_eq!(head.headers.get("via"), Some("1.1 taller-proxy"));
+    let seen = origin.next();
+    assert_eq!(seen.request_line(), "GET /a/b?c=1 HTTP/1.1");
+    // RFC 9112 §3.2.2: el Host es el del destino, no el que mandó el cliente.
+    assert_eq!(seen.header("host"), [origin.addr.to_string()]);
+    assert_eq!(seen.header("via"), ["1.0 anterior, 1.1 taller-proxy"]);
+    assert_eq!(seen.header("x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(seen.header("accept"), ["*/*"]);
+}
+
+#[test]
+fn response_bytes_reach_the_client_exactly() {
+    let origin = TestOrigin::start(|_| {
+        reply(b"HTTP/1.1 201 Creado\r\nX-Uno: 1\r\nContent-Length: 3\r\n\r\nabc")
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    c.send(
+        format!(
+            "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            origin.url("/")
+        )
+        .as_bytes(),
+    );
+    let mut raw = Vec::new();
+    c.reader.read_to_end(&mut raw).unwrap();
+    assert_eq!(
+        String::from_utf8(raw).unwrap(),
+        "HTTP/1.1 201 Creado\r\nX-Uno: 1\r\nContent-Length: 3\r\nVia: 1.1 taller-proxy\r\nConnection: close\r\n\r\nabc"
+    );
+}
+
+#[test]
+fn chunked_response_is_streamed_as_chunked() {
+    let origin = TestOrigin::start(|_| {
+        reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhola \r\n6\r\nmundo!\r\n0\r\n\r\n")
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!(head.headers.get("transfer-encoding"), Some("chunked"));
+    assert_eq!(body, b"hola mundo!");
+    // La conexión sigue viva tras un cuerpo chunked.
+    let (_, again) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!(again, b"hola mundo!");
+}
+
+#[test]
+fn close_delimited_response_becomes_chunked_for_http11_and_raw_for_http10() {
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let body = big.clone();
+    let origin = TestOrigin::start(move |_| {
+        let mut bytes =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n".to_vec();
+        bytes.extend_from_slice(&body);
+        Reply { bytes, close: true }
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, got) = c.request("GET", &get(&origin.url("/grande")));
+    assert_eq!(head.headers.get("transfer-encoding"), Some("chunked"));
+    assert_eq!(got.len(), big.len());
+    assert!(got == big);
+    // El cliente HTTP/1.1 conserva su conexión.
+    let (_, again) = c.request("GET", &get(&origin.url("/otra")));
+    assert!(again == big);
+
+    let mut old = Conn::open(&p);
+    old.send(format!("GET {} HTTP/1.0\r\n\r\n", origin.url("/")).as_bytes());
+    let (head, got) = old.response("GET");
+    assert!(head.headers.get("transfer-encoding").is_none());
+    assert_eq!(head.headers.get("connection"), Some("close"));
+    assert!(got == big);
+    assert!(old.is_closed());
+}
+
+#[test]
+fn head_and_204_responses_have_no_body_and_keep_the_connection() {
+    let origin = TestOrigin::start(|seen| {
+        if seen.request_line().starts_with("HEAD") {
+            reply(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
+        } else {
+            reply(b"HTTP/1.1 204 No Content\r\n\r\n")
+        }
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request(
+        "HEAD",
+        &format!("HEAD {} HTTP/1.1\r\nHost: x\r\n\r\n", origin.url("/")),
+    );
+    assert_eq!(head.headers.get("content-length"), Some("1234"));
+    assert!(body.is_empty());
+    let (head, body) = c.request(
+        "DELETE",
+        &format!("DELETE {} HTTP/1.1\r\nHost: x\r\n\r\n", origin.url("/")),
+    );
+    assert_eq!(head.status, 204);
+    assert!(body.is_empty());
+    let (head, _) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!(head.status, 204);
+}
+
+#[test]
+fn post_bodies_with_length_and_chunked_reach_the_origin() {
+    let origin = TestOrigin::start(|seen| {
+        let msg = format!("eco {} bytes", seen.body.len());
+        reply(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{msg}",
+                msg.len()
+            )
+            .as_bytes(),
+        )
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (_, body) = c.request(
+        "POST",
+        &format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhola=mundo!",
+            origin.url("/f")
+        ),
+    );
+    assert_eq!(body, b"eco 11 bytes");
+    let seen = origin.next();
+    assert_eq!(seen.body, b"hola=mundo!");
+    assert_eq!(seen.header("content-length"), ["11"]);
+
+    let (_, body) = c.request(
+        "PUT",
+        &format!(
+            "PUT {} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nX-Trailer: t\r\n\r\n",
+            origin.url("/g")
+        ),
+    );
+    assert_eq!(body, b"eco 7 bytes");
+    let seen = origin.next();
+    assert_eq!(seen.request_line(), "PUT /g HTTP/1.1");
+    assert_eq!(seen.body, b"abcdefg");
+    assert_eq!(seen.header("transfer-encoding"), ["chunked"]);
+    assert!(seen.header("content-length").is_empty());
+
+    // Un POST vacío conserva su `Content-Length: 0`.
+    let (_, body) = c.request(
+        "POST",
+        &format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            origin.url("/v")
+        ),
+    );
+    assert_eq!(body, b"eco 0 bytes");
+    assert_eq!(origin.next().header("content-length"), ["0"]);
+}
+
+#[test]
+fn expect_continue_gets_100_from_the_proxy() {
+    let origin = ok_origin("vale");
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    c.send(
+        format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+            origin.url("/")
+        )
+        .as_bytes(),
+    );
+    let mut line = String::new();
+    c.reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    c.reader.read_line(&mut line).unwrap();
+    c.send(b"datos");
+    let (head, body) = c.response("POST");
+    assert_eq!((head.status, body.as_slice()), (200, &b"vale"[..]));
+    let seen = origin.next();
+    assert_eq!(seen.body, b"dato");
+    assert!(seen.header("expect").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Cabeceras de salto y reglas
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn hop_by_hop_headers_are_removed_both_ways_including_connection_named_ones() {
+    let origin = TestOrigin::start(|_| {
+        reply(b"HTTP/1.1 200 OK\r\nConnection: X-Interna\r\nX-Interna: no\r\nKeep-Alive: timeout=5\r\nX-Publica: si\r\nContent-Length: 2\r\n\r\nok")
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request(
+        "GET",
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Secreta\r\nX-Secreta: 1\r\nKeep-Alive: 300\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: websocket\r\nProxy-Authorization: Basic eDp5\r\nX-Normal: 2\r\n\r\n",
+            origin.url("/")
+        ),
+    );
+    let seen = origin.next();
+    for name in [
+        "connection",
+        "x-secreta",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+    ] {
+        assert!(
+            seen.header(name).is_empty(),
+            "{name} llegó al origen: {}",
+            seen.head
+        );
+    }
+    assert_eq!(seen.header("x-normal"), ["2"]);
+    assert!(head.headers.get("x-interna").is_none());
+    assert!(head.headers.get("keep-alive").is_none());
+    assert!(head.headers.get("connection").is_none());
+    assert_eq!(head.headers.get("x-publica"), Some("si"));
+}
+
+#[test]
+fn custom_header_rules_are_applied() {
+    let origin = ok_origin("ok");
+    let config = ServerConfig {
+        rules: problema7::servidor::rewrite::HeaderRules {
+            remove: vec!["cookie".into()],
+            add: vec!["X-Proxy: taller".parse().unwrap()],
+        },
+        ..ServerConfig::default()
+    };
+    let p = start_proxy(config);
+    let mut c = Conn::open(&p);
+    c.request(
+        "GET",
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: x\r\nCookie: s=1\r\n\r\n",
+            origin.url("/")
+        ),
+    );
+    let seen = origin.next();
+    assert!(seen.header("cookie").is_empty());
+    assert_eq!(seen.header("x-proxy"), ["taller"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Conexiones persistentes
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn keep_alive_serves_many_requests_over_one_upstream_connection() {
+    let origin = ok_origin("x");
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    for i in 0..5 {
+        let (head, body) = c.request("GET", &get(&origin.url(&format!("/{i}"))));
+        assert_eq!((head.status, body.as_slice()), (200, &b"x"[..]));
+    }
+    // Pipelining: dos peticiones de una vez, dos respuestas en orden.
+    c.send(format!("{}{}", get(&origin.url("/p1")), get(&origin.url("/p2"))).as_bytes());
+    assert_eq!(c.response("GET").1, b"x");
+    assert_eq!(c.response("GET").1, b"x");
+    assert_eq!(origin.accepted(), 1);
+    // Otro cliente, después, reutiliza la conexión en reposo del almacén.
+    drop(c);
+    let s = stats(&p);
+    assert_eq!(s["upstream_connects"], 1);
+    assert_eq!(s["upstream_reused"], 6);
+    let mut c2 = Conn::open(&p);
+    let (_, body) = c2.request("GET", &get(&origin.url("/de-nuevo")));
+    assert_eq!(body, b"x");
+    assert!(origin.accepted() <= 2);
+}
+
+#[test]
+fn client_connection_close_is_honoured() {
+    let origin = ok_origin("x");
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request(
+        "GET",
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            origin.url("/")
+        ),
+    );
+    assert_eq!(head.headers.get("connection"), Some("close"));
+    assert!(c.is_closed());
+}
+
+#[test]
+fn dead_pooled_connection_is_replaced_transparently() {
+    // El origen cierra tras cada respuesta sin avisar (sin `Connection: close`).
+    let origin = TestOrigin::start(|_| Reply {
+        bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        close: true,
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    for _ in 0..3 {
+        let (head, body) = c.request("GET", &get(&origin.url("/")));
+        assert_eq!((head.status, body.as_slice()), (200, &b"ok"[..]));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Túneles CONNECT
+// ---------------------------------------------------------------------------------------
+
+fn tunnel_config(port: u16) -> ServerConfig {
+    ServerConfig {
+        connect_ports: vec![443, port],
+        ..ServerConfig::default()
+    }
+}
+
+#[test]
+fn connect_relays_both_ways_with_half_close() {
+    let target = tcp_counter_origin();
+    let p = start_proxy(tunnel_config(target.port()));
+    let mut c = Conn::open(&p);
+    c.send(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes());
+    let mut established = vec![0u8; 39];
+    c.reader.read_exact(&mut established).unwrap();
+    assert_eq!(established, b"HTTP/1.1 200 Connection Established\r\n\r\n");
+    // Destino → cliente antes de que el cliente envíe nada.
+    let mut hello = String::new();
+    c.reader.read_line(&mut hello).unwrap();
+    assert_eq!(hello, "hola\n");
+    // Cliente → destino, y medio cierre: el destino ve fin de flujo y aún contesta.
+    c.send(b"uno dos tres");
+    c.stream.shutdown(NetShutdown::Write).unwrap();
+    let mut rest = String::new();
+    c.reader.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "recibidos 12 bytes: uno dos tres\n");
+    let s = stats(&p);
+    assert_eq!(s["tunnels_total"], 1);
+}
+
+#[test]
+fn bytes_sent_right_after_connect_are_not_lost() {
+    let target = tcp_counter_origin();
+    let p = start_proxy(tunnel_config(target.port()));
+    let mut c = Conn::open(&p);
+    // La petición y los primeros datos en el mismo paquete (como un saludo TLS impaciente).
+    c.send(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\nprisa").as_bytes());
+    c.stream.shutdown(NetShutdown::Write).unwrap();
+    let mut all = String::new();
+    c.reader.read_to_string(&mut all).unwrap();
+    assert_eq!(
+        all,
+        "HTTP/1.1 200 Connection Established\r\n\r\nhola\nrecibidos 5 bytes: prisa\n"
+    );
+}
+
+#[test]
+fn connect_to_a_port_not_allowed_is_forbidden() {
+    let target = tcp_counter_origin();
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request(
+        "CONNECT",
+        &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+    );
+    assert_eq!(head.status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("--connect-ports"));
+}
+
+#[test]
+fn connect_to_dead_target_is_502() {
+    let dead = dead_addr();
+    let p = start_proxy(tunnel_config(dead.port()));
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request(
+        "CONNECT",
+        &format!("CONNECT {dead} HTTP/1.1\r\nHost: {dead}\r\n\r\n"),
+    );
+    assert_eq!(head.status, 502);
+}
+
+// ---------------------------------------------------------------------------------------
+// Control de acceso
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn blocked_hosts_and_their_subdomains_are_forbidden() {
+    let config = ServerConfig {
+        block: vec!["bloqueado.test".into()],
+        ..ServerConfig::default()
+    };
+    let p = start_proxy(config);
+    for req in [
+        "GET http://bloqueado.test/ HTTP/1.1\r\nHost: bloqueado.test\r\n\r\n",
+        "GET http://WWW.Bloqueado.test:8080/x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "CONNECT api.bloqueado.test:443 HTTP/1.1\r\nHost: api.bloqueado.test:443\r\n\r\n",
+    ] {
+        let mut c = Conn::open(&p);
+        let method = req.split(' ').next().unwrap();
+        let (head, body) = c.request(method, req);
+        assert_eq!(head.status, 403, "{req}");
+        assert!(String::from_utf8_lossy(&body).contains("bloqueado"));
+        assert!(c.is_closed());
+    }
+}
+
+#[test]
+fn proxy_auth_gives_407_without_or_with_wrong_credentials() {
+    let origin = ok_origin("dentro");
+    let creds: Credentials = "ana:secreta".parse().unwrap();
+    let config = ServerConfig {
+        auth: Some(creds.clone()),
+        ..ServerConfig::default()
+    };
+    let p = start_proxy(config);
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!(head.status, 407);
+    assert_eq!(
+        head.headers.get("proxy-authenticate"),
+        Some("Basic realm=\"taller-proxy\"")
+    );
+    let wrong: Credentials = "ana:otra".parse().unwrap();
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request(
+        "GET",
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: {}\r\n\r\n",
+            origin.url("/"),
+            wrong.header_value()
+        ),
+    );
+    assert_eq!(head.status, 407);
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request(
+        "GET",
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: {}\r\n\r\n",
+            origin.url("/"),
+            creds.header_value()
+        ),
+    );
+    assert_eq!((head.status, body.as_slice()), (200, &b"dentro"[..]));
+    // Las credenciales son para el proxy: el origen no las ve.
+    assert!(origin.next().header("proxy-authorization").is_empty());
+    // CONNECT también las exige.
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request(
+        "CONNECT",
+        "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(head.status, 407);
+}
+
+#[test]
+fn clients_outside_the_allowed_networks_get_403() {
+    let origin = ok_origin("no");
+    let config = ServerConfig {
+        allow: vec!["10.0.0.0/8".parse().unwrap()],
+        ..ServerConfig::default()
+    };
+    let p = start_proxy(config);
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!(head.status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("--allow"));
+    assert!(c.is_closed());
+    assert_eq!(origin.accepted(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Errores del origen
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn unreachable_origin_is_502() {
+    let dead = dead_addr();
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request("GET", &get(&format!("http://{dead}/")));
+    assert_eq!(head.status, 502);
+    assert!(String::from_utf8_lossy(&body).contains("no se pudo conectar"));
+    assert_eq!(stats(&p)["upstream_errors"], 1);
+}
+
+#[test]
+fn garbage_from_origin_is_502() {
+    let origin = TestOrigin::start(|_| Reply {
+        bytes: b"esto no es HTTP\r\n\r\n".to_vec(),
+        close: true,
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!(head.status, 502);
+}
+
+#[test]
+fn origin_that_closes_without_answering_is_502() {
+    let origin = TestOrigin::start(|_| Reply {
+        bytes: Vec::new(),
+        close: true,
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!(head.status, 502);
+}
+
+#[test]
+fn silent_origin_is_504() {
+    // Acepta y lee, pero nunca contesta.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let config = ServerConfig {
+        upstream_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let p = start_proxy(config);
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request("GET", &get(&format!("http://{addr}/")));
+    assert_eq!(head.status, 504);
+}
+
+#[test]
+fn request_to_the_proxy_itself_is_not_looped() {
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, _) = c.request("GET", &get(&format!("http://{}/", p.addr)));
+    assert_eq!(head.status, 508);
+}
+
+// ---------------------------------------------------------------------------------------
+// Peticiones hostiles
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn smuggling_shapes_are_refused_with_400_and_never_reach_the_origin() {
+    let origin = ok_origin("no");
+    let p = proxy();
+    let url = origin.url("/");
+    let cases = [
+        format!("POST {url} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        format!("POST {url} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhola!!"),
+        format!("POST {url} HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhola!!"),
+        format!("POST {url} HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"),
+        format!("POST {url} HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhola!"),
+        format!("POST {url} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n"),
+        format!("POST {url} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n"),
+        format!("POST {url} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhola\r\n0\r\n\r\n"),
+        format!("GET {url} HTTP/1.1\nHost: x\n\n"),
+        format!("GET {url} HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n"),
+    ];
+    for req in &cases {
+        let mut c = Conn::open(&p);
+        let (head, _) = c.request("POST", req);
+        assert_eq!(head.status, 400, "{req:?}");
+        assert_eq!(head.headers.get("connection"), Some("close"));
+        assert!(c.is_closed(), "{req:?}");
+    }
+    // Solo el trozo mal formado llega a abrir conexión (la cabecera ya era válida), y el
+    // origen nunca recibe un cuerpo completo.
+    assert!(origin.seen.try_recv().is_err());
+}
+
+#[test]
+fn malformed_targets_and_oversized_heads_are_refused() {
+    let p = proxy();
+    for (req, status) in [
+        (
+            "GET /sin-upstream HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "GET https://a.test/ HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "GET http://user@a.test/ HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "CONNECT a.test HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "GET http://a.test/ HTTP/2.0\r\nHost: x\r\n\r\n".to_string(),
+            505,
+        ),
+        (
+            format!(
+                "GET http://a.test/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+                "a".repeat(9000)
+            ),
+            414,
+        ),
+        (
+            format!(
+                "GET http://a.test/ HTTP/1.1\r\nHost: x\r\nX-Grande: {}\r\n\r\n",
+                "b".repeat(40_000)
+            ),
+            431,
+        ),
+    ] {
+        let mut c = Conn::open(&p);
+        let (head, _) = c.request("GET", &req);
+        assert_eq!(head.status, status, "{}", &req[..40.min(req.len())]);
+    }
+}
+
+#[test]
+fn idle_clients_are_disconnected() {
+    let config = ServerConfig {
+        client_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    let p = start_proxy(config);
+    let mut c = Conn::open(&p);
+    assert!(c.is_closed());
+    // Una petición a medias recibe 408.
+    let mut c = Conn::open(&p);
+    c.send(b"GET http://a.test/ HTTP/1.1\r\nHos");
+    let (head, _) = c.response("GET");
+    assert_eq!(head.status, 408);
+}
+
+#[test]
+fn connections_over_the_cap_get_503() {
+    let config = ServerConfig {
+        max_connections: 1,
+        ..ServerConfig::default()
+    };
+    let p = start_proxy(config);
+    let mut first = Conn::open(&p);
+    // La primera ya está dentro cuando responde.
+    let (head, _) = first.request(
+        "GET",
+        "GET http://proxy.local/stats HTTP/1.1\r\nHost: proxy.local\r\n\r\n",
+    );
+    assert_eq!(head.status, 200);
+    let mut second = Conn::open(&p);
+    let (head, _) = second.response("GET");
+    assert_eq!(head.status, 503);
+}
+
+// ---------------------------------------------------------------------------------------
+// Modo inverso, estadísticas, registro de accesos
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn reverse_mode_sends_origin_form_requests_to_the_upstream() {
+    let origin = ok_origin("backend");
+    let config = ServerConfig {
+        upstream: Some(problema7::protocolo::Origin::new(
+            "127.0.0.1",
+            origin.addr.port(),
+        )),
+        ..ServerConfig::default()
+    };
+    let p = start_proxy(config);
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request("GET", "GET /x?y=1 HTTP/1.1\r\nHost: sitio.test\r\n\r\n");
+    assert_eq!((head.status, body.as_slice()), (200, &b"backend"[..]));
+    let seen = origin.next();
+    assert_eq!(seen.request_line(), "GET /x?y=1 HTTP/1.1");
+    // En modo inverso el Host del cliente se conserva (el backend puede servir varios sitios).
+    assert_eq!(seen.header("host"), ["sitio.test"]);
+    assert_eq!(seen.header("x-forwarded-for"), ["127.0.0.1"]);
+}
+
+#[test]
+fn stats_counters_move_as_traffic_passes() {
+    let origin = ok_origin("abc");
+    let target = tcp_counter_origin();
+    let p = start_proxy(tunnel_config(target.port()));
+    let before = stats(&p);
+    assert_eq!(before["requests"], 1);
+    assert_eq!(before["active_connections"], 1);
+    let mut c = Conn::open(&p);
+    c.request("GET", &get(&origin.url("/")));
+    let dead = dead_addr();
+    c.request("GET", &get(&format!("http://{dead}/")));
+    let mut t = Conn::open(&p);
+    t.send(format!("CONNECT {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    let mut hello = vec![0u8; 39 + 5];
+    t.reader.read_exact(&mut hello).unwrap();
+    assert!(tests::wait_until(IO_TIMEOUT, || stats(&p)
+        ["active_tunnels"]
+        == 1));
+    drop(t);
+    assert!(tests::wait_until(IO_TIMEOUT, || stats(&p)
+        ["active_tunnels"]
+        == 0));
+    let after = stats(&p);
+    assert!(after["requests"].as_u64().unwrap() >= 5, "{after}");
+    // Las estadísticas anteriores, el GET y el túnel (y las consultas de la espera).
+    assert!(after["status"]["2xx"].as_u64().unwrap() >= 3, "{after}");
+    assert_eq!(after["status"]["5xx"], 1);
+    assert_eq!(after["upstream_errors"], 1);
+    assert_eq!(after["tunnels_total"], 1);
+    assert!(
+        after["bytes_to_clients"].as_u64().unwrap() > before["bytes_to_clients"].as_u64().unwrap()
+    );
+    assert!(after["bytes_from_clients"].as_u64().unwrap() > 100);
+}
+
+#[test]
+fn stats_port_serves_json() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stats_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let stats_addr = stats_listener.local_addr().unwrap();
+    let _p = tests::start_on(listener, move |l, s| {
+        problema7::run_with_stats(l, Some(stats_listener), ServerConfig::default(), s)
+    });
+    let mut stream = connect(stats_addr);
+    stream
+        .write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+    let json: serde_json::Value =
+        serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert!(json["uptime_secs"].is_u64());
+}
+
+#[test]
+fn access_log_has_one_line_per_request_and_per_tunnel() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("acceso.log");
+    let origin = ok_origin("0123456789");
+    let target = tcp_counter_origin();
+    let config = ServerConfig {
+        access_log: Some(path.clone()),
+        ..tunnel_config(target.port())
+    };
+    let p = start_proxy(config);
+    let mut c = Conn::open(&p);
+    c.request("GET", &get(&origin.url("/log")));
+    let mut t = Conn::open(&p);
+    t.send(format!("CONNECT {target} HTTP/1.1\r\nHost: a\r\n\r\nabc").as_bytes());
+    t.stream.shutdown(NetShutdown::Write).unwrap();
+    let mut all = Vec::new();
+    t.reader.read_to_end(&mut all).unwrap();
+    let read = || std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        tests::wait_until(IO_TIMEOUT, || read().lines().count() >= 2),
+        "{}",
+        read()
+    );
+    let log = read();
+    let lines: Vec<&str> = log.lines().collect();
+    let get_line = lines.iter().find(|l| l.contains(" GET ")).unwrap();
+    assert!(get_line.starts_with("127.0.0.1:"), "{get_line}");
+    assert!(
+        get_line.contains(&format!("GET \"{}\" 200 in=", origin.url("/log"))),
+        "{get_line}"
+    );
+    let tunnel_line = lines.iter().find(|l| l.contains(" CONNECT ")).unwrap();
+    assert!(
+        tunnel_line.contains(&format!("CONNECT \"{target}\" 200 in=")),
+        "{tunnel_line}"
+    );
+    // Bytes del túnel: la petición CONNECT + "abc" de entrada; 200 + hola + respuesta de salida.
+    let out_bytes = all.len();
+    assert!(
+        tunnel_line.contains(&format!(" out={out_bytes} ")),
+        "{tunnel_line} vs {out_bytes}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// El cliente del problema y clientes reales
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn library_client_fetches_and_tunnels() {
+    let origin = TestOrigin::start(|seen| {
+        let msg = format!(
+            "{} {}",
+            seen.request_line(),
+            String::from_utf8_lossy(&seen.body)
+        );
+        reply(
+            format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{msg}\r\n0\r\n\r\n",
+                msg.len()
+            )
+            .as_bytes(),
+        )
+    });
+    let target = tcp_counter_origin();
+    let p = start_proxy(tunnel_config(target.port()));
+    let proxy_addr = p.addr.to_string();
+    let req = problema7::cliente::Request {
+        url: origin.url("/cli"),
+        method: "PUT".into(),
+        body: Some(b"cuerpo".to_vec()),
+        auth: None,
+    };
+    let mut out = Vec::new();
+    let status = problema7::cliente::fetch(&proxy_addr, &req, IO_TIMEOUT, &mut out).unwrap();
+    assert_eq!(status, 200);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\nPUT /cli HTTP/1.1 cuerpo"), "{text}");
+
+    let mut out = Vec::new();
+    let counts = problema7::cliente::tunnel(
+        &proxy_addr,
+        &target.to_string(),
+        None,
+        IO_TIMEOUT,
+        &b"por el tunel"[..],
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "hola\nrecibidos 12 bytes: por el tunel\n"
+    );
+    assert_eq!(counts.sent, 12);
+
+    let refused = problema7::cliente::tunnel(
+        &proxy_addr,
+        "127.0.0.1:25",
+        None,
+        IO_TIMEOUT,
+        &b""[..],
+        Vec::new(),
+    );
+    assert!(matches!(
+        refused,
+        Err(problema7::cliente::ClientError::TunnelRefused { status: 403, .. })
+    ));
+}
+
+#[test]
+fn curl_works_through_the_proxy_and_through_a_tunnel() {
+    if !require_tool("curl") {
+        return;
+    }
+    let origin = ok_origin("desde el origen\n");
+    let p = start_proxy(tunnel_config(origin.addr.port()));
+    let proxy_url = format!("http://{}", p.addr);
+    let out = run_with_timeout(
+        std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-x", &proxy_url])
+            .arg(origin.url("/curl")),
+        Duration::from_secs(15),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"desde el origen\n");
+    // -p: curl pide CONNECT y habla HTTP dentro del túnel.
+    let out = run_with_timeout(
+        std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "-p", "-x", &proxy_url])
+            .arg(origin.url("/tunel")),
+        Duration::from_secs(15),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"desde el origen\n");
+    let s = stats(&p);
+    assert_eq!(s["tunnels_total"], 1);
+    // Y curl con credenciales contra un proxy que las exige.
+    let creds: Credentials = "ana:secreta".parse().unwrap();
+    let p = start_proxy(ServerConfig {
+        auth: Some(creds),
+        ..ServerConfig::default()
+    });
+    let proxy_url = format!("http://{}", p.addr);
+    let url = origin.url("/auth");
+    let code = |extra: &[&str]| {
+        let out = run_with_timeout(
+            std::process::Command::new("curl")
+                .args([
+                    "-sS",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "10",
+                    "-x",
+                    &proxy_url,
+                ])
+                .args(extra)
+                .arg(&url),
+            Duration::from_secs(15),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(code(&[]), "407");
+    assert_eq!(code(&["-U", "ana:secreta"]), "200");
+}
