@@ -487,3 +487,128 @@ impl Drop for Lease {
         self.backends.release(self.key, self.session);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(strategy: Strategy, statics: &[&str]) -> Backends {
+        let statics: Vec<String> = statics.iter().map(|s| s.to_string()).collect();
+        Backends::new(
+            BackendsConfig {
+                strategy,
+                ttl: Duration::from_secs(60),
+                fall: 2,
+                rise: 2,
+                max_backends: 4,
+            },
+            &statics,
+        )
+    }
+
+    fn pick_id(b: &Backends) -> Option<String> {
+        b.pick(&[]).map(|(t, _lease)| t.id)
+    }
+
+    #[test]
+    fn round_robin_skips_backends_that_are_down() {
+        let b = registry(Strategy::RoundRobin, &["h:1", "h:2", "h:3"]);
+        let key2 = b.targets()[1].key;
+        b.record(key2, false, "fallo".into());
+        // Un fallo no basta con fall = 2.
+        assert_eq!(b.status()[1].state, BackendState::Up);
+        b.record(key2, false, "fallo".into());
+        assert_eq!(b.status()[1].state, BackendState::Down);
+        let picks: Vec<String> = (0..4).filter_map(|_| pick_id(&b)).collect();
+        assert_eq!(picks, ["h:1", "h:3", "h:1", "h:3"]);
+        // Vuelve tras dos aciertos seguidos; un fallo en medio reinicia la cuenta.
+        b.record(key2, true, "ok".into());
+        b.record(key2, false, "fallo".into());
+        b.record(key2, true, "ok".into());
+        assert_eq!(b.status()[1].state, BackendState::Down);
+        b.record(key2, true, "ok".into());
+        assert_eq!(b.status()[1].state, BackendState::Up);
+        assert_eq!(b.status()[1].last_check, "ok");
+    }
+
+    #[test]
+    fn least_connections_counts_leases_until_dropped() {
+        let b = registry(Strategy::LeastConnections, &["h:1", "h:2"]);
+        let (t1, l1) = b.pick(&[]).unwrap();
+        let (t2, _l2) = b.pick(&[]).unwrap();
+        let (t3, _l3) = b.pick(&[]).unwrap();
+        assert_eq!(
+            (t1.id.as_str(), t2.id.as_str(), t3.id.as_str()),
+            ("h:1", "h:2", "h:1")
+        );
+        drop(l1);
+        // h:1 y h:2 tienen una cada uno: empate, por turnos le toca a h:2.
+        assert_eq!(b.status()[0].active, 1);
+        let (t4, _l4) = b.pick(&[]).unwrap();
+        assert_eq!(t4.id, "h:2");
+        let (t5, _l5) = b.pick(&[]).unwrap();
+        assert_eq!(t5.id, "h:1");
+    }
+
+    #[test]
+    fn pick_avoids_already_tried_backends_and_gives_up_when_none_left() {
+        let b = registry(Strategy::RoundRobin, &["h:1", "h:2"]);
+        let keys: Vec<u64> = b.targets().iter().map(|t| t.key).collect();
+        let (t, _l) = b.pick(&keys[..1]).unwrap();
+        assert_eq!(t.key, keys[1]);
+        assert!(b.pick(&keys).is_none());
+        assert!(registry(Strategy::RoundRobin, &[]).pick(&[]).is_none());
+    }
+
+    #[test]
+    fn registration_rules() {
+        let b = registry(Strategy::RoundRobin, &["h:1"]);
+        assert_eq!(
+            b.register("h:1", "h:9", BTreeMap::new()),
+            Err(RegisterError::StaticId { id: "h:1".into() })
+        );
+        assert!(matches!(
+            b.register("n", "sin-puerto", BTreeMap::new()),
+            Err(RegisterError::BadAddr(_))
+        ));
+        assert_eq!(
+            b.register("", "h:2", BTreeMap::new()),
+            Err(RegisterError::BadId { max: MAX_ID_CHARS })
+        );
+        for id in ["a", "b", "c"] {
+            b.register(id, "h:2", BTreeMap::new()).unwrap();
+        }
+        assert_eq!(
+            b.register("d", "h:2", BTreeMap::new()),
+            Err(RegisterError::Full { max: 4 })
+        );
+        // Renovar uno existente no cuenta como nuevo.
+        b.register("a", "h:3", BTreeMap::new()).unwrap();
+        assert_eq!(b.status()[1].addr, "h:3");
+        assert!(b.heartbeat("a"));
+        assert!(!b.heartbeat("h:1"), "un estático no late");
+        assert!(b.deregister("a"));
+        assert!(!b.deregister("a"));
+        assert!(!b.deregister("h:1"), "un estático no se da de baja");
+    }
+
+    #[test]
+    fn registered_backends_expire_without_heartbeat() {
+        let b = Backends::new(
+            BackendsConfig {
+                strategy: Strategy::RoundRobin,
+                ttl: Duration::from_millis(20),
+                fall: 1,
+                rise: 1,
+                max_backends: 4,
+            },
+            &["h:1".to_string()],
+        );
+        b.register("n", "h:2", BTreeMap::new()).unwrap();
+        assert_eq!(b.members().len(), 2);
+        std::thread::sleep(Duration::from_millis(40));
+        let ids: Vec<String> = b.members().into_iter().map(|m| m.id).collect();
+        assert_eq!(ids, ["h:1"], "el estático no caduca");
+        assert!(!b.heartbeat("n"));
+    }
+}
