@@ -409,6 +409,60 @@ fn concurrent_creates_of_the_same_room_leave_exactly_one() {
 }
 
 #[test]
+fn nobody_receives_a_room_message_after_leaving_it_while_others_come_and_go() {
+    const WALKERS: usize = 6;
+    const ROUNDS: usize = 15;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let addr = server.addr;
+    let mut emisor = login(addr, "emisor");
+    emisor.send("/create ruido");
+    assert_eq!(emisor.line(), "Sala ruido creada.");
+    emisor.line();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done_emisor = Arc::clone(&done);
+    let emitter = thread::spawn(move || {
+        let mut n = 0;
+        while !done_emisor.load(std::sync::atomic::Ordering::SeqCst) {
+            for _ in 0..5 {
+                emisor.send(&format!("r{n}"));
+                n += 1;
+            }
+            // Al ritmo al que el servidor lo atiende, para no llenar la cola de nadie.
+            emisor.send("/users");
+            emisor.line_matching(|l| l.starts_with("Usuarios en ruido"));
+        }
+        n
+    });
+    let walkers: Vec<_> = (0..WALKERS)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut c = login(addr, &format!("w{i}"));
+                for _ in 0..ROUNDS {
+                    c.send("/join ruido");
+                    c.line_matching(|l| l.starts_with("Ahora estás en la sala ruido"));
+                    c.send("/leave");
+                    c.line_matching(|l| l.starts_with("Ahora estás en la sala general"));
+                    c.send("/users");
+                    loop {
+                        let l = c.line();
+                        if l.starts_with("Usuarios en general") {
+                            break;
+                        }
+                        assert!(!l.starts_with("emisor: "), "llegó tras salir: {l}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in walkers {
+        w.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(emitter.join().unwrap() > 0);
+}
+
+#[test]
 fn oversized_line_gets_error_and_connection_survives() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(ServerConfig {
@@ -572,20 +626,34 @@ fn shutdown_tells_everyone_in_every_room() {
     }
 }
 
+/// Una salida compartida para el cliente de la biblioteca, que escribe desde su propio hilo.
+#[derive(Clone, Default)]
+struct SharedOutput(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[test]
-fn library_client_logs_in_chats_and_quits() {
+fn library_client_logs_in_creates_a_room_and_quits() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(config(dir.path()));
     let mut ana = login(server.addr, "ana");
     let stream = tests::connect(server.addr);
-    let mut out = Vec::new();
-    let input: &'static [u8] = b"/create prueba\nhola\n";
-    let ending = problema6::cliente::run(stream, input, &mut out, Some("cli")).unwrap();
-    assert_eq!(ending, problema6::cliente::Ending::Quit);
-    let out = String::from_utf8(out).unwrap();
+    let out = SharedOutput::default();
+    let input: &'static [u8] = b"/create prueba\nhola\n/quit\n";
+    let outcome = problema6::cliente::run(stream, Some("cli"), input, out.clone()).unwrap();
+    assert_eq!(outcome, problema6::cliente::Outcome::Quit);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert_eq!(
-        out,
-        "Introduce tu nombre:\nya estás conectado!\nAhora estás en la sala general (2 usuarios).\n\
+        text,
+        "ya estás conectado!\nAhora estás en la sala general (2 usuarios).\n\
          Sala prueba creada.\nAhora estás en la sala prueba (1 usuario).\n¡Hasta pronto!\n"
     );
     assert_eq!(ana.line(), "cli se ha unido al Chat.");

@@ -1,26 +1,27 @@
 //! `cliente` del problema 6: conecta con el chat, muestra lo que llega y envía lo que se
-//! escribe.
+//! escribe. La lógica es la del cliente del problema 3 (véase `problema6::cliente`).
 
 use std::io::BufReader;
 
 use clap::Parser;
-use problema6::cliente::{self, Ending};
+use problema6::cliente::{self, Outcome};
 use problema6::DEFAULT_PORT;
 
-/// Cliente del chat con salas. Escriba /help una vez dentro para ver las órdenes.
+/// Cliente del chat con salas (problema 6). Escriba líneas para hablar en su sala, `/help`
+/// para ver las órdenes y `/quit` para salir.
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
-    /// Nombre con el que entrar (si no se da, se teclea cuando el servidor lo pida)
+    /// Nombre con el que entrar (si no se da, el servidor lo pregunta)
     #[arg(long)]
     name: Option<String>,
 }
 
 fn main() {
-    let args = Args::parse();
     common::init_logging();
+    let args = Args::parse();
     let stream = match args.client.connect(DEFAULT_PORT, "problema6") {
         Ok(s) => s,
         Err(e) => {
@@ -29,10 +30,15 @@ fn main() {
         }
     };
     let input = BufReader::new(std::io::stdin());
-    let mut output = std::io::stdout();
-    match cliente::run(stream, input, &mut output, args.name.as_deref()) {
-        Ok(Ending::Quit) => {}
-        Ok(Ending::ServerClosed) => eprintln!("el servidor cerró la conexión"),
+    match cliente::run(stream, args.name.as_deref(), input, std::io::stdout()) {
+        Ok(Outcome::Quit) => {}
+        Ok(Outcome::ServerClosed { announced: true }) => {
+            eprintln!("el servidor se ha apagado; hasta pronto");
+        }
+        Ok(Outcome::ServerClosed { announced: false }) => {
+            eprintln!("error: el servidor cerró la conexión");
+            std::process::exit(1);
+        }
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);

@@ -23,7 +23,7 @@ struct Args {
     rooms_file: PathBuf,
     /// Longitud máxima de una línea del cliente, en bytes
     #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
-    max_line: usize,
+    max_line_bytes: usize,
     /// Mensajes de historial por sala que ve quien entra
     #[arg(long, default_value_t = DEFAULT_HISTORY)]
     history: usize,
@@ -32,16 +32,16 @@ struct Args {
     max_rooms: usize,
     /// Mensajes por segundo sostenidos por cliente
     #[arg(long, default_value_t = DEFAULT_RATE_PER_SEC)]
-    rate: f64,
+    rate_limit: f64,
     /// Ráfaga de mensajes admitida por cliente
     #[arg(long, default_value_t = DEFAULT_RATE_BURST)]
-    burst: u32,
+    rate_burst: u32,
     /// Mensajes rechazados seguidos por ritmo antes de desconectar al cliente
     #[arg(long, default_value_t = DEFAULT_FLOOD_STRIKES)]
     flood_strikes: u32,
     /// Mensajes en la cola de salida de cada cliente antes de desconectarlo por lento
     #[arg(long, default_value_t = DEFAULT_QUEUE_MESSAGES)]
-    queue: usize,
+    queue_messages: usize,
     /// Segundos para elegir nombre al conectar
     #[arg(long, default_value_t = DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
     handshake_timeout: u64,
@@ -64,12 +64,12 @@ fn run() -> anyhow::Result<()> {
     common::shutdown::install_signal_handler(&shutdown)
         .context("no se pudo instalar el manejador de Ctrl-C")?;
     let config = ServerConfig {
-        max_line_bytes: args.max_line.max(1),
+        max_line_bytes: args.max_line_bytes.max(1),
         max_connections: args.server.max_connections,
-        queue_messages: args.queue.max(1),
+        queue_messages: args.queue_messages.max(1),
         handshake_timeout: Duration::from_secs(args.handshake_timeout.max(1)),
-        rate_per_sec: args.rate,
-        rate_burst: args.burst,
+        rate_per_sec: args.rate_limit,
+        rate_burst: args.rate_burst,
         flood_strikes: args.flood_strikes.max(1),
         history: args.history,
         max_rooms: args.max_rooms.max(1),

@@ -64,6 +64,11 @@ pub fn handle(
     shutdown: &Shutdown,
 ) {
     log::info!("[problema6] {peer}: conectado");
+    // Líneas cortas e interactivas: sin el algoritmo de Nagle, que junto al ACK retardado del
+    // otro extremo puede retener cada línea unos 40 ms.
+    if let Err(e) = stream.set_nodelay(true) {
+        log::debug!("[problema6] {peer}: no se pudo activar TCP_NODELAY: {e}");
+    }
     let thread_name = thread::current().name().unwrap_or("problema6").to_string();
     let (outbox, writer) = match Outbox::spawn(
         &stream,
