@@ -1,6 +1,80 @@
-//! `servidor` del problema 9: aún no implementado.
+//! `servidor` del problema 9: el balanceador, un nodo del almacén replicado o la demostración
+//! de un solo proceso (balanceador + nodos).
+
+use std::net::TcpListener;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use common::shutdown::install_signal_handler;
+use common::Shutdown;
+use problema9::balanceador::{self, BalancerArgs};
+use problema9::demo::{self, DemoArgs};
+use problema9::nodo::{self, NodeArgs};
+
+/// Balanceador y almacén clave-valor replicado (RESP2) del problema 9.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// El balanceador TCP (clientes en 8009, control en 8019)
+    Balanceador(BalancerArgs),
+    /// Un nodo del almacén replicado (RESP para clientes, JSON lines para pares)
+    Nodo(NodeArgs),
+    /// Balanceador y N nodos en un solo proceso
+    Demo(DemoArgs),
+}
 
 fn main() {
-    eprintln!("problema9: el servidor aún no está implementado");
-    std::process::exit(1);
+    common::init_logging();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((host, port)).with_context(|| {
+        format!(
+            "no se pudo escuchar en {}",
+            common::cli::host_port(host, port)
+        )
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
+    install_signal_handler(&shutdown).context("no se pudo instalar el manejador de señales")?;
+    match cli.command {
+        Command::Balanceador(args) => {
+            let (clients, control) = args.bind()?;
+            println!("escuchando en {}", clients.local_addr()?);
+            println!("escuchando en {} (control)", control.local_addr()?);
+            balanceador::run(clients, control, args.config(), shutdown)?;
+        }
+        Command::Nodo(args) => {
+            let clients = bind(&args.host, args.port)?;
+            let peers = bind(&args.host, args.peer_port)?;
+            println!("escuchando en {}", clients.local_addr()?);
+            println!("escuchando en {} (pares)", peers.local_addr()?);
+            nodo::run(clients, peers, args.config(), shutdown)?;
+        }
+        Command::Demo(args) => {
+            let (clients, control) = args.balancer.bind()?;
+            let stdin = std::io::BufReader::new(std::io::stdin());
+            demo::run(
+                clients,
+                control,
+                args.config(),
+                shutdown,
+                stdin,
+                std::io::stdout(),
+            )?;
+        }
+    }
+    Ok(())
 }

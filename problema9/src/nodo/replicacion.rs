@@ -6,10 +6,17 @@
 //!    su registro y la aplica;
 //! 3. la envía a todos los pares a la vez y espera, como mucho `quorum_timeout`, a que una
 //!    mayoría del clúster (él incluido) la tenga guardada de forma duradera;
-//! 4. si un par contesta `stale` (tenía una versión mayor de esa clave: otra escritura que
-//!    quizá ya se confirmó), repite desde 2 con una versión mayor que esa. Así una escritura
-//!    confirmada siempre tiene versión mayor que cualquier otra confirmada antes de empezar
-//!    ella: dos mayorías siempre comparten un nodo, y ese nodo la habría rechazado.
+//! 4. si algún par contesta `stale` (tenía una versión mayor de esa clave) y por eso no se
+//!    llega a la mayoría, hace un segundo y último intento con una versión mayor que todas las
+//!    que le contestaron; en ese intento un `stale` también cuenta como confirmación.
+//!
+//! Por qué basta: toda escritura W1 confirmada antes de que empiece W2 está en una mayoría, y
+//! dos mayorías comparten al menos un nodo. En el primer intento ese nodo, o acepta la versión
+//! de W2 (luego es mayor que W1), o contesta `stale` con una versión >= W1, y el segundo
+//! intento la supera. Así una escritura confirmada siempre gana a las confirmadas antes de
+//! empezar ella, y con una clave muy disputada (50 clientes escribiendo la misma) nunca hay
+//! más de dos intentos. En el segundo, un par con una versión aún mayor tiene una escritura
+//! concurrente, que puede ganar legítimamente.
 //!
 //! Lectura (`GET`, `EXISTS`): pregunta a todos los pares, espera a una mayoría (él incluido)
 //! y devuelve la versión más alta. Como toda escritura confirmada está en una mayoría y dos
@@ -27,8 +34,8 @@ use super::pares::{Answers, Op, PeerLink, Reply, WireEntry};
 use super::wal::WalError;
 use super::Node;
 
-/// Intentos de una escritura que choca con versiones más nuevas de otras escrituras.
-pub const MAX_WRITE_ATTEMPTS: usize = 5;
+/// Intentos de una escritura: el segundo solo si el primero chocó con versiones más nuevas.
+pub const MAX_WRITE_ATTEMPTS: usize = 2;
 /// Entradas por página al ponerse al día.
 pub const PULL_PAGE: usize = 256;
 
@@ -109,28 +116,31 @@ impl Node {
             });
         }
         let mut at_least = 0u64;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        for attempt in 1..=MAX_WRITE_ATTEMPTS {
+            // En el último intento ya conocemos la versión de una mayoría: un `stale` solo
+            // puede venir de una escritura concurrente, y cuenta como confirmación.
+            let last = attempt == MAX_WRITE_ATTEMPTS;
             let version = lock(&self.store).next_version(&self.id, key, at_least);
             let entry = Entry {
                 value: value.clone(),
                 version: version.clone(),
             };
             let (applied, seq) = self.apply_local(key, entry)?;
-            let mut had_value = match applied {
-                Applied::Newer { had_value } => had_value,
-                Applied::Same => false,
-                Applied::Older(newer) => {
-                    // Otra escritura local más nueva se coló entre medias.
-                    at_least = newer.counter;
-                    continue;
-                }
-            };
+            let mut had_value = false;
+            let mut local_stale = None;
+            match applied {
+                Applied::Newer { had_value: h } => had_value = h,
+                Applied::Same => {}
+                // Otra escritura más nueva se coló en este nodo entre medias.
+                Applied::Older(newer) => local_stale = Some(newer.counter),
+            }
+            let self_ack = usize::from(local_stale.is_none() || last);
             let call = self.peers.send(
                 &links,
                 &Op::Write {
                     key: key.to_vec(),
                     value: value.clone(),
-                    version,
+                    version: version.clone(),
                 },
             );
             // El `fsync` local se solapa con el viaje a los pares.
@@ -138,12 +148,17 @@ impl Node {
                 self.wal.sync_to(seq)?;
             }
             let deadline = Instant::now() + self.config.quorum_timeout;
+            let acks_in =
+                |a: &Answers| self_ack + count_written(a) + if last { count_stale(a) } else { 0 };
             let answers = call.collector.wait(deadline, |a| {
-                let acks = 1 + count_written(a);
+                let acks = acks_in(a);
+                let answered = 1 + count_written(a) + count_stale(a);
                 let pending = a.iter().filter(|x| x.is_none()).count();
-                acks >= need || acks + pending < need
+                // Basta con la mayoría, o con saber que no llegará, o (primer intento) con
+                // tener ya la versión de una mayoría para reintentar.
+                acks >= need || acks + pending < need || (!last && answered >= need)
             });
-            let acks = 1 + count_written(&answers);
+            let acks = acks_in(&answers);
             had_value |= answers
                 .iter()
                 .any(|a| matches!(a, Some(Ok(Reply::Written { had_value: true }))));
@@ -151,17 +166,19 @@ impl Node {
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
                 return Ok(had_value);
             }
-            match stale_max(&answers) {
-                Some(counter) => at_least = at_least.max(counter),
-                None => {
-                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                    return Err(QuorumError::NoQuorum {
-                        got: acks,
-                        need,
-                        cluster,
-                    });
-                }
+            let answered = 1 + count_written(&answers) + count_stale(&answers);
+            if last || answered < need {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(QuorumError::NoQuorum {
+                    got: acks,
+                    need,
+                    cluster,
+                });
             }
+            at_least = version
+                .counter
+                .max(stale_max(&answers).unwrap_or(0))
+                .max(local_stale.unwrap_or(0));
         }
         self.stats.refused.fetch_add(1, Ordering::Relaxed);
         Err(QuorumError::Contention)
@@ -373,6 +390,13 @@ fn count_written(answers: &Answers) -> usize {
     answers
         .iter()
         .filter(|a| matches!(a, Some(Ok(Reply::Written { .. }))))
+        .count()
+}
+
+fn count_stale(answers: &Answers) -> usize {
+    answers
+        .iter()
+        .filter(|a| matches!(a, Some(Ok(Reply::Stale { .. }))))
         .count()
 }
 
