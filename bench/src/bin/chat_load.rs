@@ -6,11 +6,11 @@
 //! la latencia de entrega. Un cliente recibe los mensajes de todos los demás: en total
 //! `N·(N-1)·M` entregas.
 //!
-//! Control de flujo: el emisor no deja que ningún cliente tenga más de
-//! `min(--window / N, 512)` mensajes pendientes de recibir. Sin esto, con N = 1000 se
-//! llenarían las colas del servidor (que desconecta a quien va retrasado) y se mediría el
-//! tamaño de una cola en vez del servidor; con ello la latencia medida es la de una carga
-//! sostenida de `--window` entregas en vuelo.
+//! Control de flujo: el emisor no deja más de `--window` entregas en vuelo (enviadas y aún
+//! no recibidas, sumando todos los clientes) ni más de `--max-lag` mensajes pendientes para
+//! un mismo cliente. Sin esto, con N = 1000 se llenarían las colas del servidor (que
+//! desconecta a quien va retrasado) y se mediría el tamaño de una cola en vez del servidor;
+//! con ello la latencia medida es la de una carga sostenida de `--window` entregas en vuelo.
 //!
 //! Imprime una línea `clave=valor` con: entregas por segundo, mediana y p99 de la latencia,
 //! entregas perdidas y, con `--pid`, la memoria residente máxima (VmHWM) del servidor.
@@ -29,6 +29,9 @@ use common::line::read_line;
 
 /// Confirmación de entrada en el chat (la misma en problema3 y problema6).
 const CONNECTED: &str = "ya estás conectado!";
+
+/// Parte común de los anuncios de entrada (`NOMBRE se ha unido al Chat.`).
+const JOINED: &[u8] = b" se ha unido";
 
 /// Longitud máxima de una línea recibida.
 const MAX_LINE: usize = 64 * 1024;
@@ -51,9 +54,12 @@ struct Args {
     /// Mensajes que envía cada cliente
     #[arg(long, default_value_t = 100)]
     messages: usize,
-    /// Entregas en vuelo como máximo (reparte el control de flujo entre los clientes)
-    #[arg(long, default_value_t = 10_000)]
-    window: usize,
+    /// Entregas en vuelo como máximo, sumando todos los clientes
+    #[arg(long, default_value_t = 20_000)]
+    window: u64,
+    /// Mensajes pendientes de recibir como máximo para un mismo cliente
+    #[arg(long, default_value_t = 256)]
+    max_lag: u64,
     /// PID del servidor, para leer su memoria máxima de /proc
     #[arg(long)]
     pid: Option<u32>,
@@ -74,6 +80,10 @@ enum Target {
 struct Shared {
     /// Mensajes ajenos recibidos por cada cliente.
     received: Vec<AtomicU64>,
+    /// Suma de `received`.
+    total_received: AtomicU64,
+    /// Anuncios de entrada (`... se ha unido ...`) recibidos, sumando todos los clientes.
+    joins_seen: AtomicU64,
     /// Se acabó el plazo o la medida: los lectores salen.
     stop: AtomicBool,
     /// Instante de la última entrega, en microsegundos desde `base`.
@@ -105,6 +115,8 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     let shared = Arc::new(Shared {
         received: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        total_received: AtomicU64::new(0),
+        joins_seen: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         last_delivery_us: AtomicU64::new(0),
         closed: AtomicU64::new(0),
@@ -131,10 +143,22 @@ fn run(args: Args) -> anyhow::Result<()> {
         readers.push(latencies);
         writers.push(stream);
     }
+    // Antes de medir, que lleguen los N·(N-1)/2 anuncios de entrada: si no, los primeros
+    // mensajes harían cola tras ellos y su latencia mediría la presentación, no la difusión.
+    let joins_expected = (n * (n - 1) / 2) as u64;
+    let joins_deadline = Instant::now()
+        + Duration::from_secs(20).min(deadline.saturating_duration_since(Instant::now()));
+    while shared.joins_seen.load(Ordering::Relaxed) < joins_expected
+        && Instant::now() < joins_deadline
+    {
+        thread::sleep(Duration::from_millis(5));
+    }
     eprintln!("{n} clientes dentro; enviando {m} mensajes cada uno");
 
     // 2. Enviar por rondas (un mensaje de cada cliente por ronda) con control de flujo.
-    let lag_cap = (args.window / n).clamp(1, 512) as u64;
+    let lag_cap = args.max_lag.max(1);
+    let window = args.window.max(1);
+    let fanout = (n - 1) as u64;
     let start_us = base.elapsed().as_micros() as u64;
     let mut sent_by = vec![0u64; n];
     let mut sent_total: u64 = 0;
@@ -145,20 +169,28 @@ fn run(args: Args) -> anyhow::Result<()> {
             // `sent_total - (sent_by[j] + received[j])`. El máximo es `sent_total` menos el
             // mínimo de `sent_by[j] + received[j]`, que solo crece: lo guardamos y solo lo
             // recalculamos (recorriendo los N) cuando la cota dice que vamos al tope.
-            while sent_total.saturating_sub(min_recv_cache) >= lag_cap {
+            loop {
                 if Instant::now() > deadline {
                     break 'send;
                 }
-                min_recv_cache = shared
-                    .received
-                    .iter()
-                    .zip(&sent_by)
-                    .map(|(r, s)| r.load(Ordering::Relaxed) + s)
-                    .min()
-                    .unwrap_or(0);
-                if sent_total.saturating_sub(min_recv_cache) >= lag_cap {
-                    thread::sleep(Duration::from_micros(100));
+                let in_flight = (sent_total * fanout)
+                    .saturating_sub(shared.total_received.load(Ordering::Relaxed));
+                if in_flight < window && sent_total.saturating_sub(min_recv_cache) < lag_cap {
+                    break;
                 }
+                if in_flight < window {
+                    min_recv_cache = shared
+                        .received
+                        .iter()
+                        .zip(&sent_by)
+                        .map(|(r, s)| r.load(Ordering::Relaxed) + s)
+                        .min()
+                        .unwrap_or(0);
+                    if sent_total.saturating_sub(min_recv_cache) < lag_cap {
+                        break;
+                    }
+                }
+                thread::sleep(Duration::from_micros(50));
             }
             let now_us = base.elapsed().as_micros() as u64;
             let msg = format!("@@{i} {seq} {now_us}\n");
@@ -275,7 +307,10 @@ fn read_deliveries(
             }
         }
         let Some((sender, sent_us)) = parse_probe(&buf) else {
-            continue; // anuncios de entrada, historial, ...
+            if buf.windows(JOINED.len()).any(|w| w == JOINED) {
+                shared.joins_seen.fetch_add(1, Ordering::Relaxed);
+            }
+            continue; // otros anuncios, historial, ...
         };
         if sender == me {
             continue;
@@ -286,6 +321,7 @@ fn read_deliveries(
         if let Some(c) = counter {
             c.store(got, Ordering::Relaxed);
         }
+        shared.total_received.fetch_add(1, Ordering::Relaxed);
         shared.last_delivery_us.fetch_max(now_us, Ordering::Relaxed);
     }
     latencies

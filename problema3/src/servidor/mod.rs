@@ -1,29 +1,29 @@
-//! El servidor del chat: un hilo lector por cliente, una sala compartida y, por cliente, una
-//! cola de salida acotada con su propio hilo escritor.
+//! El servidor del chat: un hilo lector por cliente, un hilo difusor para la sala y, por
+//! cliente, una cola de salida acotada con su propio hilo escritor.
 //!
 //! Difundir un mensaje es solo meterlo en la cola ([`Outbox`]) de cada destinatario, sin
 //! bloquear: un cliente que no lee llena su cola y se le desconecta, en lugar de frenar a
 //! todos. Los límites (línea, ritmo, cola, conexiones, tiempo para elegir nombre) están en
 //! [`ServerConfig`], con los valores por omisión de [`crate::protocolo`].
 //!
-//! Hay un único cerrojo, el de la sala; se toma solo para cambiar los miembros o para encolar
-//! (operación que nunca bloquea), así que no hay orden de cerrojos que respetar. Encolar bajo
-//! el cerrojo es lo que garantiza que todos reciben los mensajes en el mismo orden y que nadie
-//! recibe nada de una sala que ya dejó.
+//! Este módulo tiene la E/S de cada conexión (presentación, lectura acotada, ritmo, cierre);
+//! la sala y la difusión en lotes están en [`sala`].
 
-use std::collections::HashMap;
+pub mod sala;
+
 use std::io::{self, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::line::{discard_line, read_line, LineError};
-use common::outbox::{Outbox, OutboxError, DEFAULT_WRITE_TIMEOUT};
+use common::outbox::{Outbox, DEFAULT_WRITE_TIMEOUT};
 use common::rate::TokenBucket;
-use common::{lock, serve, ServeConfig, Shutdown};
+use common::{serve, ServeConfig, Shutdown};
 
 use crate::protocolo::{self, Input};
+use sala::Room;
 
 /// Bytes que como mucho se descartan del resto de una línea demasiado larga antes de cerrar
 /// la conexión: quien envía más de 1 MiB sin salto de línea no es un cliente de chat.
@@ -37,7 +37,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Longitud máxima de una línea del cliente, en bytes.
     pub max_line_bytes: usize,
-    /// Mensajes que caben en la cola de salida de cada cliente; si se llena, se le desconecta.
+    /// Envíos que caben en la cola de salida de cada cliente (cada envío es un mensaje o, bajo
+    /// carga, un lote de hasta [`sala::MAX_BATCH_BYTES`]); si se llena, se le desconecta.
     pub queue_messages: usize,
     /// Tiempo máximo que el escritor de un cliente espera a que su socket acepte bytes.
     pub write_timeout: Duration,
@@ -81,7 +82,8 @@ pub enum ServerError {
 /// cliente con `servidor cerrándose`, espera a que se vayan (hasta `drain_timeout`) y vuelve.
 ///
 /// # Errores
-/// [`ServerError::Io`] si no se puede consultar la dirección del listener.
+/// [`ServerError::Io`] si no se puede consultar la dirección del listener o crear el hilo
+/// difusor.
 pub fn run(
     listener: TcpListener,
     config: ServerConfig,
@@ -90,15 +92,23 @@ pub fn run(
     let mut serve_config = ServeConfig::new("problema3");
     serve_config.max_connections = config.max_connections;
     serve_config.drain_timeout = config.drain_timeout;
+    let (room, broadcaster) = Room::start()?;
     let ctx = Arc::new(Context {
         config,
-        room: Room::default(),
+        room,
         shutdown: shutdown.clone(),
         next_id: AtomicU64::new(0),
     });
-    serve(listener, serve_config, shutdown, move |stream, peer| {
-        handle_connection(&ctx, stream, peer);
-    })?;
+    let handler_ctx = Arc::clone(&ctx);
+    let served = serve(listener, serve_config, shutdown, move |stream, peer| {
+        handle_connection(&handler_ctx, stream, peer);
+    });
+    // Las conexiones ya terminaron (o se cortaron): el difusor procesa lo que quede y sale.
+    ctx.room.stop();
+    if broadcaster.join().is_err() {
+        log::error!("[problema3] el hilo difusor entró en pánico");
+    }
+    served?;
     log::info!("[problema3] servidor detenido");
     Ok(())
 }
@@ -111,119 +121,40 @@ struct Context {
     next_id: AtomicU64,
 }
 
-/// Un miembro de la sala: su cola de salida y un identificador único de conexión (el nombre
-/// puede reutilizarlo otra persona después de que este se vaya).
-struct Member {
-    id: u64,
-    outbox: Outbox,
-}
-
-/// La sala: los miembros por nombre, tras un único cerrojo.
-#[derive(Default)]
-struct Room {
-    members: Mutex<HashMap<String, Member>>,
-}
-
-/// Por qué no se pudo entrar en la sala.
-#[derive(Debug, PartialEq, Eq)]
-enum JoinError {
-    /// El nombre ya lo usa otra persona.
-    Taken,
-    /// La propia conexión ya no admite mensajes.
-    Closed,
-}
-
-impl Room {
-    /// Entra con `name`: confirma al recién llegado y lo anuncia a los demás, todo bajo el
-    /// cerrojo para que nadie reciba un mensaje suyo antes que su llegada.
-    fn join(&self, name: &str, id: u64, outbox: &Outbox) -> Result<(), JoinError> {
-        let mut members = lock(&self.members);
-        if members.contains_key(name) {
-            return Err(JoinError::Taken);
-        }
-        outbox
-            .send_line(protocolo::CONNECTED)
-            .map_err(|_| JoinError::Closed)?;
-        deliver(&mut members, None, &protocolo::join_line(name));
-        members.insert(
-            name.to_string(),
-            Member {
-                id,
-                outbox: outbox.clone(),
-            },
-        );
-        Ok(())
-    }
-
-    /// Difunde `line` a todos menos a `from`.
-    fn broadcast(&self, from: &str, line: &str) {
-        let mut members = lock(&self.members);
-        deliver(&mut members, Some(from), line);
-    }
-
-    /// Saca a `name` si sigue siendo la conexión `id` y, si `announce`, lo anuncia. Devuelve
-    /// si estaba (un cliente lento ya expulsado no está, y su salida ya se anunció).
-    fn leave(&self, name: &str, id: u64, announce: bool) -> bool {
-        let mut members = lock(&self.members);
-        match members.get(name) {
-            Some(m) if m.id == id => {}
-            _ => return false,
-        }
-        members.remove(name);
-        if announce {
-            deliver(&mut members, None, &protocolo::leave_line(name));
-        }
-        true
-    }
-}
-
-/// Encola `line` para todos los miembros menos `except`. Un miembro cuya cola está llena (o
-/// cuyo escritor murió) se saca de la sala, se le corta la conexión y se anuncia su salida a
-/// los demás, lo que a su vez puede expulsar a otro lento: por eso es un bucle.
-fn deliver(members: &mut HashMap<String, Member>, except: Option<&str>, line: &str) {
-    let mut pending: Vec<(Option<String>, String)> =
-        vec![(except.map(str::to_string), line.to_string())];
-    while let Some((except, line)) = pending.pop() {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        // Un único buffer compartido por todos los destinatarios.
-        let payload: Arc<[u8]> = Arc::from(bytes);
-        let mut dropped = Vec::new();
-        for (name, member) in members.iter() {
-            if except.as_deref() == Some(name.as_str()) {
-                continue;
-            }
-            match member.outbox.send(Arc::clone(&payload)) {
-                Ok(()) => {}
-                Err(OutboxError::Full) => {
-                    log::warn!("[problema3] {name}: cola de salida llena (no lee): desconectado");
-                    dropped.push(name.clone());
-                }
-                Err(OutboxError::Closed) => {
-                    log::debug!("[problema3] {name}: su escritor ya terminó");
-                    dropped.push(name.clone());
-                }
-            }
-        }
-        for name in dropped {
-            if let Some(member) = members.remove(&name) {
-                member.outbox.close();
-                pending.push((None, protocolo::leave_line(&name)));
-            }
-        }
-    }
-}
-
-/// Cómo terminó una sesión, para el registro y para saber qué anunciar.
+/// Cómo terminó una sesión: qué decirle al cliente al despedirlo y qué anunciar.
 #[derive(Debug)]
 enum End {
-    /// El cliente cerró o envió `/quit`.
+    /// El cliente cerró la conexión.
     Left,
+    /// El cliente envió `/quit`.
+    Quit,
     /// Se apaga el servidor.
     Shutdown,
-    /// El servidor cortó al cliente (inundación, lentitud, error de red, ...).
-    Kicked(String),
+    /// El servidor cortó al cliente (inundación, lentitud, error de red, ...), con la línea
+    /// de despedida que explica por qué, si procede.
+    Kicked {
+        reason: String,
+        farewell: Option<&'static str>,
+    },
+}
+
+impl End {
+    fn kicked(reason: impl Into<String>) -> End {
+        End::Kicked {
+            reason: reason.into(),
+            farewell: None,
+        }
+    }
+
+    /// La última línea para el cliente.
+    fn farewell(&self) -> Option<&'static str> {
+        match self {
+            End::Left => None,
+            End::Quit => Some(protocolo::GOODBYE),
+            End::Shutdown => Some(protocolo::SHUTTING_DOWN),
+            End::Kicked { farewell, .. } => *farewell,
+        }
+    }
 }
 
 /// Atiende una conexión de principio a fin.
@@ -255,25 +186,35 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
         stream: &stream,
         outbox: &outbox,
     };
-    let mut name = None;
-    let end = match session.handshake() {
-        Ok(n) => {
-            log::info!("[problema3] {peer}: entra como {n}");
-            let end = session.chat(&n);
-            name = Some(n);
-            end
+    let (name, end) = match session.handshake() {
+        Ok(name) => {
+            log::info!("[problema3] {peer}: entra como {name}");
+            let end = session.chat(&name);
+            (Some(name), end)
         }
-        Err(end) => end,
+        Err(end) => (None, end),
     };
-    if let Some(name) = &name {
-        let announce = !matches!(end, End::Shutdown);
-        ctx.room.leave(name, id, announce);
+    match &name {
+        Some(name) => {
+            // La despedida la envía el difusor, para que llegue después de todo lo anterior.
+            let announce = !matches!(end, End::Shutdown);
+            ctx.room.leave(id, end.farewell(), announce);
+            ctx.room.release(name);
+        }
+        None => {
+            if let Some(line) = end.farewell() {
+                let _ = outbox.send_line(line);
+            }
+        }
     }
     match &end {
-        End::Kicked(reason) => log::warn!("[problema3] {peer}: desconectado: {reason}"),
+        End::Kicked { reason, .. } => {
+            log::warn!("[problema3] {peer}: desconectado: {reason}")
+        }
         _ => log::info!("[problema3] {peer}: desconectado"),
     }
-    // Al soltar la última cola el escritor envía lo pendiente (la despedida) y termina.
+    // Al soltar la última cola (la nuestra y la del difusor) el escritor envía lo pendiente
+    // (la despedida) y termina.
     drop(outbox);
     if writer.join().is_err() {
         log::error!("[problema3] {peer}: el hilo escritor entró en pánico");
@@ -331,7 +272,7 @@ impl Session<'_> {
     fn send(&self, line: &str) -> Result<(), End> {
         self.outbox.send_line(line).map_err(|e| {
             self.outbox.close();
-            End::Kicked(e.to_string())
+            End::kicked(e.to_string())
         })
     }
 
@@ -363,7 +304,7 @@ impl Session<'_> {
                 match discard_line(&mut self.reader, MAX_DISCARD_BYTES) {
                     Ok(true) => Read::Skipped,
                     Ok(false) => Read::End(self.closed()),
-                    Err(e) => Read::End(End::Kicked(format!("error de lectura: {e}"))),
+                    Err(e) => Read::End(End::kicked(format!("error de lectura: {e}"))),
                 }
             }
             Err(LineError::InvalidUtf8) => {
@@ -373,19 +314,17 @@ impl Session<'_> {
                     Err(end) => Read::End(end),
                 }
             }
-            Err(e) if e.is_timeout() => {
-                let _ = self.send(protocolo::HANDSHAKE_TIMEOUT);
-                Read::End(End::Kicked("no eligió nombre a tiempo".into()))
-            }
+            Err(e) if e.is_timeout() => Read::End(End::Kicked {
+                reason: "no eligió nombre a tiempo".into(),
+                farewell: Some(protocolo::HANDSHAKE_TIMEOUT),
+            }),
             Err(e) => Read::End(self.closed_with(e)),
         }
     }
 
-    /// Fin del flujo: o el cliente se fue, o el apagado nos cerró la lectura (y entonces
-    /// avisamos antes de irnos).
+    /// Fin del flujo: o el cliente se fue, o el apagado nos cerró la lectura.
     fn closed(&self) -> End {
         if self.ctx.shutdown.is_triggered() {
-            let _ = self.send(protocolo::SHUTTING_DOWN);
             End::Shutdown
         } else {
             End::Left
@@ -394,11 +333,11 @@ impl Session<'_> {
 
     fn closed_with(&self, e: LineError) -> End {
         if self.ctx.shutdown.is_triggered() {
-            return self.closed();
+            return End::Shutdown;
         }
         match &e {
             LineError::Io(io) if common::net::is_disconnect(io) => End::Left,
-            _ => End::Kicked(format!("error de lectura: {e}")),
+            _ => End::kicked(format!("error de lectura: {e}")),
         }
     }
 
@@ -410,7 +349,7 @@ impl Session<'_> {
             .handshake_timeout
             .max(Duration::from_millis(1));
         if let Err(e) = self.stream.set_read_timeout(Some(timeout)) {
-            return Err(End::Kicked(format!("no se pudo fijar el plazo: {e}")));
+            return Err(End::kicked(format!("no se pudo fijar el plazo: {e}")));
         }
         self.send(protocolo::NAME_PROMPT)?;
         for _ in 0..protocolo::MAX_NAME_ATTEMPTS {
@@ -431,26 +370,41 @@ impl Session<'_> {
                     continue;
                 }
             };
-            match self.ctx.room.join(&name, self.id, self.outbox) {
-                Ok(()) => {
-                    // Ya dentro, estar callado es parte del chat: sin plazo de lectura.
-                    if let Err(e) = self.stream.set_read_timeout(None) {
-                        return Err(End::Kicked(format!("no se pudo quitar el plazo: {e}")));
-                    }
-                    return Ok(name);
-                }
-                Err(JoinError::Taken) => {
-                    log::info!("[problema3] {}: nombre {name} ocupado", self.peer);
-                    self.send(&protocolo::name_taken_line(&name))?;
-                    self.send(protocolo::NAME_PROMPT)?;
-                }
-                Err(JoinError::Closed) => {
-                    return Err(End::Kicked("la conexión se cerró al entrar".into()));
-                }
+            if !self.ctx.room.reserve(&name) {
+                log::info!("[problema3] {}: nombre {name} ocupado", self.peer);
+                self.send(&protocolo::name_taken_line(&name))?;
+                self.send(protocolo::NAME_PROMPT)?;
+                continue;
             }
+            // La confirmación sale antes de entrar en la sala: así llega antes que cualquier
+            // mensaje de los demás.
+            let entered = self
+                .send(protocolo::CONNECTED)
+                .and_then(|()| {
+                    self.ctx
+                        .room
+                        .join(self.id, &name, self.outbox)
+                        .map_err(|_| End::Shutdown)
+                })
+                .and_then(|()| {
+                    // Ya dentro, estar callado es parte del chat: sin plazo de lectura.
+                    self.stream
+                        .set_read_timeout(None)
+                        .map_err(|e| End::kicked(format!("no se pudo quitar el plazo: {e}")))
+                });
+            return match entered {
+                Ok(()) => Ok(name),
+                Err(end) => {
+                    self.ctx.room.leave(self.id, None, false);
+                    self.ctx.room.release(&name);
+                    Err(end)
+                }
+            };
         }
-        let _ = self.send(protocolo::TOO_MANY_ATTEMPTS);
-        Err(End::Kicked("demasiados intentos de nombre".into()))
+        Err(End::Kicked {
+            reason: "demasiados intentos de nombre".into(),
+            farewell: Some(protocolo::TOO_MANY_ATTEMPTS),
+        })
     }
 
     /// El bucle del chat: cada línea válida se difunde a los demás, respetando el ritmo.
@@ -465,18 +419,17 @@ impl Session<'_> {
                 Read::End(end) => return end,
             };
             let text = match protocolo::classify(&line) {
-                Input::Quit => {
-                    let _ = self.send(protocolo::GOODBYE);
-                    return End::Left;
-                }
+                Input::Quit => return End::Quit,
                 Input::Empty => continue,
                 Input::Message(text) => text,
             };
             if !bucket.try_take(Instant::now()) {
                 strikes = strikes.saturating_add(1);
                 if strikes >= config.flood_strikes {
-                    let _ = self.send(protocolo::FLOOD_DISCONNECT);
-                    return End::Kicked("inundación de mensajes".into());
+                    return End::Kicked {
+                        reason: "inundación de mensajes".into(),
+                        farewell: Some(protocolo::FLOOD_DISCONNECT),
+                    };
                 }
                 log::debug!("[problema3] {name}: mensaje rechazado por ritmo");
                 if let Err(end) = self.send(&protocolo::rate_limited_line(config.rate_per_sec)) {
@@ -486,9 +439,10 @@ impl Session<'_> {
             }
             strikes = 0;
             log::debug!("[problema3] {name}: {text}");
-            self.ctx
-                .room
-                .broadcast(name, &protocolo::relay_line(name, &text));
+            let line = protocolo::relay_line(name, &text);
+            if self.ctx.room.relay(self.id, line).is_err() {
+                return End::Shutdown;
+            }
         }
     }
 }
