@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use problema6::ServerConfig;
-use tests::{require_tool, run_with_timeout, start_server, wait_until, LineClient, ServerGuard};
+use tests::{require_tool, run_with_timeout, start_server, LineClient, ServerGuard};
 
 /// Configuración de prueba: el fichero de salas en `dir` y un límite de ritmo holgado (las
 /// pruebas del límite de ritmo lo ajustan ellas mismas).
@@ -296,12 +296,8 @@ fn rooms_and_topics_survive_a_restart_in_an_atomic_json_file() {
     ana.send("/create juegos");
     assert_eq!(ana.line(), "Sala juegos creada.");
     ana.line();
-    // La sala se guarda al crearla, no solo al apagar (un corte no la pierde).
-    assert!(wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&path)
-            .map(|t| t.contains("juegos"))
-            .unwrap_or(false)
-    }));
+    // La sala ya está en disco cuando llega la confirmación (un corte no la pierde).
+    assert_eq!(read_json(&path)["rooms"][1]["name"], "juegos");
     ana.send("/topic de mesa");
     assert_eq!(ana.line(), "ana ha cambiado el tema de la sala: de mesa");
     server.stop().unwrap();
@@ -460,6 +456,62 @@ fn nobody_receives_a_room_message_after_leaving_it_while_others_come_and_go() {
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(emitter.join().unwrap() > 0);
+}
+
+#[test]
+fn a_hundred_clients_in_five_rooms_each_get_exactly_their_rooms_messages() {
+    const CLIENTS: usize = 100;
+    const ROOMS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let addr = server.addr;
+    let mut admin = login(addr, "admin");
+    for k in 0..ROOMS {
+        admin.send(&format!("/create s{k}"));
+        admin.line_matching(|l| l.starts_with(&format!("Ahora estás en la sala s{k}")));
+    }
+    admin.send("/leave");
+    admin.line_matching(|l| l.starts_with("Ahora estás en la sala general"));
+    let joined = Arc::new(Barrier::new(CLIENTS));
+    let finished = Arc::new(Barrier::new(CLIENTS));
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let joined = Arc::clone(&joined);
+            let finished = Arc::clone(&finished);
+            thread::spawn(move || {
+                let room = i % ROOMS;
+                let mut c = login(addr, &format!("u{i}"));
+                c.send(&format!("/join s{room}"));
+                c.line_matching(|l| l.starts_with(&format!("Ahora estás en la sala s{room}")));
+                joined.wait();
+                c.send(&format!("hola de u{i}"));
+                let mut heard = 0;
+                while heard < CLIENTS / ROOMS - 1 {
+                    let l = c.line();
+                    if let Some((who, rest)) = l.split_once(": hola de ") {
+                        assert_eq!(who, rest, "{l}");
+                        let j: usize = who.trim_start_matches('u').parse().unwrap();
+                        assert_eq!(j % ROOMS, room, "u{i} en s{room} recibió {l}");
+                        assert_ne!(j, i, "u{i} recibió su propio mensaje");
+                        heard += 1;
+                    }
+                }
+                finished.wait();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    // admin, en general, vio entrar y salir a todos pero ningún mensaje de las salas.
+    admin.send("/users");
+    loop {
+        let l = admin.line();
+        if l.starts_with("Usuarios en general") {
+            break;
+        }
+        assert!(!l.contains(": hola de "), "admin recibió {l}");
+    }
 }
 
 #[test]

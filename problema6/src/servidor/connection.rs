@@ -89,7 +89,7 @@ pub fn handle(
         peer,
         config,
     };
-    if let Some(mut name) = conn.handshake(chat) {
+    if let Some(mut name) = conn.handshake(chat, shutdown) {
         conn.session(chat, &mut name, shutdown);
     }
     drop(conn);
@@ -103,7 +103,7 @@ pub fn handle(
 impl Connection<'_> {
     /// Pide un nombre hasta que llegue uno válido y libre. `None` si el cliente se va, se
     /// agota el plazo o gasta los intentos.
-    fn handshake(&mut self, chat: &Chat) -> Option<String> {
+    fn handshake(&mut self, chat: &Chat, shutdown: &Shutdown) -> Option<String> {
         let _ = self
             .stream
             .set_read_timeout(Some(self.config.handshake_timeout.max(MIN_TIMEOUT)));
@@ -139,7 +139,14 @@ impl Connection<'_> {
                     self.send(p::HANDSHAKE_TIMEOUT);
                     return None;
                 }
-                Incoming::Closed => return None,
+                Incoming::Closed => {
+                    // Al apagar se cierra el lado de lectura: quien aún no tenía nombre
+                    // también merece saber por qué.
+                    if shutdown.is_triggered() {
+                        self.send(p::SHUTTING_DOWN);
+                    }
+                    return None;
+                }
             };
             log::debug!("[problema6] {}: nombre rechazado: {rejection}", self.peer);
             self.send(&rejection);

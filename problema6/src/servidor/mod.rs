@@ -108,7 +108,7 @@ pub fn run(
 ) -> Result<(), ServerError> {
     let rooms = load_rooms(&config.rooms_file, config.max_rooms);
     log::info!(
-        "[problema6] {} salas cargadas; se guardan en {}",
+        "[problema6] salas cargadas: {}; se guardarán en {}",
         rooms.len(),
         config.rooms_file.display()
     );

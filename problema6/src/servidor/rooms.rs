@@ -205,11 +205,16 @@ impl Chat {
         Ok(())
     }
 
-    /// `/create`: crea la sala, mete en ella a `name` y guarda la lista en disco.
+    /// `/create`: crea la sala, guarda la lista en disco y mete en ella a `name`.
+    ///
+    /// La confirmación `Sala ... creada.` se envía después de guardar: quien la recibe sabe
+    /// que la sala sobrevive a un reinicio. Entre crear y entrar, otro usuario podría entrar
+    /// primero en la sala, y no pasa nada.
     ///
     /// # Errores
     /// Nombre no válido, sala existente o máximo de salas alcanzado. Un fallo al escribir el
-    /// fichero no es un error para el cliente (la sala existe): se registra.
+    /// fichero no es un error para el cliente (la sala existe y se volverá a intentar guardar
+    /// en el próximo cambio y al apagar): se registra.
     pub fn create(&self, name: &str, room: &str) -> Result<(), ChatError> {
         p::validate_room_name(room)?;
         {
@@ -227,13 +232,15 @@ impl Chat {
             state
                 .rooms
                 .insert(room.to_string(), Room::new(RoomInfo::new(room, name)));
-            if let Some(member) = state.users.get_mut(name) {
-                deliver(name, member, line_msg(&p::room_created(room)));
-            }
-            move_to(state, name, room);
         }
         log::info!("[problema6] {name} creó la sala {room}");
         self.save_logged();
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        reply(state, name, &p::room_created(room))?;
+        if state.rooms.contains_key(room) {
+            move_to(state, name, room);
+        }
         Ok(())
     }
 
