@@ -112,7 +112,7 @@ impl Connection<'_> {
         loop {
             let rejection = match self.next_line() {
                 Incoming::Line(raw) => {
-                    if raw.trim() == "/quit" {
+                    if raw.trim() == p::QUIT_COMMAND {
                         self.send(p::GOODBYE);
                         return None;
                     }
