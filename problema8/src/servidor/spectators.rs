@@ -26,9 +26,17 @@ impl Conn {
     pub fn send_raw(&self, line: &Arc<[u8]>) -> bool {
         match self.outbox.send(Arc::clone(line)) {
             Ok(()) => true,
-            Err(e) => {
-                log::warn!("conexión {}: {e}; se cierra", self.id);
+            Err(common::outbox::OutboxError::Full) => {
+                log::warn!(
+                    "conexión {}: no lee sus mensajes (cola llena); se cierra",
+                    self.id
+                );
                 self.outbox.close();
+                false
+            }
+            Err(e) => {
+                // Ya cerrada por el otro extremo: su hilo lector la dará de baja.
+                log::debug!("conexión {}: {e}", self.id);
                 false
             }
         }
