@@ -7,7 +7,8 @@
 #
 # Variables: QUICK=1, WRK_SECS (duración de cada tanda de wrk), ROUNDS (tandas alternas por
 # balanceador; se da la mejor), BIG_MIB (tamaño del fichero grande), SERVIDOR (binario ya
-# compilado con la orden `balanceador`, para no recompilar).
+# compilado con la orden `balanceador`, para no recompilar), LB_ARGS (opciones extra para el
+# balanceador, por ejemplo `--strategy least-connections`).
 #
 # Todo escucha en 127.0.0.1 en puertos libres; nginx, HAProxy y el balanceador se matan por
 # PID al salir. Los resultados se dan como cocientes frente a HAProxy medido en la misma
@@ -126,7 +127,7 @@ haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
 
 RUST_LOG=warn "$SERVIDOR" balanceador --port "$LB" --control-port "$LB_CTL" \
-    --backend "127.0.0.1:$N1" --backend "127.0.0.1:$N2" >"$WORK/lb.out" 2>"$WORK/lb.err" &
+    --backend "127.0.0.1:$N1" --backend "127.0.0.1:$N2" ${LB_ARGS:-} >"$WORK/lb.out" 2>"$WORK/lb.err" &
 PIDS+=($!)
 
 for port in "$N1" "$N2" "$HAP" "$LB" "$LB_CTL"; do wait_port "$port"; done
