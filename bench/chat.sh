@@ -2,6 +2,8 @@
 # Difusión del chat de problema3: N clientes en una sala, cada uno envía M mensajes
 # (N·(N-1)·M entregas). Mide entregas por segundo, mediana y p99 de la latencia de entrega y
 # la memoria máxima del servidor, para N = 10, 100 y 1000, con `bench/src/bin/chat_load.rs`.
+# La última columna es la CPU del servidor (usuario + sistema) por entrega durante la
+# difusión, en microsegundos: en una máquina compartida varía menos que el tiempo de reloj.
 #
 # Uso: bench/chat.sh            (medida completa, menos de un minuto por fila)
 #      QUICK=1 bench/chat.sh    (tamaños pequeños: solo demuestra que funciona)
@@ -26,8 +28,8 @@ cp "$TARGET_DIR/release/chat_load" "$OUT/chat_load"
 if [ "${QUICK:-0}" = 1 ]; then
     CASES="10:20 50:4"
 else
-    # M se elige para que cada fila tenga entre 0,2 y 3 millones de entregas.
-    CASES="10:2000 100:100 1000:3"
+    # M se elige para que cada fila tenga unos 3 millones de entregas (N·(N-1)·M).
+    CASES="10:33000 100:300 1000:3"
 fi
 
 SERVER_PID=""
@@ -63,8 +65,8 @@ stop_server() {
 }
 
 declare -A RESULT
-printf '%-6s %-6s %-10s %-10s %-12s %-10s %-10s %-10s\n' \
-    N M entregas perdidas entregas/s mediana_ms p99_ms rss_MiB
+printf '%-6s %-6s %-10s %-9s %-12s %-11s %-8s %-8s %-8s\n' \
+    N M entregas perdidas entregas/s mediana_ms p99_ms rss_MiB us_cpu/e
 BASE_RATE=""
 for case in $CASES; do
     n=${case%%:*}
@@ -79,8 +81,8 @@ for case in $CASES; do
     rate=${RESULT[entregas_por_s]}
     if [ -z "$BASE_RATE" ]; then BASE_RATE=$rate; fi
     ratio=$(awk -v a="$rate" -v b="$BASE_RATE" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }')
-    printf '%-6s %-6s %-10s %-10s %-12s %-10s %-10s %-10s (%sx de N=%s)\n' \
+    printf '%-6s %-6s %-10s %-9s %-12s %-11s %-8s %-8s %-8s (%sx las entregas/s de N=%s)\n' \
         "$n" "$m" "${RESULT[entregas]}" "${RESULT[perdidas]}" "$rate" \
         "${RESULT[mediana_ms]}" "${RESULT[p99_ms]}" "${RESULT[rss_pico_mib]}" \
-        "$ratio" "${CASES%%:*}"
+        "${RESULT[us_cpu_por_entrega]}" "$ratio" "${CASES%%:*}"
 done

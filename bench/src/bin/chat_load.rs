@@ -154,6 +154,8 @@ fn run(args: Args) -> anyhow::Result<()> {
         thread::sleep(Duration::from_millis(5));
     }
     eprintln!("{n} clientes dentro; enviando {m} mensajes cada uno");
+    // CPU del servidor solo durante la difusión (sin la presentación de los N clientes).
+    let cpu_before = args.pid.and_then(cpu_seconds);
 
     // 2. Enviar por rondas (un mensaje de cada cliente por ronda) con control de flujo.
     let lag_cap = args.max_lag.max(1);
@@ -231,7 +233,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         0.0
     };
     let ms = |v: Option<u64>| v.map_or(f64::NAN, |us| us as f64 / 1000.0);
-    let cpu = args.pid.and_then(cpu_seconds);
+    let cpu = args
+        .pid
+        .and_then(cpu_seconds)
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let cpu_txt = cpu.map_or("?".to_string(), |c| format!("{c:.2}"));
     let us_per_delivery = match cpu {
         Some(c) if delivered > 0 => format!("{:.2}", c * 1e6 / delivered as f64),
