@@ -36,7 +36,7 @@ pub const PARTIAL_SUFFIX: &str = ".parcial";
 pub enum ClientError {
     /// Error de red (cierre, reset, tiempo agotado).
     #[error("se perdió la conexión con el servidor: {}", describe_io_error(.0))]
-    Connection(#[source] io::Error),
+    Connection(io::Error),
     /// El servidor cerró cuando se esperaba una respuesta.
     #[error("el servidor cerró la conexión sin responder")]
     Closed,
@@ -52,28 +52,28 @@ pub enum ClientError {
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     /// El nombre remoto no es válido (se comprueba antes de enviar nada).
-    #[error("nombre remoto no válido `{name}`: {source}. Elija otro con --as NOMBRE")]
+    #[error("nombre remoto no válido `{name}`: {reason}. Elija otro con --as NOMBRE")]
     BadName {
         /// El nombre.
         name: String,
         /// El motivo.
-        source: NameError,
+        reason: NameError,
     },
     /// No se pudo leer un fichero local.
-    #[error("no se pudo leer {}: {}", .path.display(), describe_io_error(.source))]
+    #[error("no se pudo leer {}: {}", .path.display(), describe_io_error(.error))]
     ReadLocal {
         /// El fichero.
         path: PathBuf,
         /// El error.
-        source: io::Error,
+        error: io::Error,
     },
     /// No se pudo escribir un fichero local.
-    #[error("no se pudo escribir {}: {}", .path.display(), describe_io_error(.source))]
+    #[error("no se pudo escribir {}: {}", .path.display(), describe_io_error(.error))]
     WriteLocal {
         /// El fichero.
         path: PathBuf,
         /// El error.
-        source: io::Error,
+        error: io::Error,
     },
     /// El fichero local cambió de tamaño mientras se subía.
     #[error("{} cambió mientras se subía; vuelva a intentarlo", .path.display())]
@@ -233,14 +233,14 @@ impl Client {
         progress: &mut dyn Progress,
     ) -> Result<Transfer, ClientError> {
         check_name(name)?;
-        let read_err = |source| ClientError::ReadLocal {
+        let read_err = |error| ClientError::ReadLocal {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let mut file = File::open(path).map_err(read_err)?;
         let size = file.metadata().map_err(read_err)?.len();
         let sha256 = hash_prefix(&mut file, size).map_err(|e| match e {
-            HashError::Io(source) => read_err(source),
+            HashError::Io(error) => read_err(error),
             HashError::Short => ClientError::LocalChanged {
                 path: path.to_path_buf(),
             },
@@ -342,9 +342,9 @@ impl Client {
     ) -> Result<Transfer, ClientError> {
         check_name(name)?;
         let partial = partial_path(dest);
-        let write_err = |source| ClientError::WriteLocal {
+        let write_err = |error| ClientError::WriteLocal {
             path: partial.clone(),
-            source,
+            error,
         };
         // Lo que ya tenemos: su longitud y su SHA-256 parcial, para seguir calculándolo.
         let mut hasher = Sha256::new();
@@ -385,9 +385,9 @@ impl Client {
         progress.finish();
         if let Err((received, e)) = received {
             return Err(match e {
-                ReceiveError::Local(source) => ClientError::WriteLocal {
+                ReceiveError::Local(error) => ClientError::WriteLocal {
                     path: partial,
-                    source,
+                    error,
                 },
                 ReceiveError::Net(reason) => ClientError::Interrupted {
                     received,
@@ -405,9 +405,9 @@ impl Client {
         }
         file.sync_all().map_err(write_err)?;
         drop(file);
-        fs::rename(&partial, dest).map_err(|source| ClientError::WriteLocal {
+        fs::rename(&partial, dest).map_err(|error| ClientError::WriteLocal {
             path: dest.to_path_buf(),
-            source,
+            error,
         })?;
         sync_parent(dest);
         Ok(Transfer {
@@ -473,9 +473,9 @@ enum HashError {
 }
 
 fn check_name(name: &str) -> Result<(), ClientError> {
-    validate_name(name).map_err(|source| ClientError::BadName {
+    validate_name(name).map_err(|reason| ClientError::BadName {
         name: name.to_string(),
-        source,
+        reason,
     })
 }
 

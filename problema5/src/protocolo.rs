@@ -448,7 +448,7 @@ const DOWNLOAD_USAGE: &str = "DOWNLOAD <nombre> [<offset>]";
 const DELETE_USAGE: &str = "DELETE <nombre>";
 
 /// Analiza una línea de orden (sin el `\n`). La palabra de la orden no distingue mayúsculas
-/// (`list` vale, por comodidad con telnet); los campos se separan con uno o más espacios.
+/// (`list` vale, por comodidad con telnet); los campos se separan con uno o más blancos.
 ///
 /// # Errores
 /// Un [`ProtocolError`] que dice qué está mal; [`ProtocolError::Empty`] para una línea en
@@ -465,7 +465,8 @@ const DELETE_USAGE: &str = "DELETE <nombre>";
 /// ```
 pub fn parse_command(line: &[u8]) -> Result<Command, ProtocolError> {
     let text = std::str::from_utf8(line).map_err(|_| ProtocolError::InvalidUtf8)?;
-    let mut fields = text.split(' ').filter(|f| !f.is_empty());
+    // Cualquier blanco ASCII separa campos: telnet puede dejar un `\r` de más al final.
+    let mut fields = text.split_ascii_whitespace();
     let Some(word) = fields.next() else {
         return Err(ProtocolError::Empty);
     };

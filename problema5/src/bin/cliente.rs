@@ -79,7 +79,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let stream = args.client.connect(DEFAULT_PORT, "problema5")?;
+    // El mensaje de `ConnectError` ya incluye el motivo: sin la cadena de causas, una línea.
+    let stream = args
+        .client
+        .connect(DEFAULT_PORT, "problema5")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut client = Client::new(stream)?;
     match args.command {
         Order::Upload { file, name, resume } => {

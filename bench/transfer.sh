@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# problema5: subida y descarga de un fichero grande con nuestro cliente y servidor, frente a
+# una copia cruda del mismo fichero por loopback con socat (sin protocolo ni SHA-256: el
+# límite práctico), en la misma ejecución. Mide también el pico de memoria del servidor
+# (VmHWM de /proc/PID/status).
+#
+# Uso:   bench/transfer.sh            (1 GiB, 3 repeticiones, se queda la mejor)
+#        QUICK=1 bench/transfer.sh    (64 MiB, 1 repetición: prueba que el script funciona)
+# Variables: SIZE_MIB (tamaño), REPS (repeticiones), WORK (directorio temporal).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+    SIZE_MIB=${SIZE_MIB:-64}
+    REPS=${REPS:-1}
+else
+    SIZE_MIB=${SIZE_MIB:-1024}
+    REPS=${REPS:-3}
+fi
+WORK=${WORK:-/tmp/bench-p5}
+STEP_TIMEOUT=300 # ninguna transferencia puede colgar el script más de 5 minutos
+
+for tool in socat python3; do
+    command -v "$tool" >/dev/null || { echo "falta $tool" >&2; exit 1; }
+done
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+rm -rf "$WORK"
+mkdir -p "$WORK/store"
+
+echo "== compilando problema5 en release"
+cargo build --release -q -p problema5
+TARGET=${CARGO_TARGET_DIR:-target}
+# Copias con nombre propio: los nueve problemas comparten el nombre `servidor`.
+cp "$TARGET/release/servidor" "$WORK/servidor"
+cp "$TARGET/release/cliente" "$WORK/cliente"
+
+echo "== generando $SIZE_MIB MiB aleatorios en $WORK"
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/data.bin"
+BYTES=$(stat -c %s "$WORK/data.bin")
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Espera a que alguien escuche en el puerto sin conectarse (socat sin `fork` atendería a la
+# sonda como si fuera la transferencia).
+wait_listening() {
+    for _ in $(seq 1 200); do
+        if [ -n "$(ss -Hltn "sport = :$1")" ]; then
+            return 0
+        fi
+        sleep 0.02
+    done
+    echo "nadie escucha en el puerto $1" >&2
+    return 1
+}
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+mib_s() { awk -v t="$1" -v n="$BYTES" 'BEGIN { printf "%.0f", n / 1048576 / t }'; }
+
+# Una copia cruda con socat. En `upload` el receptor escucha y el emisor conecta; en
+# `download`, al revés (como nuestro servidor, que escucha y envía). El tiempo va desde que
+# arranca el lado que conecta hasta que el receptor ha escrito el último byte y ha salido.
+raw_copy() {
+    local port out start end bg
+    port=$(free_port)
+    out="$WORK/raw.bin"
+    rm -f "$out"
+    if [ "$1" = upload ]; then
+        timeout "$STEP_TIMEOUT" socat -b 262144 -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "CREATE:$out" &
+    else
+        timeout "$STEP_TIMEOUT" socat -b 262144 -u "OPEN:$WORK/data.bin" "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" &
+    fi
+    bg=$!
+    wait_listening "$port"
+    start=$(now)
+    if [ "$1" = upload ]; then
+        timeout "$STEP_TIMEOUT" socat -b 262144 -u "OPEN:$WORK/data.bin" "TCP:127.0.0.1:$port"
+    else
+        timeout "$STEP_TIMEOUT" socat -b 262144 -u "TCP:127.0.0.1:$port" "CREATE:$out"
+    fi
+    wait "$bg"
+    # Con `sync`, además, fsync del fichero recibido: la misma durabilidad que da nuestro
+    # servidor (y nuestro cliente al descargar) antes de dar por buena la transferencia.
+    if [ "${2:-}" = sync ]; then
+        sync "$out"
+    fi
+    end=$(now)
+    [ "$(stat -c %s "$out")" = "$BYTES" ] || { echo "la copia cruda llegó incompleta" >&2; exit 1; }
+    rm -f "$out"
+    elapsed "$start" "$end"
+}
+
+# Nuestro servidor, en un puerto libre, guardando en $WORK/store.
+start_server() {
+    "$WORK/servidor" --port 0 --dir "$WORK/store" --max-size 64G >"$WORK/servidor.out" 2>"$WORK/servidor.log" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    for _ in $(seq 1 200); do
+        grep -q 'escuchando en' "$WORK/servidor.out" 2>/dev/null && break
+        sleep 0.02
+    done
+    SERVER_PORT=$(grep -o '[0-9]*$' "$WORK/servidor.out")
+}
+
+stop_server() {
+    kill "$SERVER_PID"
+    wait "$SERVER_PID" || true
+}
+
+ours() {
+    local start end
+    start=$(now)
+    if [ "$1" = upload ]; then
+        timeout "$STEP_TIMEOUT" "$WORK/cliente" --port "$SERVER_PORT" upload "$WORK/data.bin" --as data.bin >/dev/null
+    else
+        rm -f "$WORK/down.bin"
+        timeout "$STEP_TIMEOUT" "$WORK/cliente" --port "$SERVER_PORT" download data.bin -o "$WORK/down.bin" >/dev/null
+    fi
+    end=$(now)
+    elapsed "$start" "$end"
+}
+
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+
+echo "== $REPS repeticiones de cada medida (se queda la mejor)"
+raw_up=(); raw_down=(); sync_up=(); sync_down=(); our_up=(); our_down=(); cold_down=()
+start_server
+for rep in $(seq 1 "$REPS"); do
+    sync # que la escritura pendiente de la repetición anterior no caiga sobre la siguiente
+    raw_up+=("$(raw_copy upload)")
+    sync_up+=("$(raw_copy upload sync)")
+    our_up+=("$(ours upload)")
+    raw_down+=("$(raw_copy download)")
+    sync_down+=("$(raw_copy download sync)")
+    our_down+=("$(ours download)")
+    cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntica!" >&2; exit 1; }
+    rm -f "$WORK/down.bin"
+    echo "   repetición $rep: subida socat ${raw_up[-1]} s, socat+fsync ${sync_up[-1]} s, problema5 ${our_up[-1]} s;" \
+        "descarga socat ${raw_down[-1]} s, socat+fsync ${sync_down[-1]} s, problema5 ${our_down[-1]} s"
+done
+PEAK_KIB=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+stop_server
+# Descarga "en frío": un servidor recién arrancado no tiene el SHA-256 en memoria y tiene
+# que leer el fichero entero antes de enviar la primera línea.
+start_server
+cold_down+=("$(ours download)")
+cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntica!" >&2; exit 1; }
+COLD_PEAK_KIB=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+stop_server
+
+RU=$(best "${raw_up[@]}"); SU=$(best "${sync_up[@]}"); OU=$(best "${our_up[@]}")
+RD=$(best "${raw_down[@]}"); SD=$(best "${sync_down[@]}"); OD=$(best "${our_down[@]}")
+CD=$(best "${cold_down[@]}")
+ratio() { awk -v r="$1" -v o="$2" 'BEGIN { printf "%.0f%%", 100 * r / o }'; }
+row() { printf '%-36s %8s %8s %12s %14s\n' "$@"; }
+echo
+echo "fichero: $SIZE_MIB MiB ($BYTES bytes) en $WORK, mejor de $REPS"
+row "medida" "segundos" "MiB/s" "vs socat" "vs socat+fsync"
+row "subida: socat" "$RU" "$(mib_s "$RU")" "100%" ""
+row "subida: socat + fsync" "$SU" "$(mib_s "$SU")" "$(ratio "$RU" "$SU")" "100%"
+row "subida: problema5 (SHA-256 x2)" "$OU" "$(mib_s "$OU")" "$(ratio "$RU" "$OU")" "$(ratio "$SU" "$OU")"
+row "descarga: socat" "$RD" "$(mib_s "$RD")" "100%" ""
+row "descarga: socat + fsync" "$SD" "$(mib_s "$SD")" "$(ratio "$RD" "$SD")" "100%"
+row "descarga: problema5" "$OD" "$(mib_s "$OD")" "$(ratio "$RD" "$OD")" "$(ratio "$SD" "$OD")"
+row "descarga: problema5 en frío" "$CD" "$(mib_s "$CD")" "$(ratio "$RD" "$CD")" "$(ratio "$SD" "$CD")"
+echo "pico de memoria del servidor (VmHWM): $((PEAK_KIB / 1024)) MiB ($PEAK_KIB KiB); en frío: $((COLD_PEAK_KIB / 1024)) MiB"
