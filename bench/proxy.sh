@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# problema7: el proxy frente a tinyproxy, los dos delante del mismo nginx, en la misma
+# ejecución.
+#
+# 1. Peticiones por segundo con wrk (64 conexiones, fichero de 1 KiB): nginx directo, a
+#    través de nuestro proxy y a través de tinyproxy. Un script Lua pone la forma absoluta
+#    (`GET http://127.0.0.1:NGINX/f1k`), la que recibe un proxy explícito.
+# 2. Caudal de un túnel CONNECT: curl descarga un fichero grande de nginx directamente, con
+#    `curl -p -x` por nuestro proxy y con `curl -p -x` por tinyproxy (ConnectPort al puerto de
+#    nginx).
+#
+#   bash bench/proxy.sh            # wrk 10 s por caso, túnel de 1 GiB (mejor de 3)
+#   QUICK=1 bash bench/proxy.sh    # wrk 2 s, túnel de 64 MiB, una vez: solo demuestra que funciona
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=10; CONNS=64; BIG_MIB=1024; ROUNDS=3
+if [ "${QUICK:-}" = 1 ]; then SECS=2; BIG_MIB=64; ROUNDS=1; fi
+for tool in nginx tinyproxy wrk curl python3; do
+    command -v "$tool" >/dev/null || { echo "falta $tool (apt-get install $tool)" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/bench-proxy.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+cargo build -q --release -p problema7
+cp "${CARGO_TARGET_DIR:-target}"/release/servidor "$WORK/p7-servidor"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "el puerto $1 no abrió" >&2; exit 1; }
+
+P_NGINX=$(free_port); P_OURS=$(free_port); P_TINY=$(free_port)
+
+# --- nginx: origen común, un fichero de 1 KiB y uno grande ---
+mkdir -p "$WORK/www" "$WORK/nginx"
+head -c 1024 /dev/urandom > "$WORK/www/f1k"
+head -c "${BIG_MIB}M" /dev/zero > "$WORK/www/grande"
+chmod -R a+rX "$WORK/www"
+cat > "$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log error;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    server {
+        listen 127.0.0.1:$P_NGINX;
+        root $WORK/www;
+    }
+}
+EOF
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
+
+# --- tinyproxy: loopback, sin registro, CONNECT permitido al puerto de nginx ---
+cat > "$WORK/tinyproxy.conf" <<EOF
+User nobody
+Group nogroup
+Port $P_TINY
+Listen 127.0.0.1
+Timeout 60
+MaxClients 256
+Allow 127.0.0.1
+ConnectPort $P_NGINX
+LogLevel Critical
+EOF
+tinyproxy -d -c "$WORK/tinyproxy.conf" >/dev/null 2>&1 & PIDS+=($!)
+
+# --- nuestro proxy: registro de accesos apagado (RUST_LOG=warn), CONNECT al puerto de nginx ---
+RUST_LOG=warn "$WORK/p7-servidor" --port "$P_OURS" --connect-ports "$P_NGINX" >/dev/null & PIDS+=($!)
+
+wait_port "$P_NGINX"; wait_port "$P_TINY"; wait_port "$P_OURS"; sleep 0.3
+
+# Comprobación previa: los tres caminos devuelven el fichero.
+for via in "" "-x http://127.0.0.1:$P_OURS" "-x http://127.0.0.1:$P_TINY"; do
+    # shellcheck disable=SC2086
+    got=$(curl -sS $via "http://127.0.0.1:$P_NGINX/f1k" | wc -c)
+    [ "$got" = 1024 ] || { echo "el camino '$via' no devolvió el fichero ($got bytes)" >&2; exit 1; }
+done
+
+cat > "$WORK/absoluta.lua" <<EOF
+wrk.path = "http://127.0.0.1:$P_NGINX/f1k"
+wrk.headers["Host"] = "127.0.0.1:$P_NGINX"
+EOF
+
+# wrk → "peticiones/s errores" (errores = de socket + respuestas no 2xx/3xx). tinyproxy
+# cierra la conexión tras cada respuesta: wrk lo cuenta como error de lectura y reconecta.
+run_wrk() {
+    local out rps errs non2xx
+    out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "$@")
+    rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
+    errs=$(echo "$out" | sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' | awk '{print $1+$2+$3+$4}')
+    non2xx=$(echo "$out" | sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
+    echo "${rps:-0} $(( ${errs:-0} + ${non2xx:-0} ))"
+}
+
+read -r d_rps d_err < <(run_wrk "http://127.0.0.1:$P_NGINX/f1k")
+read -r o_rps o_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_OURS/")
+read -r t_rps t_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_TINY/")
+
+# Caudal de descarga en MB/s (el mejor de ROUNDS intentos, tras uno de calentamiento que
+# deja el fichero en la caché de páginas).
+curl -sS -o /dev/null "http://127.0.0.1:$P_NGINX/grande"
+download() {
+    local best=0 v
+    for _ in $(seq "$ROUNDS"); do
+        v=$(curl -sS -o /dev/null -w '%{speed_download}' "$@" "http://127.0.0.1:$P_NGINX/grande")
+        best=$(python3 -c "print(max($best, $v/1e6))")
+    done
+    python3 -c "print(f'{$best:.0f}')"
+}
+dl_direct=$(download)
+dl_ours=$(download -p -x "http://127.0.0.1:$P_OURS")
+dl_tiny=$(download -p -x "http://127.0.0.1:$P_TINY")
+
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+echo "| medida | nginx directo | problema7 | tinyproxy | problema7/tinyproxy | problema7/directo |"
+echo "| --- | --- | --- | --- | --- | --- |"
+echo "| peticiones/s, 1 KiB, $CONNS conexiones, ${SECS} s | $d_rps | $o_rps | $t_rps | $(ratio "$o_rps" "$t_rps") | $(ratio "$o_rps" "$d_rps") |"
+echo "| errores (socket + no 2xx) | $d_err | $o_err | $t_err | | |"
+echo "| túnel CONNECT, MB/s ($BIG_MIB MiB, mejor de $ROUNDS) | $dl_direct | $dl_ours | $dl_tiny | $(ratio "$dl_ours" "$dl_tiny") | $(ratio "$dl_ours" "$dl_direct") |"
