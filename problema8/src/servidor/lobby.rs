@@ -472,20 +472,25 @@ impl Hub {
         result
     }
 
-    /// La conexión se cerró (o la cortó el servidor). Con `quiet` (apagado) solo se limpia.
+    /// La conexión se cerró (o la cortó el servidor): deja de mirar, sale de la cola y, si
+    /// jugaba una partida en curso, empieza su plazo de gracia.
     pub fn disconnect(&self, conn: &Conn, session: &mut Session) {
         Self::stop_watching(session, conn);
         let Some(name) = session.name.take() else {
             return;
         };
         let mut lobby = self.lobby();
+        let owned = lobby
+            .players
+            .get(&name)
+            .is_some_and(|p| p.conn.as_ref().map(|c| c.id) == Some(conn.id));
+        if !owned {
+            return;
+        }
         lobby.unqueue(&name);
         let Some(player) = lobby.players.get_mut(&name) else {
             return;
         };
-        if player.conn.as_ref().map(|c| c.id) != Some(conn.id) {
-            return;
-        }
         player.conn = None;
         let keep = match &player.place {
             Place::Seated(cell) => {
