@@ -259,6 +259,74 @@ fn nick_is_announced_and_the_new_name_is_used() {
 }
 
 #[test]
+fn topics_are_shown_listed_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    ana.send("/topic");
+    assert_eq!(ana.line(), "La sala general no tiene tema.");
+    ana.send("/tema de todo un poco");
+    assert_eq!(
+        ana.line(),
+        "ana ha cambiado el tema de la sala: de todo un poco"
+    );
+    ana.send("/topic");
+    assert_eq!(ana.line(), "Tema de general: de todo un poco");
+    ana.send(&format!("/topic {}", "t".repeat(201)));
+    assert_eq!(ana.line(), "ERROR el tema tiene más de 200 caracteres");
+    ana.send("/rooms");
+    assert_eq!(ana.line(), "Salas (1):");
+    assert_eq!(ana.line(), "- general (1 usuario): de todo un poco");
+}
+
+#[test]
+fn room_count_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(ServerConfig {
+        max_rooms: 2,
+        ..config(dir.path())
+    });
+    let mut ana = login(server.addr, "ana");
+    ana.send("/create una");
+    assert_eq!(ana.line(), "Sala una creada.");
+    ana.line();
+    ana.send("/create otra");
+    assert_eq!(ana.line(), "ERROR no se pueden crear más salas (máximo 2)");
+}
+
+#[test]
+fn handshake_gives_up_after_too_many_bad_names_or_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(ServerConfig {
+        handshake_timeout: Duration::from_millis(300),
+        ..config(dir.path())
+    });
+    let mut c = LineClient::connect(server.addr);
+    assert_eq!(c.line(), "Introduce tu nombre:");
+    let attempts = problema6::protocolo::MAX_NAME_ATTEMPTS;
+    for i in 1..=attempts {
+        c.send("a:b");
+        assert_eq!(c.line(), "ERROR el nombre no puede contener ':'");
+        if i < attempts {
+            assert_eq!(c.line(), "Introduce tu nombre:");
+        }
+    }
+    assert_eq!(
+        c.line(),
+        "ERROR demasiados intentos de nombre: desconectado"
+    );
+    c.expect_closed();
+    // Quien no dice nada se queda sin plazo.
+    let mut quiet = LineClient::connect(server.addr);
+    assert_eq!(quiet.line(), "Introduce tu nombre:");
+    assert_eq!(
+        quiet.line(),
+        "ERROR no elegiste nombre a tiempo: desconectado"
+    );
+    quiet.expect_closed();
+}
+
+#[test]
 fn joiner_sees_the_last_20_messages_of_the_room() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(config(dir.path()));
