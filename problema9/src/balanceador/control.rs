@@ -135,3 +135,75 @@ pub fn handle_control(stream: TcpStream, peer: SocketAddr, backends: &Backends, 
     }
     log::debug!("control {peer}: desconectado");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balanceador::backends::{BackendsConfig, Strategy};
+    use proptest::prelude::*;
+
+    fn registry() -> Backends {
+        Backends::new(
+            BackendsConfig {
+                strategy: Strategy::RoundRobin,
+                ttl: Duration::from_secs(60),
+                fall: 3,
+                rise: 2,
+                max_backends: 8,
+            },
+            &["127.0.0.1:9001".to_string()],
+        )
+    }
+
+    #[test]
+    fn status_text_command_ignores_case_and_spaces() {
+        let b = registry();
+        for line in [&b"STATUS"[..], b"status", b"  Status \r"] {
+            let out = String::from_utf8(reply_to_line(&b, line)).unwrap();
+            assert!(out.starts_with("ID "), "{out}");
+            assert!(out.contains("127.0.0.1:9001"), "{out}");
+        }
+    }
+
+    #[test]
+    fn heartbeat_of_an_unknown_id_asks_to_register_again() {
+        let b = registry();
+        assert_eq!(
+            reply_to_line(&b, br#"{"type":"heartbeat","id":"nadie"}"#),
+            b"{\"type\":\"unknown\",\"id\":\"nadie\"}\n"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_line_gets_exactly_one_json_reply_line(
+            raw in proptest::collection::vec(any::<u8>(), 0..300)
+        ) {
+            let line: Vec<u8> = raw.into_iter().filter(|&c| c != b'\n').collect();
+            prop_assume!(!line.trim_ascii().eq_ignore_ascii_case(b"STATUS"));
+            let out = reply_to_line(&registry(), &line);
+            prop_assert_eq!(out.iter().filter(|&&c| c == b'\n').count(), 1);
+            prop_assert!(out.ends_with(b"\n"));
+            prop_assert!(serde_json::from_slice::<ControlReply>(&out).is_ok());
+        }
+
+        #[test]
+        fn registered_backend_is_listed_with_its_meta(
+            id in "[a-z0-9-]{1,20}",
+            port in 1u16..,
+            meta in proptest::collection::btree_map("[a-z]{1,5}", "\\PC{0,10}", 0..4),
+        ) {
+            let b = registry();
+            let addr = format!("127.0.0.1:{port}");
+            let req = ControlRequest::Register { id: id.clone(), addr: addr.clone(), meta: meta.clone() };
+            let line = encode_json_line(&req).unwrap();
+            let out = reply_to_line(&b, &line[..line.len() - 1]);
+            let reply: ControlReply = serde_json::from_slice(&out).unwrap();
+            prop_assert_eq!(reply, ControlReply::Registered { id: id.clone(), ttl_ms: 60_000 });
+            let members = b.members();
+            let m = members.iter().find(|m| m.id == id).unwrap();
+            prop_assert_eq!(&m.addr, &addr);
+            prop_assert_eq!(&m.meta, &meta);
+        }
+    }
+}
