@@ -691,6 +691,24 @@ fn quit_says_goodbye_and_the_room_is_told() {
 }
 
 #[test]
+fn half_closed_client_is_served_to_the_end_and_then_announced_as_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut c = LineClient::connect(server.addr);
+    c.send_raw(b"beto\r\nhola por telnet\r\n/users\r\n");
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(c.line(), "Introduce tu nombre:");
+    assert_eq!(c.line(), "ya estás conectado!");
+    assert_eq!(c.line(), "Ahora estás en la sala general (2 usuarios).");
+    assert_eq!(c.line(), "Usuarios en general (2): ana, beto");
+    c.expect_closed();
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    assert_eq!(ana.line(), "beto: hola por telnet");
+    assert_eq!(ana.line(), "beto ha abandonado el Chat.");
+}
+
+#[test]
 fn a_client_that_never_reads_does_not_slow_the_others_and_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(ServerConfig {
