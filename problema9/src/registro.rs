@@ -9,8 +9,8 @@
 //! Aquí están los tipos de esos mensajes (sin sockets), las funciones de consulta
 //! ([`status`], [`members`]) y [`Registrar`], el hilo que mantiene a un nodo registrado:
 //! se registra, late cada cierto tiempo, se vuelve a registrar si el balanceador lo olvidó
-//! o se reinició, y se da de baja al parar. Cada línea leída está acotada por
-//! [`MAX_CONTROL_LINE`].
+//! o se reinició, y se da de baja al parar. Cada línea leída está acotada: las peticiones
+//! por [`MAX_CONTROL_LINE`] y las respuestas por [`MAX_CONTROL_REPLY`].
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Write};
@@ -29,6 +29,12 @@ use serde::{Deserialize, Serialize};
 /// Longitud máxima de una línea del protocolo de control: 64 KiB. Un registro con sus
 /// metadatos cabe de sobra, y un cliente hostil no puede hacernos reservar más.
 pub const MAX_CONTROL_LINE: usize = 64 * 1024;
+
+/// Longitud máxima de una respuesta que leen [`status`], [`members`] y [`Registrar`]: 32 MiB.
+/// Las peticiones están acotadas a [`MAX_CONTROL_LINE`], pero una respuesta `status` lleva
+/// todos los servidores con sus metadatos (hasta `--max-backends` por 64 KiB), así que su
+/// límite es mayor; sigue acotado para que un servidor hostil no nos agote la memoria.
+pub const MAX_CONTROL_REPLY: usize = 32 * 1024 * 1024;
 
 /// Tiempo máximo de cada petición del [`Registrar`] (conectar, enviar, recibir respuesta).
 pub const REGISTRAR_TIMEOUT: Duration = Duration::from_secs(3);
@@ -252,7 +258,7 @@ impl ControlConn {
         self.writer
             .write_all(&bytes)
             .map_err(|e| io_err(&self.addr, e.into()))?;
-        match read_json_line::<ControlReply>(&mut self.reader, MAX_CONTROL_LINE) {
+        match read_json_line::<ControlReply>(&mut self.reader, MAX_CONTROL_REPLY) {
             Ok(Some(ControlReply::Error { message })) => Err(RegistroError::Rejected { message }),
             Ok(Some(reply)) => Ok(reply),
             Ok(None) => Err(RegistroError::Closed {

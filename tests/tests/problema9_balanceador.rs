@@ -504,18 +504,19 @@ fn failed_connect_counts_as_a_failure_and_the_client_is_retried_elsewhere() {
 
 #[test]
 fn ping_check_marks_down_a_backend_that_does_not_answer_pong() {
-    // `Echo` no saluda ni responde `+PONG`: acepta TCP pero no habla el protocolo.
+    // `Echo` acepta TCP pero a `PING` responde con su eco, no con `+PONG`.
     let mute = Backend::start("mudo", Mode::Echo);
     let pong = Backend::start("pong", Mode::Resp);
     let mut config = fast(&[&mute, &pong]);
     config.check = CheckKind::Ping;
-    config.check_timeout = Duration::from_millis(100);
+    config.check_timeout = Duration::from_millis(300);
     let lb = start_balancer(config);
     lb.wait_state(&mute.addr(), BackendState::Down);
     let row = lb.row(&mute.addr()).unwrap();
     assert!(row.last_check.contains("PING"), "{row:?}");
-    assert_eq!(lb.row(&pong.addr()).unwrap().state, BackendState::Up);
-    assert!(lb.row(&pong.addr()).unwrap().last_check.starts_with("ok"));
+    assert!(wait_until(IO_TIMEOUT, || lb.row(&pong.addr()).is_some_and(
+        |b| b.state == BackendState::Up && b.last_check.starts_with("ok")
+    )));
     // `mudo` devolvería el eco `PING`; solo `pong` recibe clientes.
     for _ in 0..3 {
         let mut c = LineClient::connect(lb.guard.addr);
@@ -731,6 +732,23 @@ fn registration_beyond_max_backends_is_refused() {
     // Renovar uno existente sí se puede.
     ctl.send(r#"{"type":"register","id":"a","addr":"127.0.0.1:9"}"#);
     assert!(ctl.line().starts_with(r#"{"type":"registered""#));
+}
+
+#[test]
+fn status_with_many_backends_and_large_meta_is_read_whole() {
+    let lb = start_balancer(fast(&[]));
+    let mut ctl = lb.control_client();
+    let big = "m".repeat(10 * 1024);
+    for i in 0..20 {
+        ctl.send(&format!(
+            r#"{{"type":"register","id":"n{i}","addr":"127.0.0.1:9","meta":{{"datos":"{big}"}}}}"#
+        ));
+        assert!(ctl.line().starts_with(r#"{"type":"registered""#));
+    }
+    // La respuesta pasa de 200 KiB, más que el límite de una petición.
+    let status = lb.status();
+    assert_eq!(status.len(), 20);
+    assert!(status.iter().all(|b| b.meta["datos"] == big));
 }
 
 // ---------------------------------------------------------------------------------------
