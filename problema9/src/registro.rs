@@ -469,7 +469,15 @@ impl Worker {
         // Para no repetir el mismo aviso en cada latido mientras dura una caída.
         let mut warned = false;
         while !self.stop.is_triggered() {
-            match self.beat(&mut conn, timeout) {
+            let reused = conn.is_some();
+            let mut result = self.beat(&mut conn, timeout);
+            if result.is_err() && reused {
+                // La conexión guardada pudo cerrarse por inactividad o por un reinicio del
+                // balanceador: se prueba una vez más con una conexión nueva antes de avisar.
+                conn = None;
+                result = self.beat(&mut conn, timeout);
+            }
+            match result {
                 Ok(()) => warned = false,
                 Err(e) => {
                     conn = None;

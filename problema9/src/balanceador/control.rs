@@ -21,6 +21,11 @@ const MAX_DISCARD: u64 = 1024 * 1024;
 /// Tiempo máximo que esperamos a que un cliente de control lea nuestra respuesta.
 const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Lo que recibe una conexión de control por encima del tope: un error en JSON, para que
+/// quien habla el protocolo lo entienda como tal.
+pub const FULL_CONTROL_REPLY: &[u8] =
+    b"{\"type\":\"error\",\"message\":\"demasiadas conexiones de control, pruebe m\xc3\xa1s tarde\"}\n";
+
 /// Responde a una petición de control (la parte sin sockets, para probarla directamente).
 pub fn answer(backends: &Backends, req: ControlRequest) -> ControlReply {
     match req {
@@ -163,6 +168,13 @@ mod tests {
             assert!(out.starts_with("ID "), "{out}");
             assert!(out.contains("127.0.0.1:9001"), "{out}");
         }
+    }
+
+    #[test]
+    fn full_control_reply_is_a_json_error_line() {
+        let reply: ControlReply = serde_json::from_slice(FULL_CONTROL_REPLY).unwrap();
+        assert!(matches!(reply, ControlReply::Error { message } if message.contains("más tarde")));
+        assert!(FULL_CONTROL_REPLY.ends_with(b"}\n"));
     }
 
     #[test]

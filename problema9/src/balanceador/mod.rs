@@ -324,7 +324,7 @@ pub fn run(
         let serve_config = ServeConfig {
             name: "problema9-control".to_string(),
             max_connections: config.max_control_connections,
-            refusal: FULL_REPLY.to_vec(),
+            refusal: control::FULL_CONTROL_REPLY.to_vec(),
             drain_timeout: config.drain_timeout,
         };
         let s = shutdown.clone();
