@@ -320,9 +320,11 @@ fn serve_request(
             let n = send_error_for(out, 301, version, keep, &[("Location", &location)], is_head)?;
             return Ok((301, n, after(keep)));
         }
-        let index = real.join("index.html");
-        if index.is_file() && index.starts_with(&ctx.root) {
-            return serve_file(head, &index, out, keep);
+        // `index.html` puede ser un enlace simbólico: se canonicaliza y se comprueba igual.
+        if let Ok(index) = std::fs::canonicalize(real.join("index.html")) {
+            if index.starts_with(&ctx.root) && index.is_file() {
+                return serve_file(head, &index, out, keep);
+            }
         }
         return serve_listing(&real, &path, version, keep, is_head, out);
     }

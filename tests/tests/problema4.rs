@@ -50,6 +50,12 @@ fn fixture() -> Fixture {
     std::os::unix::fs::symlink(parent.join("secret.txt"), root.join("link-out")).unwrap();
     std::os::unix::fs::symlink(parent.join("outside"), root.join("link-dir")).unwrap();
     std::os::unix::fs::symlink("a.txt", root.join("link-in")).unwrap();
+    fs::create_dir(root.join("evil-index")).unwrap();
+    std::os::unix::fs::symlink(
+        parent.join("secret.txt"),
+        root.join("evil-index/index.html"),
+    )
+    .unwrap();
     Fixture { _tmp: tmp, root }
 }
 
@@ -630,6 +636,7 @@ fn nothing_outside_the_root_is_ever_served() {
         "/link-out",
         "/link-dir/secret.txt",
         "/link-dir/",
+        "/evil-index/index.html",
         "http://x/../secret.txt",
         "http://x/link-out",
         "/etc/passwd",
@@ -645,6 +652,10 @@ fn nothing_outside_the_root_is_ever_served() {
         assert!(!text(&b).contains("SECRETO"), "{t}");
         assert!(matches!(h.status, 400 | 403 | 404), "{t}: {}", h.status);
     }
+    // Un index.html que apunta fuera no se sirve: se lista el directorio en su lugar.
+    let (h, b) = c.get("/evil-index/");
+    assert_eq!(h.status, 200);
+    assert!(!text(&b).contains("SECRETO") && text(&b).contains("Índice de /evil-index/"));
     // Un nombre que parece una secuencia de escape es un fichero normal.
     assert_eq!(c.get("/%252e%252e").1, b"literal");
     // Un enlace que se queda dentro sí se sirve.
