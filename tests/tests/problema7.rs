@@ -1201,3 +1201,88 @@ fn curl_works_through_the_proxy_and_through_a_tunnel() {
     assert_eq!(code(&[]), "407");
     assert_eq!(code(&["-U", "ana:secreta"]), "200");
 }
+
+/// Un puerto libre en loopback (para herramientas externas que necesitan uno).
+fn free_port() -> u16 {
+    dead_addr().port()
+}
+
+#[test]
+fn curl_https_through_connect_verifies_the_certificate_end_to_end() {
+    if !require_tool("curl") || !require_tool("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let out = run_with_timeout(
+        std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let mut server = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = tests::wait_until(IO_TIMEOUT, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let p = start_proxy(tunnel_config(port));
+    let curl = |extra: &[&str]| {
+        run_with_timeout(
+            std::process::Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "10",
+                    "-x",
+                    &format!("http://{}", p.addr),
+                ])
+                .args(extra)
+                .arg(format!("https://127.0.0.1:{port}/")),
+            Duration::from_secs(15),
+        )
+    };
+    let trusted = curl(&["--cacert", cert.to_str().unwrap()]);
+    let untrusted = curl(&[]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(up, "openssl s_server no arrancó");
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&trusted.stdout).contains("<HTML>"));
+    // Sin la CA, curl rechaza el certificado: el proxy no puede hacerse pasar por el origen.
+    assert!(!untrusted.status.success());
+}
