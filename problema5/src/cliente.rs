@@ -23,6 +23,7 @@ use crate::protocolo::{
     parse_list_entry, parse_reply, validate_name, Command, Digest, ErrorCode, ListEntry, NameError,
     ProtocolError, Reply, BUFFER_SIZE, MAX_COMMAND_LINE,
 };
+use crate::resumen::{fill, HashPipe};
 
 /// Espera mínima a la respuesta final de una subida: el servidor comprueba el SHA-256 y hace
 /// `fsync` de todo el fichero antes de contestar, y eso con varios GiB tarda segundos.
@@ -381,7 +382,8 @@ impl Client {
         };
         file.seek(SeekFrom::Start(offset)).map_err(write_err)?;
         progress.start(size, offset);
-        let received = self.receive_body(&mut file, &mut hasher, offset, size, progress);
+        let mut pipe = HashPipe::new(hasher);
+        let received = self.receive_body(&mut file, &mut pipe, offset, size, progress);
         progress.finish();
         if let Err((received, e)) = received {
             return Err(match e {
@@ -397,7 +399,10 @@ impl Client {
                 },
             });
         }
-        let actual = Digest(hasher.finalize().into());
+        let actual = pipe.finish().ok_or_else(|| ClientError::WriteLocal {
+            path: partial.clone(),
+            error: io::Error::other("el hilo del SHA-256 terminó antes de tiempo"),
+        })?;
         if actual != expected {
             drop(file);
             let _ = fs::remove_file(&partial);
@@ -418,40 +423,36 @@ impl Client {
         })
     }
 
-    /// Recibe `[offset, size)` en `file`, calculando el SHA-256. Si falla, dice cuántos bytes
-    /// llegaron a escribirse.
+    /// Recibe `[offset, size)` en `file`, calculando el SHA-256 en otro hilo. Si falla,
+    /// dice cuántos bytes llegaron a escribirse.
     fn receive_body(
         &mut self,
         file: &mut File,
-        hasher: &mut Sha256,
+        pipe: &mut HashPipe,
         offset: u64,
         size: u64,
         progress: &mut dyn Progress,
     ) -> Result<(), (u64, ReceiveError)> {
-        let mut buf = vec![0u8; BUFFER_SIZE];
         let mut done = offset;
         while done < size {
             let want =
                 usize::try_from((size - done).min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
-            let chunk = buf.get_mut(..want).unwrap_or_default();
-            let n = match self.reader.read(chunk) {
-                Ok(0) => {
-                    return Err((
-                        done,
-                        ReceiveError::Net("el servidor cerró la conexión".into()),
-                    ))
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err((done, ReceiveError::Net(describe_io_error(&e)))),
-            };
-            let bytes = chunk.get(..n).unwrap_or_default();
-            if let Err(e) = file.write_all(bytes) {
+            let mut buf = pipe.buffer();
+            let (n, cut) = fill(&mut self.reader, buf.get_mut(..want).unwrap_or_default());
+            if let Err(e) = file.write_all(buf.get(..n).unwrap_or_default()) {
                 return Err((done, ReceiveError::Local(e)));
             }
-            hasher.update(bytes);
+            pipe.update(buf, n);
             done += n as u64;
             progress.update(done);
+            if let Some(e) = cut {
+                let reason = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "el servidor cerró la conexión".to_string()
+                } else {
+                    describe_io_error(&e)
+                };
+                return Err((done, ReceiveError::Net(reason)));
+            }
         }
         Ok(())
     }
@@ -493,26 +494,29 @@ pub fn default_remote_name(path: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
-/// SHA-256 de los primeros `len` bytes de `file`, desde el principio.
+/// SHA-256 de los primeros `len` bytes de `file`, desde el principio (leyendo en este hilo
+/// y resumiendo en otro).
 fn hash_prefix(file: &mut File, len: u64) -> Result<Digest, HashError> {
     file.seek(SeekFrom::Start(0)).map_err(HashError::Io)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut pipe = HashPipe::new(Sha256::new());
     let mut left = len;
     while left > 0 {
         let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
-        let chunk = buf.get_mut(..want).unwrap_or_default();
-        match file.read(chunk) {
-            Ok(0) => return Err(HashError::Short),
-            Ok(n) => {
-                hasher.update(chunk.get(..n).unwrap_or_default());
-                left -= n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(HashError::Io(e)),
+        let mut buf = pipe.buffer();
+        let (n, cut) = fill(file, buf.get_mut(..want).unwrap_or_default());
+        pipe.update(buf, n);
+        left -= n as u64;
+        match cut {
+            None => {}
+            Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(HashError::Short),
+            Some(e) => return Err(HashError::Io(e)),
         }
     }
-    Ok(Digest(hasher.finalize().into()))
+    pipe.finish().ok_or_else(|| {
+        HashError::Io(io::Error::other(
+            "el hilo del SHA-256 terminó antes de tiempo",
+        ))
+    })
 }
 
 /// Añade a `hasher` los primeros `len` bytes de `file`.

@@ -11,11 +11,12 @@
 //! directorio de almacenamiento (nombres seguros, temporales, `rename` atómico, cuota,
 //! parciales para reanudar) en [`servidor::almacen`]; las conexiones en [`servidor`]; el
 //! cliente, con una función por orden, en [`cliente`], y su barra de progreso en
-//! [`progreso`].
+//! [`progreso`]. El SHA-256 se calcula en un hilo aparte mientras se copia ([`resumen`]).
 
 pub mod cliente;
 pub mod progreso;
 pub mod protocolo;
+pub mod resumen;
 pub mod servidor;
 
 pub use cliente::{Client, ClientError};

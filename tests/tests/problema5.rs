@@ -146,8 +146,9 @@ fn every_bad_name_is_refused_and_nothing_escapes_the_directory() {
     let root = tempfile::tempdir().unwrap();
     let store = root.path().join("archivos");
     fs::write(root.path().join("secreto"), b"no").unwrap();
-    let srv = server(&store);
+    fs::create_dir(&store).unwrap();
     fs::write(store.join(".oculto"), b"temporal").unwrap();
+    let srv = server(&store);
     let sha = sha_hex(b"x");
     let long = "a".repeat(MAX_NAME_BYTES + 1);
     let bad: Vec<Vec<u8>> = vec![
@@ -666,4 +667,15 @@ fn nc_can_list_and_download_by_hand() {
         String::from_utf8(out.stdout).unwrap(),
         format!("DATA 5 {} 0\nhola\nBYE\n", sha_hex(b"hola\n"))
     );
+}
+
+#[test]
+fn missing_storage_directory_is_created() {
+    let root = tempfile::tempdir().unwrap();
+    let store = root.path().join("a").join("b");
+    let srv = server(&store);
+    let mut c = LineClient::connect(srv.addr);
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 0");
+    assert!(store.is_dir());
 }

@@ -31,6 +31,7 @@ use common::lock;
 use sha2::{Digest as _, Sha256};
 
 use crate::protocolo::{validate_name, Digest, ErrorCode, ListEntry, BUFFER_SIZE};
+use crate::resumen::HashPipe;
 
 /// Prefijo de los temporales de subida (ocultos: ningún nombre válido empieza por punto).
 const TEMP_PREFIX: &str = ".subida-";
@@ -318,7 +319,7 @@ impl Store {
             expected: sha256,
             temp,
             file,
-            hasher: Sha256::new(),
+            pipe: HashPipe::new(Sha256::new()),
             // Hasta recalcular el prefijo, `offset` es lo que hay en disco: si algo falla
             // antes, `Drop` devuelve el parcial a su sitio entero.
             offset: held,
@@ -476,7 +477,7 @@ pub struct Upload {
     expected: Digest,
     temp: PathBuf,
     file: File,
-    hasher: Sha256,
+    pipe: HashPipe,
     offset: u64,
     written: u64,
     done: bool,
@@ -500,27 +501,58 @@ impl Upload {
         self.file
             .seek(SeekFrom::Start(0))
             .map_err(io_err(&self.temp))?;
+        let mut hasher = Sha256::new();
         let mut buf = vec![0u8; BUFFER_SIZE];
         let mut left = start;
         while left > 0 {
             let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
             let chunk = buf.get_mut(..want).unwrap_or_default();
             self.file.read_exact(chunk).map_err(io_err(&self.temp))?;
-            self.hasher.update(&*chunk);
+            hasher.update(&*chunk);
             left -= want as u64;
         }
+        self.pipe = HashPipe::new(hasher);
         self.offset = start;
         Ok(())
     }
 
-    /// Añade bytes recibidos al temporal y al SHA-256.
+    /// Un buffer libre de [`BUFFER_SIZE`] bytes para llenarlo con lo que llega del socket.
+    pub fn buffer(&mut self) -> Vec<u8> {
+        self.pipe.buffer()
+    }
+
+    /// Escribe en el temporal los `n` primeros bytes de `buf` (que viene de
+    /// [`Upload::buffer`]) y los pasa al cálculo del SHA-256, en otro hilo.
     ///
     /// # Errores
     /// [`StoreError::Io`] si falla el disco.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.hasher.update(bytes);
-        self.file.write_all(bytes).map_err(io_err(&self.temp))?;
-        self.written += bytes.len() as u64;
+    pub fn write(&mut self, buf: Vec<u8>, n: usize) -> Result<(), StoreError> {
+        let result = self.file.write_all(buf.get(..n).unwrap_or_default());
+        // El buffer vuelve al ciclo aunque la escritura falle: si se perdiera, `buffer()`
+        // esperaría para siempre uno que nunca va a volver.
+        self.pipe.update(buf, n);
+        result.map_err(io_err(&self.temp))?;
+        self.written += n as u64;
+        Ok(())
+    }
+
+    /// Devuelve un buffer sin usarlo (por ejemplo, si no llegó ningún byte).
+    pub fn give_back(&mut self, buf: Vec<u8>) {
+        self.pipe.give_back(buf);
+    }
+
+    /// Atajo para escribir un trozo de memoria (pruebas, cuerpos pequeños).
+    ///
+    /// # Errores
+    /// Los de [`Upload::write`].
+    pub fn write_slice(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        for chunk in bytes.chunks(BUFFER_SIZE) {
+            let mut buf = self.buffer();
+            if let Some(dst) = buf.get_mut(..chunk.len()) {
+                dst.copy_from_slice(chunk);
+            }
+            self.write(buf, chunk.len())?;
+        }
         Ok(())
     }
 
@@ -532,8 +564,13 @@ impl Upload {
     /// si la había, queda intacta.
     pub fn finish(mut self) -> Result<ListEntry, StoreError> {
         self.done = true;
-        let actual = Digest(std::mem::take(&mut self.hasher).finalize().into());
-        let result = self.publish(actual);
+        let result = match self.pipe.finish() {
+            Some(actual) => self.publish(actual),
+            None => Err(StoreError::Io {
+                path: self.temp.clone(),
+                source: io::Error::other("el hilo del SHA-256 terminó antes de tiempo"),
+            }),
+        };
         if result.is_err() {
             let _ = fs::remove_file(&self.temp);
         }
@@ -652,9 +689,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
         let mut up = store.begin_upload("a", 5, sha(b"hello"), None).unwrap();
-        up.write(b"hel").unwrap();
+        up.write_slice(b"hel").unwrap();
         assert!(store.list().unwrap().is_empty());
-        up.write(b"lo").unwrap();
+        up.write_slice(b"lo").unwrap();
         let entry = up.finish().unwrap();
         assert_eq!(entry.sha256, sha(b"hello"));
         assert_eq!(fs::read(tmp.path().join("a")).unwrap(), b"hello");
@@ -667,7 +704,7 @@ mod tests {
         let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
         fs::write(tmp.path().join("a"), b"viejo").unwrap();
         let mut up = store.begin_upload("a", 5, sha(b"nuevo"), None).unwrap();
-        up.write(b"NUEVO").unwrap();
+        up.write_slice(b"NUEVO").unwrap();
         assert!(matches!(up.finish(), Err(StoreError::Checksum { .. })));
         assert_eq!(fs::read(tmp.path().join("a")).unwrap(), b"viejo");
         assert_eq!(visible(tmp.path()), vec!["a"]);
@@ -679,7 +716,7 @@ mod tests {
         let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
         let data = b"0123456789";
         let mut up = store.begin_upload("n", 10, sha(data), None).unwrap();
-        up.write(&data[..6]).unwrap();
+        up.write_slice(&data[..6]).unwrap();
         up.interrupt();
         assert!(store.list().unwrap().is_empty());
         // Sin pedir reanudación se empieza de cero; pidiendo 4, se usa 4.
@@ -688,7 +725,7 @@ mod tests {
         drop(up);
         let mut up = store.begin_upload("n", 10, sha(data), Some(10)).unwrap();
         assert_eq!(up.offset(), 4, "el parcial se recortó a 4 bytes");
-        up.write(&data[4..]).unwrap();
+        up.write_slice(&data[4..]).unwrap();
         up.finish().unwrap();
         assert_eq!(fs::read(tmp.path().join("n")).unwrap(), data);
         assert_eq!(visible(tmp.path()), vec!["n"]);

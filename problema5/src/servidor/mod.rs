@@ -26,6 +26,7 @@ use crate::protocolo::{
     parse_command, Command, Digest, ErrorCode, ProtocolError, Reply, BUFFER_SIZE, DEFAULT_MAX_SIZE,
     MAX_COMMAND_LINE,
 };
+use crate::resumen::fill;
 
 /// Directorio de almacenamiento por omisión (relativo al directorio de trabajo).
 pub const DEFAULT_DIR: &str = "archivos";
@@ -313,44 +314,38 @@ impl Connection {
 
     /// Copia el cuerpo de una subida del socket al temporal, y la cierra según cómo acabe.
     fn receive_body(&mut self, mut upload: Upload, name: &str) -> io::Result<Flow> {
-        let mut buf = vec![0u8; BUFFER_SIZE];
         let mut left = upload.remaining();
         // Si el disco falla, se sigue leyendo (y tirando) el cuerpo para poder contestar con
         // un error y mantener la conexión sincronizada.
         let mut disk_error: Option<StoreError> = None;
         while left > 0 {
             let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
-            let chunk = buf.get_mut(..want).unwrap_or_default();
-            match self.reader.read(chunk) {
-                Ok(0) => {
-                    log::info!("{}: la subida de {name} se cortó a medias", self.peer);
-                    self.end_interrupted(upload, disk_error.is_some());
+            let mut buf = upload.buffer();
+            // Llenar el buffer entero antes de escribir: menos llamadas al sistema y trozos
+            // grandes para el hilo del SHA-256.
+            let (n, cut) = fill(&mut self.reader, buf.get_mut(..want).unwrap_or_default());
+            if n > 0 && disk_error.is_none() {
+                if let Err(e) = upload.write(buf, n) {
+                    disk_error = Some(e);
+                }
+            } else {
+                upload.give_back(buf);
+            }
+            left -= n as u64;
+            if let Some(e) = cut {
+                // Lo que llegó antes del corte ya está escrito: el parcial lo conserva.
+                self.end_interrupted(upload, disk_error.is_some());
+                if common::net::is_timeout(&e) {
+                    let msg = format!(
+                        "ningún byte en {:?} a mitad de la subida: se cierra la conexión",
+                        self.config.io_timeout
+                    );
+                    self.refuse(ErrorCode::Timeout, msg);
+                } else {
+                    log::info!("{}: la subida de {name} se cortó a medias: {e}", self.peer);
                     self.goodbye();
-                    return Ok(Flow::Close);
                 }
-                Ok(n) => {
-                    if disk_error.is_none() {
-                        if let Err(e) = upload.write(chunk.get(..n).unwrap_or_default()) {
-                            disk_error = Some(e);
-                        }
-                    }
-                    left -= n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let timed_out = common::net::is_timeout(&e);
-                    self.end_interrupted(upload, disk_error.is_some());
-                    if timed_out {
-                        let msg = format!(
-                            "ningún byte en {:?} a mitad de la subida: se cierra la conexión",
-                            self.config.io_timeout
-                        );
-                        self.refuse(ErrorCode::Timeout, msg);
-                    } else {
-                        log::info!("{}: la subida de {name} se cortó: {e}", self.peer);
-                    }
-                    return Ok(Flow::Close);
-                }
+                return Ok(Flow::Close);
             }
         }
         if let Some(e) = disk_error {
