@@ -125,23 +125,35 @@ backend nginx
 EOF
 haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
+HAP_PID=$!
 
 RUST_LOG=warn "$SERVIDOR" balanceador --port "$LB" --control-port "$LB_CTL" \
     --backend "127.0.0.1:$N1" --backend "127.0.0.1:$N2" ${LB_ARGS:-} >"$WORK/lb.out" 2>"$WORK/lb.err" &
 PIDS+=($!)
+LB_PID=$!
 
 for port in "$N1" "$N2" "$HAP" "$LB" "$LB_CTL"; do wait_port "$port"; done
 grep -q "escuchando en" "$WORK/lb.out" || { echo "el balanceador no imprimió su línea" >&2; exit 1; }
 
 # 3. Medidas, alternando HAProxy y el nuestro en cada tanda.
-wrk_run() { # puerto -> "req/s errores"
-    local out
+cpu_ticks() { # pid -> tics de CPU (usuario + sistema) consumidos hasta ahora
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+wrk_run() { # puerto pid -> "req/s errores µs-de-CPU-por-petición"
+    local out before after
+    before=$(cpu_ticks "$2")
     out=$(wrk -t2 -c"$CONNS" -d"${WRK_SECS}s" --timeout 5s "http://127.0.0.1:$1/1k.bin")
-    local rps errs non2xx
+    after=$(cpu_ticks "$2")
+    local rps errs non2xx reqs cpu_us
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     errs=$(awk '/Socket errors:/ {gsub(",", ""); s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+$/) s+=$i; print s}' <<<"$out")
     non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    echo "${rps:-0} $(( ${errs:-0} + ${non2xx:-0} ))"
+    # El coste en CPU del balanceador por petición depende mucho menos de la carga ajena que
+    # las peticiones por segundo.
+    cpu_us=$(python3 -c "print(f'{($after - $before) * 1e6 / $(getconf CLK_TCK) / max(${reqs:-0}, 1):.1f}')")
+    echo "${rps:-0} $(( ${errs:-0} + ${non2xx:-0} )) $cpu_us"
 }
 
 bulk_run() { # puerto -> "MiB/s bytes"
@@ -152,10 +164,11 @@ bulk_run() { # puerto -> "MiB/s bytes"
 }
 
 best() { sort -g | tail -1; }
+least() { grep . | sort -g | head -1; }
 
-declare -A RPS BULK
+declare -A RPS BULK CPU
 ERRORS=0
-for name in haproxy nuestro; do RPS[$name]=""; BULK[$name]=""; done
+for name in haproxy nuestro; do RPS[$name]=""; BULK[$name]=""; CPU[$name]=""; done
 
 echo "== wrk -c$CONNS ${WRK_SECS}s, 1 KiB; descarga de $BIG_MIB MiB; $ROUNDS tandas =="
 # Calentamiento corto (conexiones de nginx, caché de páginas del fichero grande).
@@ -164,28 +177,33 @@ curl -sS -o /dev/null "http://127.0.0.1:$N1/big.bin"
 
 for round in $(seq 1 "$ROUNDS"); do
     for name in haproxy nuestro; do
-        port=$HAP; [[ $name == nuestro ]] && port=$LB
-        read -r rps errs < <(wrk_run "$port")
+        port=$HAP; pid=$HAP_PID
+        if [[ $name == nuestro ]]; then port=$LB; pid=$LB_PID; fi
+        read -r rps errs cpu < <(wrk_run "$port" "$pid")
         ERRORS=$((ERRORS + errs))
         RPS[$name]+="$rps"$'\n'
+        CPU[$name]+="$cpu"$'\n'
         read -r mibs bytes < <(bulk_run "$port")
         if [[ "$bytes" != "$BIG_BYTES" ]]; then
             echo "  $name: descarga incompleta ($bytes de $BIG_BYTES bytes)" >&2
             ERRORS=$((ERRORS + 1))
         fi
         BULK[$name]+="$mibs"$'\n'
-        printf '  tanda %d %-8s %10s req/s  %8s MiB/s  errores %s\n' "$round" "$name" "$rps" "$mibs" "$errs"
+        printf '  tanda %d %-8s %10s req/s (%6s µs CPU/petición)  %8s MiB/s  errores %s\n' \
+            "$round" "$name" "$rps" "$cpu" "$mibs" "$errs"
     done
 done
 
 H_RPS=$(best <<<"${RPS[haproxy]}"); O_RPS=$(best <<<"${RPS[nuestro]}")
 H_BULK=$(best <<<"${BULK[haproxy]}"); O_BULK=$(best <<<"${BULK[nuestro]}")
+H_CPU=$(least <<<"${CPU[haproxy]}"); O_CPU=$(least <<<"${CPU[nuestro]}")
 ratio() { python3 -c "print(f'{100*float($1)/float($2):.0f}%' if float($2) > 0 else 'n/a')"; }
 
 echo
 echo "| medida | HAProxy | balanceador | cociente | objetivo |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 echo "| wrk 1 KiB, $CONNS conexiones (req/s, mejor de $ROUNDS) | $H_RPS | $O_RPS | $(ratio "$O_RPS" "$H_RPS") | >= 80% |"
+echo "| CPU del balanceador por petición (µs, la menor de $ROUNDS) | $H_CPU | $O_CPU | $(ratio "$O_CPU" "$H_CPU") | |"
 echo "| descarga de $BIG_MIB MiB (MiB/s, mejor de $ROUNDS) | $H_BULK | $O_BULK | $(ratio "$O_BULK" "$H_BULK") | >= 100% |"
 echo "| errores (wrk + descargas incompletas) | | | $ERRORS | 0 |"
 
