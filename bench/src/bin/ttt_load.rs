@@ -48,6 +48,9 @@ struct Args {
     /// Tiempo máximo de espera de cada lectura, en segundos
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Muestra en stderr las N jugadas más lentas (partida, número, cuándo se enviaron)
+    #[arg(long, default_value_t = 0)]
+    worst: usize,
     /// PID del servidor, para leer su memoria máxima (VmHWM)
     #[arg(long)]
     server_pid: Option<u32>,
@@ -60,10 +63,14 @@ struct Timing {
     last: Option<Instant>,
 }
 
+/// Trozos de la tabla de tiempos.
+const SHARDS: usize = 64;
+
 #[derive(Default)]
 struct Shared {
-    /// (partida, fichas en el tablero tras la jugada) -> tiempos.
-    timings: Mutex<HashMap<(u64, usize), Timing>>,
+    /// (partida, fichas en el tablero tras la jugada) -> tiempos, repartido en
+    /// [`SHARDS`] cerrojos para que miles de hilos no se esperen en uno solo.
+    timings: Vec<Mutex<HashMap<(u64, usize), Timing>>>,
     /// Partidas empezadas (las anota quien juega con X), para repartir espectadores.
     started: Mutex<Vec<u64>>,
     /// Partidas con su espectador ya dentro; X no abre hasta entonces, para que el
@@ -84,9 +91,21 @@ impl Shared {
         }
     }
 
+    fn new() -> Self {
+        Self {
+            timings: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            ..Self::default()
+        }
+    }
+
+    fn timings(&self, game: u64) -> std::sync::MutexGuard<'_, HashMap<(u64, usize), Timing>> {
+        // `timings` siempre tiene SHARDS trozos (véase `new`).
+        common::lock(&self.timings[(game % SHARDS as u64) as usize])
+    }
+
     fn note_arrival(&self, game: u64, ply: usize) {
         let now = Instant::now();
-        let mut t = common::lock(&self.timings);
+        let mut t = self.timings(game);
         let entry = t.entry((game, ply)).or_insert(Timing {
             sent: None,
             last: None,
@@ -203,7 +222,7 @@ fn player(
                 let Some(cell) = BotKind::Random.choose(board, *mark) else {
                     return fail("YOUR_TURN sin casillas libres".into());
                 };
-                common::lock(&shared.timings).insert(
+                shared.timings(*g).insert(
                     (*g, board.count() + 1),
                     Timing {
                         sent: Some(Instant::now()),
@@ -295,7 +314,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let timeout = Duration::from_secs(args.timeout.max(1));
     let think = Duration::from_millis(args.think_ms);
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared::new());
     let players = args.games * 2;
     // Todos los jugadores y este hilo: se suelta cuando todos tienen nombre.
     let ready = Arc::new(Barrier::new(players + 1));
@@ -341,11 +360,30 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let mut latencies: Vec<u64> = common::lock(&shared.timings)
-        .values()
-        .filter_map(|t| Some(t.last?.saturating_duration_since(t.sent?).as_micros() as u64))
+    let mut detailed: Vec<(u64, (u64, usize), Instant)> = shared
+        .timings
+        .iter()
+        .flat_map(|shard| common::lock(shard).clone())
+        .filter_map(|(k, t)| {
+            let sent = t.sent?;
+            Some((
+                t.last?.saturating_duration_since(sent).as_micros() as u64,
+                k,
+                sent,
+            ))
+        })
         .collect();
-    latencies.sort_unstable();
+    detailed.sort_unstable_by_key(|d| d.0);
+    if args.worst > 0 {
+        for (us, (game, ply), sent) in detailed.iter().rev().take(args.worst) {
+            eprintln!(
+                "lenta: partida {game} jugada {ply}: {:.2} ms (enviada a los {:.0} ms)",
+                *us as f64 / 1000.0,
+                sent.saturating_duration_since(start).as_secs_f64() * 1000.0
+            );
+        }
+    }
+    let latencies: Vec<u64> = detailed.iter().map(|d| d.0).collect();
     let errors = shared.errors.load(Ordering::Relaxed) + inconsistent;
     let ms = |p: f64| bench::percentile(&latencies, p).map_or(0.0, |us| us as f64 / 1000.0);
     println!("partidas: {finished}/{} terminadas", args.games);

@@ -2,8 +2,9 @@
 //! de partidas. Es el único sitio donde se crean partidas.
 //!
 //! Un cerrojo (`Lobby`) protege todo esto; se toma antes que el de cualquier partida (véase
-//! el orden en `servidor`). Las jugadas no lo necesitan más que un instante: se copia el
-//! `Arc` de la partida del jugador, se suelta, y se toma el de la partida.
+//! el orden en `servidor`). Las jugadas no lo tocan: cada conexión guarda una copia de su
+//! asiento ([`SeatSlot`]) que el vestíbulo mantiene al día, y con ella va directa al cerrojo
+//! de su partida.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,12 +44,30 @@ enum Place {
     Seated(Arc<GameCell>),
 }
 
+/// La partida donde está sentado un jugador, compartida entre el vestíbulo (que la cambia al
+/// emparejar o al dejar la mesa) y la conexión del jugador (que la lee en cada `MOVE` sin
+/// tocar el cerrojo del vestíbulo, muy disputado mientras miles de `PLAY` esperan pareja).
+/// Es una hoja del orden de cerrojos: con ella tomada no se toma nada más.
+pub type SeatSlot = Arc<Mutex<Option<Arc<GameCell>>>>;
+
 #[derive(Debug)]
 struct Player {
     token: String,
     /// `None` mientras está desconectado dentro del plazo de gracia.
     conn: Option<Conn>,
     place: Place,
+    seat: SeatSlot,
+}
+
+impl Player {
+    /// Cambia de sitio manteniendo al día la copia de la conexión.
+    fn set_place(&mut self, place: Place) {
+        *common::lock(&self.seat) = match &place {
+            Place::Seated(cell) => Some(Arc::clone(cell)),
+            _ => None,
+        };
+        self.place = place;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -65,12 +84,17 @@ impl Lobby {
         let Some(player) = self.players.get_mut(name) else {
             return;
         };
-        match std::mem::replace(&mut player.place, Place::Idle) {
-            Place::Queued => self.queue.retain(|n| n != name),
+        match &player.place {
+            Place::Queued => {
+                player.set_place(Place::Idle);
+                self.queue.retain(|n| n != name);
+            }
             Place::Waiting(code) => {
+                let code = code.clone();
+                player.set_place(Place::Idle);
                 self.private.remove(&code);
             }
-            other => player.place = other,
+            Place::Idle | Place::Seated(_) => {}
         }
     }
 }
@@ -82,6 +106,8 @@ pub struct Session {
     pub name: Option<String>,
     /// La partida que mira, si mira alguna.
     pub watching: Option<Arc<GameCell>>,
+    /// Dónde está sentado (la copia que mantiene el vestíbulo), desde que tiene nombre.
+    pub seat: Option<SeatSlot>,
 }
 
 /// ¿Sigue la conexión después de la orden?
@@ -231,16 +257,20 @@ impl Hub {
                 cell.lock().reconnected(&name, conn.clone());
             }
             log::info!("conexión {}: {name} vuelve a su partida", conn.id);
+            session.seat = Some(Arc::clone(&player.seat));
             session.name = Some(name);
             return Ok(());
         }
         let token = format!("{:016x}", rand::thread_rng().gen::<u64>());
+        let seat = SeatSlot::default();
+        session.seat = Some(Arc::clone(&seat));
         lobby.players.insert(
             name.clone(),
             Player {
                 token: token.clone(),
                 conn: Some(conn.clone()),
                 place: Place::Idle,
+                seat,
             },
         );
         conn.send(&ServerMessage::Hello {
@@ -345,9 +375,10 @@ impl Hub {
         let Some(player) = lobby.players.get_mut(name) else {
             return;
         };
-        let Place::Seated(cell) = std::mem::replace(&mut player.place, Place::Idle) else {
+        let Place::Seated(cell) = player.place.clone() else {
             return;
         };
+        player.set_place(Place::Idle);
         let abandoned = {
             let mut g = cell.lock();
             g.leave(name, ForfeitReason::Left, &self.ctx());
@@ -380,7 +411,7 @@ impl Hub {
                     lobby.queue.push_back(name.clone());
                     let position = lobby.queue.len();
                     if let Some(p) = lobby.players.get_mut(&name) {
-                        p.place = Place::Queued;
+                        p.set_place(Place::Queued);
                     }
                     conn.send(&ServerMessage::Queued(position));
                 }
@@ -393,7 +424,7 @@ impl Hub {
                 None => {
                     lobby.private.insert(code.clone(), name.clone());
                     if let Some(p) = lobby.players.get_mut(&name) {
-                        p.place = Place::Waiting(code.clone());
+                        p.set_place(Place::Waiting(code.clone()));
                     }
                     conn.send(&ServerMessage::Waiting(code));
                 }
@@ -425,7 +456,7 @@ impl Hub {
         lobby.games.insert(id, Arc::clone(&cell));
         for n in &names {
             if let Some(p) = lobby.players.get_mut(n) {
-                p.place = Place::Seated(Arc::clone(&cell));
+                p.set_place(Place::Seated(Arc::clone(&cell)));
             }
         }
         log::info!("partida {id}: {} contra {}", names[0], names[1]);
@@ -449,10 +480,9 @@ impl Hub {
             }
         };
         let name = session.name.as_deref().ok_or_else(not_in_game)?;
-        match self.lobby().players.get(name).map(|p| &p.place) {
-            Some(Place::Seated(cell)) => Ok((name.to_string(), Arc::clone(cell))),
-            _ => Err(not_in_game()),
-        }
+        let seat = session.seat.as_ref().ok_or_else(not_in_game)?;
+        let cell = common::lock(seat).clone().ok_or_else(not_in_game)?;
+        Ok((name.to_string(), cell))
     }
 
     fn play_move(&self, session: &Session, cell_number: u8) -> Result<(), Refusal> {

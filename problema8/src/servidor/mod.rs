@@ -9,8 +9,10 @@
 //! # Orden de los cerrojos
 //!
 //! Para que no haya interbloqueos, un hilo toma los cerrojos siempre en este orden y nunca al
-//! revés: **vestíbulo → una partida → (clasificación | relojes)**. La clasificación y los
-//! relojes son hojas: con ellos tomados no se toma nada más. Nunca se tienen dos partidas
+//! revés: **vestíbulo → una partida → (clasificación | relojes)**. La clasificación, los
+//! relojes y la copia del asiento de cada jugador (`lobby::SeatSlot`) son hojas: con ellos
+//! tomados no se toma nada más. Las jugadas no pasan por el vestíbulo: leen el asiento y van
+//! directas al cerrojo de su partida. Nunca se tienen dos partidas
 //! tomadas a la vez (`LIST` las consulta una a una tras soltar el vestíbulo). Las colas de
 //! salida no son cerrojos que esperen: encolar nunca bloquea, así que un cliente lento no
 //! frena una partida; si su cola se llena se le desconecta.
