@@ -850,6 +850,8 @@ fn smuggling_shapes_are_refused_with_400_and_never_reach_the_origin() {
         format!("POST {url} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhola\r\n0\r\n\r\n"),
         format!("GET {url} HTTP/1.1\nHost: x\n\n"),
         format!("GET {url} HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n"),
+        format!("GET {url} HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"),
+        format!("GET {url} HTTP/1.1\r\nAccept: */*\r\n\r\n"),
     ];
     for req in &cases {
         let mut c = Conn::open(&p);
@@ -1042,9 +1044,12 @@ fn access_log_has_one_line_per_request_and_per_tunnel() {
     t.stream.shutdown(NetShutdown::Write).unwrap();
     let mut all = Vec::new();
     t.reader.read_to_end(&mut all).unwrap();
+    let mut bad = Conn::open(&p);
+    assert_eq!(bad.request("GET", "BASURA\r\n\r\n").0.status, 400);
+    drop(bad);
     let read = || std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
-        tests::wait_until(IO_TIMEOUT, || read().lines().count() >= 2),
+        tests::wait_until(IO_TIMEOUT, || read().lines().count() >= 3),
         "{}",
         read()
     );
@@ -1055,6 +1060,10 @@ fn access_log_has_one_line_per_request_and_per_tunnel() {
     assert!(
         get_line.contains(&format!("GET \"{}\" 200 in=", origin.url("/log"))),
         "{get_line}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(" - \"-\" 400 in=10 ")),
+        "{log}"
     );
     let tunnel_line = lines.iter().find(|l| l.contains(" CONNECT ")).unwrap();
     assert!(

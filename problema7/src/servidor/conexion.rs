@@ -151,13 +151,14 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
         log::warn!("{peer}: cliente fuera de las redes permitidas (--allow): 403");
         add(&proxy.stats.requests, 1);
         proxy.stats.record_status(403);
+        let started = Instant::now();
         client.fail(
             403,
             &[],
             "este proxy no atiende a su red (véase --allow del servidor)\n",
         );
-        account(&mut client, 0, 0);
         linger_close(&client.stream);
+        record_unparsed(&mut client, 403, 0, 0, started);
         return;
     }
     let mut counted_in = 0;
@@ -179,8 +180,10 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
                 add(&proxy.stats.requests, 1);
                 let status = e.status();
                 proxy.stats.record_status(status);
+                let started = Instant::now();
                 client.fail(status, &[], &format!("petición no válida: {e}\n"));
                 linger_close(&client.stream);
+                record_unparsed(&mut client, status, counted_in, counted_out, started);
                 break;
             }
         };
@@ -212,6 +215,26 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
     client.release_upstream();
     let _ = client.stream.shutdown(NetShutdown::Both);
     log::debug!("{peer}: conexión cerrada");
+}
+
+/// Anota (registro de accesos y bytes) una petición que no llegó a entenderse o a leerse.
+fn record_unparsed(
+    client: &mut Client<'_>,
+    status: u16,
+    counted_in: u64,
+    counted_out: u64,
+    started: Instant,
+) {
+    client.proxy.log.record(&AccessRecord {
+        client: client.peer,
+        method: "-",
+        target: "-",
+        status,
+        bytes_in: client.bytes_in() - counted_in,
+        bytes_out: client.bytes_out() - counted_out,
+        duration: started.elapsed(),
+    });
+    account(client, counted_in, counted_out);
 }
 
 /// Suma a las estadísticas los bytes pasados desde la última cuenta.
@@ -289,6 +312,12 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
             return client.fail(400, &[], &format!("destino no válido: {e}\n"));
         }
     };
+    // Exactamente un `Host` en HTTP/1.1 (RFC 9112 §3.2): dos `Host` distintos son otra forma
+    // de engañar a un proxy y a un servidor para que entiendan destinos diferentes.
+    if let Err(e) = head.check_host() {
+        log::warn!("{peer}: {e}");
+        return client.fail(400, &[], &format!("petición no válida: {e}\n"));
+    }
     if is_stats_request(&head, &target) {
         return serve_stats(client, &head);
     }
