@@ -80,6 +80,12 @@ struct Shared {
     /// Resultado visto por cada jugador: partida -> líneas de fin.
     results: Mutex<HashMap<u64, Vec<String>>>,
     errors: AtomicU64,
+    /// Jugadores que ya terminaron su partida (o fallaron): nadie se despide hasta que
+    /// terminan todos, para que el cierre de miles de conexiones e hilos no caiga en mitad
+    /// de las partidas que aún se juegan y enturbie la medida.
+    done: Mutex<usize>,
+    done_cond: Condvar,
+    players: usize,
     finished_games: AtomicU64,
     last_finish: Mutex<Option<Instant>>,
 }
@@ -91,10 +97,28 @@ impl Shared {
         }
     }
 
-    fn new() -> Self {
+    fn new(players: usize) -> Self {
         Self {
             timings: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            players,
             ..Self::default()
+        }
+    }
+
+    fn mark_done(&self) {
+        let mut done = common::lock(&self.done);
+        *done += 1;
+        if *done >= self.players {
+            self.done_cond.notify_all();
+        }
+    }
+
+    /// Espera (como mucho `timeout`) a que todos los jugadores hayan terminado.
+    fn wait_all_done(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut done = common::lock(&self.done);
+        while *done < self.players && Instant::now() < deadline {
+            done = common::sync::wait_timeout(&self.done_cond, done, Duration::from_millis(100)).0;
         }
     }
 
@@ -130,6 +154,8 @@ fn player(
 ) {
     let who = format!("j{index}");
     let fail = |what: String| shared.error(&who, &what);
+    // Cuenta al jugador como terminado una sola vez, también si sale por un error.
+    let mut done = Some(DoneGuard(&shared));
     let stream = match common::cli::connect_with_timeout(&addr, timeout) {
         Ok(s) => s,
         Err(e) => {
@@ -246,6 +272,8 @@ fn player(
                     shared.finished_games.fetch_add(1, Ordering::Relaxed);
                     *common::lock(&shared.last_finish) = Some(Instant::now());
                 }
+                drop(done.take());
+                shared.wait_all_done(timeout);
                 let _ = send(&mut writer, &Command::Quit);
             }
             ServerMessage::Bye(_) => return,
@@ -307,15 +335,25 @@ fn spectator(addr: String, index: usize, timeout: Duration, shared: Arc<Shared>)
             Err(e) => return fail(format!("{e}")),
         }
     }
+    shared.wait_all_done(timeout);
     let _ = send(&mut writer, &Command::Quit);
+}
+
+/// Marca al jugador como terminado al soltarse.
+struct DoneGuard<'a>(&'a Shared);
+
+impl Drop for DoneGuard<'_> {
+    fn drop(&mut self) {
+        self.0.mark_done();
+    }
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let timeout = Duration::from_secs(args.timeout.max(1));
     let think = Duration::from_millis(args.think_ms);
-    let shared = Arc::new(Shared::new());
     let players = args.games * 2;
+    let shared = Arc::new(Shared::new(players));
     // Todos los jugadores y este hilo: se suelta cuando todos tienen nombre.
     let ready = Arc::new(Barrier::new(players + 1));
     let mut handles = Vec::with_capacity(players + args.spectators);
