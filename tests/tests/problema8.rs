@@ -619,3 +619,50 @@ fn a_game_against_the_cpu_can_be_played_with_nc() {
         ServerMessage::parse(l).unwrap();
     }
 }
+
+#[test]
+fn idle_connection_is_told_and_closed() {
+    let server = start_with(ServerConfig {
+        idle_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    });
+    let mut c = LineClient::connect(server.addr);
+    c.line();
+    assert_eq!(
+        c.line(),
+        "ERROR IDLE 200ms sin recibir nada: se cierra la conexión"
+    );
+    c.expect_closed();
+}
+
+#[test]
+fn clients_over_the_connection_cap_are_refused_and_the_rest_keep_playing() {
+    let server = start_with(ServerConfig {
+        max_connections: 2,
+        ..ServerConfig::default()
+    });
+    let (mut a, _) = named(server.addr, "ana");
+    let (_b, _) = named(server.addr, "bea");
+    let mut c = LineClient::connect(server.addr);
+    assert_eq!(c.line(), "ERROR FULL servidor lleno, pruebe más tarde");
+    c.expect_closed();
+    a.send("PLAY CPU");
+    assert_eq!(a.line(), "START 1 X CPU");
+}
+
+#[test]
+fn abrupt_reset_of_a_spectator_does_not_disturb_the_game() {
+    let server = start();
+    let (mut a, mut b) = pair(server.addr);
+    {
+        let spec = LineClient::connect(server.addr);
+        let mut s = spec;
+        s.line();
+        s.send("WATCH 1");
+        assert_eq!(s.line(), "WATCHING 1 ana bea");
+        // Se cierra sin despedida y sin leer el BOARD pendiente: el núcleo envía RST.
+    }
+    play_moves(&mut a, &mut b, &[1, 4, 2, 5, 3]);
+    assert_eq!(a.line(), "WIN 1 X ana 1,2,3");
+    assert_eq!(b.line(), "WIN 1 X ana 1,2,3");
+}

@@ -197,8 +197,8 @@ fn handle(hub: &Hub, stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
                 conn.send(&ServerMessage::error(
                     ErrorCode::Idle,
                     format!(
-                        "{} s sin recibir nada: se cierra la conexión",
-                        config.idle_timeout.as_secs()
+                        "{:?} sin recibir nada: se cierra la conexión",
+                        config.idle_timeout
                     ),
                 ));
                 break;
