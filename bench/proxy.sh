@@ -9,12 +9,12 @@
 #    `curl -p -x` por nuestro proxy y con `curl -p -x` por tinyproxy (ConnectPort al puerto de
 #    nginx).
 #
-#   bash bench/proxy.sh            # wrk 10 s por caso, túnel de 1 GiB (mejor de 3)
+#   bash bench/proxy.sh            # wrk 10 s por caso, túnel de 1 GiB (mejor de 5)
 #   QUICK=1 bash bench/proxy.sh    # wrk 2 s, túnel de 64 MiB, una vez: solo demuestra que funciona
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECS=10; CONNS=64; BIG_MIB=1024; ROUNDS=3
+SECS=10; CONNS=64; BIG_MIB=1024; ROUNDS=5
 if [ "${QUICK:-}" = 1 ]; then SECS=2; BIG_MIB=64; ROUNDS=1; fi
 for tool in nginx tinyproxy wrk curl python3; do
     command -v "$tool" >/dev/null || { echo "falta $tool (apt-get install $tool)" >&2; exit 1; }
@@ -108,20 +108,19 @@ read -r d_rps d_err < <(run_wrk "http://127.0.0.1:$P_NGINX/f1k")
 read -r o_rps o_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_OURS/")
 read -r t_rps t_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_TINY/")
 
-# Caudal de descarga en MB/s (el mejor de ROUNDS intentos, tras uno de calentamiento que
-# deja el fichero en la caché de páginas).
+# Caudal de descarga en MB/s: el mejor de ROUNDS intentos por camino, con los tres caminos
+# alternados en cada ronda para que el ruido de la máquina compartida les afecte por igual.
+# Antes, una descarga de calentamiento deja el fichero en la caché de páginas.
 curl -sS -o /dev/null "http://127.0.0.1:$P_NGINX/grande"
-download() {
-    local best=0 v
-    for _ in $(seq "$ROUNDS"); do
-        v=$(curl -sS -o /dev/null -w '%{speed_download}' "$@" "http://127.0.0.1:$P_NGINX/grande")
-        best=$(python3 -c "print(max($best, $v/1e6))")
-    done
-    python3 -c "print(f'{$best:.0f}')"
-}
-dl_direct=$(download)
-dl_ours=$(download -p -x "http://127.0.0.1:$P_OURS")
-dl_tiny=$(download -p -x "http://127.0.0.1:$P_TINY")
+speed() { curl -sS -o /dev/null -w '%{speed_download}' "$@" "http://127.0.0.1:$P_NGINX/grande"; }
+best() { python3 -c "import sys; print(f'{max(map(float, sys.argv[1:]))/1e6:.0f}')" "$@"; }
+dl_d=(); dl_o=(); dl_t=()
+for _ in $(seq "$ROUNDS"); do
+    dl_d+=("$(speed)")
+    dl_o+=("$(speed -p -x "http://127.0.0.1:$P_OURS")")
+    dl_t+=("$(speed -p -x "http://127.0.0.1:$P_TINY")")
+done
+dl_direct=$(best "${dl_d[@]}"); dl_ours=$(best "${dl_o[@]}"); dl_tiny=$(best "${dl_t[@]}")
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo "| medida | nginx directo | problema7 | tinyproxy | problema7/tinyproxy | problema7/directo |"
