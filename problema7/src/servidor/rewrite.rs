@@ -242,6 +242,31 @@ mod tests {
         assert_eq!(h.get("x-proxy"), Some("taller"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn no_hop_by_hop_header_survives(
+            names in proptest::collection::vec("(Connection|Keep-Alive|TE|Upgrade|X-[a-z]{1,3}|Accept)", 0..12),
+            listed in proptest::collection::vec("(x-[a-z]{1,3}|close|keep-alive)", 0..4),
+        ) {
+            let mut h = Headers::new();
+            h.push("Connection", listed.join(", "));
+            for n in &names {
+                h.push(n.as_str(), "v");
+            }
+            strip_hop_by_hop(&mut h);
+            for (name, _) in h.iter() {
+                let lower = name.to_ascii_lowercase();
+                proptest::prop_assert!(!HOP_BY_HOP.contains(&lower.as_str()));
+                proptest::prop_assert!(!listed.contains(&lower), "{} quedó", name);
+            }
+            let kept = names.iter().filter(|n| {
+                let l = n.to_ascii_lowercase();
+                !HOP_BY_HOP.contains(&l.as_str()) && !listed.contains(&l)
+            }).count();
+            proptest::prop_assert_eq!(h.len(), kept);
+        }
+    }
+
     #[test]
     fn bad_add_header_rules_are_rejected() {
         for s in [
