@@ -598,6 +598,39 @@ mod tests {
         assert!(!listing_html("/", vec![], false).contains("../"));
     }
 
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn decoded_segments_never_escape(raw in "/([a-z.%/\\\\]|%2[eEfF]|%5[cC]|%00|%25){0,30}") {
+                if let Ok(segments) = decode_path(&raw) {
+                    for seg in segments {
+                        prop_assert!(!seg.is_empty());
+                        prop_assert!(seg != b"." && seg != b"..");
+                        prop_assert!(!seg.contains(&b'/') && !seg.contains(&b'\\') && !seg.contains(&0));
+                    }
+                }
+            }
+
+            #[test]
+            fn ranges_stay_inside_the_file(header in "bytes=[0-9]{0,5}-[0-9]{0,5}", len in 0u64..100_000) {
+                if let RangeRequest::Partial { start, end } = parse_range(&header, len) {
+                    prop_assert!(start <= end && end < len);
+                }
+            }
+
+            #[test]
+            fn encoded_segments_decode_back(name in "\\PC{1,20}") {
+                let enc = encode_segment(&name);
+                let dec: Vec<u8> = percent_decode(enc.as_bytes()).collect();
+                prop_assert_eq!(dec, name.as_bytes().to_vec());
+                prop_assert!(!enc.contains('/') && !enc.contains('"') && !enc.contains('<'));
+            }
+        }
+    }
+
     #[test]
     fn sizes_are_human() {
         assert_eq!(human_size(0), "0 B");

@@ -378,6 +378,60 @@ fn shutdown_returns_promptly_with_keep_alive_clients_connected() {
     assert!(c.is_closed());
 }
 
+#[test]
+fn many_clients_at_once_are_all_served() {
+    let fx = fixture();
+    let server = start(&fx);
+    let addr = server.addr;
+    let workers: Vec<_> = (0..40)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = Conn::new(addr);
+                for _ in 0..10 {
+                    assert_eq!(c.get("/a.txt").1, b"hola\n");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
+#[test]
+fn client_vanishing_mid_download_does_not_hurt_the_server() {
+    let fx = fixture();
+    let server = start(&fx);
+    for _ in 0..5 {
+        let mut s = connect(server.addr);
+        s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 1000];
+        s.read_exact(&mut buf).unwrap();
+        drop(s);
+    }
+    // Media petición y cierre brusco.
+    let mut s = connect(server.addr);
+    s.write_all(b"GET /a.txt HTTP/1.1\r\nHo").unwrap();
+    drop(s);
+    assert_eq!(get(server.addr, "/a.txt").1, b"hola\n");
+}
+
+#[test]
+fn non_ascii_targets_are_rejected_raw_and_looked_up_when_encoded() {
+    let fx = fixture();
+    fs::write(fx.root.join("año.txt"), "ñ").unwrap();
+    let server = start(&fx);
+    let out = exchange(
+        server.addr,
+        "GET /año.txt HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes(),
+    );
+    assert_eq!(status_of(&out), 400);
+    let mut c = Conn::new(server.addr);
+    assert_eq!(c.get("/a%C3%B1o.txt").1, "ñ".as_bytes());
+    assert_eq!(c.get("/%ff%fe").0.status, 404);
+}
+
 // ---------------------------------------------------------------- condicionales y rangos
 
 #[test]
