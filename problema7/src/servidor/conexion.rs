@@ -80,6 +80,8 @@ pub(crate) struct Client<'a> {
     pub(crate) reader: BufReader<Counted>,
     pub(crate) writer: BufWriter<Counted>,
     pub(crate) upstream: Option<Sticky>,
+    /// El proxy contestó con un error y va a cerrar: hay que hacerlo con cortesía.
+    pub(crate) failed: bool,
 }
 
 /// Lo que se anota al terminar una petición.
@@ -124,6 +126,7 @@ impl Client<'_> {
 
     /// Envía una respuesta generada por el proxy y marca la conexión para cerrarse.
     pub(crate) fn fail(&mut self, status: u16, extra: &[(&str, &str)], body: &str) -> Outcome {
+        self.failed = true;
         let bytes = simple_response(status, extra, body, true);
         let _ = self
             .writer
@@ -182,7 +185,6 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
                 proxy.stats.record_status(status);
                 let started = Instant::now();
                 client.fail(status, &[], &format!("petición no válida: {e}\n"));
-                linger_close(&client.stream);
                 record_unparsed(&mut client, status, counted_in, counted_out, started);
                 break;
             }
@@ -213,6 +215,9 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
         }
     }
     client.release_upstream();
+    if client.failed {
+        linger_close(&client.stream);
+    }
     let _ = client.stream.shutdown(NetShutdown::Both);
     log::debug!("{peer}: conexión cerrada");
 }
@@ -280,11 +285,12 @@ fn setup(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) -> Option<Client<'_
             },
         ),
         upstream: None,
+        failed: false,
     })
 }
 
 /// Cierra con cortesía tras un error: deja de escribir y lee (y tira) lo que el cliente aún
-/// estuviera enviando durante un momento. Si se cerrara con datos sin leer en el buffer del
+/// estuviera enviando durante un momento (como mucho 1 s y 1 MiB). Si se cerrara con datos sin leer en el buffer del
 /// núcleo, se enviaría un RST y el cliente podría perder nuestra respuesta de error.
 pub(crate) fn linger_close(stream: &TcpStream) {
     let _ = stream.shutdown(NetShutdown::Write);
@@ -380,9 +386,7 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
         Err(e) => {
             log::warn!("{peer}: cuerpo mal delimitado: {e}");
             let status = e.status();
-            let out = client.fail(status, &[], &format!("petición rechazada: {e}\n"));
-            linger_close(&client.stream);
-            return out;
+            return client.fail(status, &[], &format!("petición rechazada: {e}\n"));
         }
     };
     forward::forward(client, head, &origin, path, kind, proxied)

@@ -514,13 +514,11 @@ fn client_body_failed(client: &mut Client<'_>, e: &io::Error) -> Outcome {
     if let Some(he) = HttpError::from_io(e) {
         log::warn!("{peer}: cuerpo de la petición no válido: {he}");
         let status = he.status();
-        let out = client.fail(
+        return client.fail(
             status,
             &[],
             &format!("cuerpo de la petición no válido: {he}\n"),
         );
-        super::conexion::linger_close(&client.stream);
-        return out;
     }
     if is_timeout(e) {
         log::warn!("{peer}: el cliente no terminó de enviar el cuerpo a tiempo");
