@@ -207,7 +207,7 @@ fn push_line_text(s: &str, out: &mut Vec<u8>) {
 ///
 /// ```
 /// use problema9::resp::encode_command;
-/// assert_eq!(encode_command(&[b"GET", b"a"]), b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n");
+/// assert_eq!(encode_command(&["GET", "a"]), b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n");
 /// ```
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let value = Value::Array(args.iter().map(|a| Value::bulk(a.as_ref())).collect());

@@ -24,7 +24,7 @@ pub mod wal;
 use std::io::{BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -224,6 +224,8 @@ pub struct Node {
     /// Los pares conocidos.
     pub peers: Peers,
     caught_up: AtomicBool,
+    /// Turno para repartir las lecturas entre los pares.
+    read_turn: AtomicUsize,
     /// Contadores.
     pub stats: Stats,
     recovery: Recovery,
@@ -287,6 +289,7 @@ pub fn run(
         store: Mutex::new(store),
         wal,
         caught_up: AtomicBool::new(false),
+        read_turn: AtomicUsize::new(0),
         stats: Stats::default(),
         recovery,
         client_addr,

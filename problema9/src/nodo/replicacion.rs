@@ -18,8 +18,8 @@
 //! más de dos intentos. En el segundo, un par con una versión aún mayor tiene una escritura
 //! concurrente, que puede ganar legítimamente.
 //!
-//! Lectura (`GET`, `EXISTS`): pregunta a todos los pares, espera a una mayoría (él incluido)
-//! y devuelve la versión más alta. Como toda escritura confirmada está en una mayoría y dos
+//! Lectura (`GET`, `EXISTS`): pregunta a los pares que faltan para una mayoría (él incluido;
+//! con 3 nodos, a uno solo, por turnos; a otro si ese falla) y devuelve la versión más alta. Como toda escritura confirmada está en una mayoría y dos
 //! mayorías se cortan, ninguna lectura devuelve algo más viejo que lo ya confirmado. A los que
 //! contestaron con una versión vieja se les envía la nueva ("read repair").
 
@@ -192,11 +192,37 @@ impl Node {
     pub fn coordinate_read(&self, key: &[u8]) -> Result<Option<Entry>, QuorumError> {
         let (links, cluster, need) = self.quorum_view();
         let local = lock(&self.store).get(key).cloned();
-        let call = self.peers.send(&links, &Op::Read { key: key.to_vec() });
         let deadline = Instant::now() + self.config.quorum_timeout;
-        let answers = call
-            .collector
-            .wait(deadline, |a| 1 + count_entries(a) >= need);
+        // Solo se pregunta a los pares que faltan para la mayoría (con 3 nodos, a uno), por
+        // turnos y empezando por los que tienen conexión abierta: la mitad de trabajo para el
+        // clúster que preguntar a todos. Si alguno falla o tarda, se pregunta a los siguientes.
+        let offset = self.read_turn.fetch_add(1, Ordering::Relaxed);
+        let mut order: Vec<Arc<PeerLink>> = (0..links.len())
+            .filter_map(|i| links.get((i + offset) % links.len()).cloned())
+            .collect();
+        order.sort_by_key(|l| !l.is_connected());
+        let want = need - 1;
+        let mut asked: Vec<Arc<PeerLink>> = Vec::new();
+        let mut answers: Answers = Vec::new();
+        let mut next = 0;
+        while count_entries(&answers) < want && next < order.len() {
+            let missing = want - count_entries(&answers);
+            let end = (next + missing).min(order.len());
+            let batch = order.get(next..end).unwrap_or_default().to_vec();
+            next = end;
+            // Si quedan pares de reserva, no se espera a este grupo más de un cuarto del plazo.
+            let batch_deadline = if next < order.len() {
+                deadline.min(Instant::now() + self.config.quorum_timeout / 4)
+            } else {
+                deadline
+            };
+            let call = self.peers.send(&batch, &Op::Read { key: key.to_vec() });
+            let got = call
+                .collector
+                .wait(batch_deadline, |a| count_entries(a) >= batch.len());
+            asked.extend(batch);
+            answers.extend(got);
+        }
         let got = 1 + count_entries(&answers);
         if got < need {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
@@ -219,7 +245,7 @@ impl Node {
             }
         }
         if let Some(best) = &best {
-            self.read_repair(key, best, local.as_ref(), &links, &answers);
+            self.read_repair(key, best, local.as_ref(), &asked, &answers);
         }
         Ok(best)
     }
