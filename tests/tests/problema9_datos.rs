@@ -564,3 +564,62 @@ fn redis_cli_talks_to_a_node() {
         assert!(text.contains("SET") && text.contains("GET"), "{text}");
     }
 }
+
+#[test]
+fn nodes_behind_the_balancer_learn_their_peers_from_the_registry_and_serve_through_it() {
+    use problema9::balanceador::{self, BalancerConfig, CheckKind};
+    let control = TcpListener::bind("127.0.0.1:0").unwrap();
+    let control_addr = control.local_addr().unwrap().to_string();
+    let cfg = BalancerConfig {
+        check: CheckKind::Ping,
+        check_interval: Duration::from_millis(100),
+        fall: 1,
+        rise: 1,
+        ..BalancerConfig::default()
+    };
+    let balancer = tests::start_server(move |l, s| balanceador::run(l, control, cfg, s));
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes: Vec<ServerGuard> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            // Sin `--peer`: se conocen solo a través del registro del balanceador.
+            let mut c = NodeConfig::new(format!("n{}", i + 1), dir.path());
+            c.balancer = Some(control_addr.clone());
+            c.cluster_size = Some(3);
+            c.heartbeat = Duration::from_millis(100);
+            c.sync_interval = Duration::from_millis(200);
+            let peers = TcpListener::bind("127.0.0.1:0").unwrap();
+            tests::start_server(move |l, s| nodo::run(l, peers, c, s))
+        })
+        .collect();
+    for n in &nodes {
+        let mut c = Resp::connect(n.addr);
+        assert!(
+            wait_until(WAIT, || c.cmd(&["PING"]) == Value::Simple("PONG".into())),
+            "un nodo no se puso al día"
+        );
+    }
+    // A través del balanceador, con conexiones nuevas (cada una puede ir a otro nodo).
+    assert!(wait_until(WAIT, || {
+        Resp::connect(balancer.addr).cmd(&["SET", "via", "balanceador"]) == Value::ok()
+    }));
+    for _ in 0..6 {
+        assert_eq!(
+            Resp::connect(balancer.addr).cmd(&["GET", "via"]),
+            bulk("balanceador")
+        );
+    }
+    for n in &nodes {
+        assert!(wait_until(WAIT, || {
+            Resp::connect(n.addr).cmd(&["DBSIZE"]) == Value::Integer(1)
+        }));
+    }
+    let status = problema9::registro::status(&control_addr, Duration::from_secs(5)).unwrap();
+    assert_eq!(status.len(), 3);
+    assert!(status
+        .iter()
+        .all(|b| b.meta.contains_key(nodo::sincronia::META_PEER_ADDR)));
+    drop(nodes);
+    drop(balancer);
+}
