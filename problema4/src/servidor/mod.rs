@@ -1,0 +1,249 @@
+//! El servidor: acepta conexiones (un hilo cada una, vía [`common::serve`]) y en cada una
+//! atiende peticiones en orden mientras la conexión siga viva (*keep-alive* y *pipelining*).
+//!
+//! Cada petición tiene un plazo total ([`ServerConfig::timeout`]) desde que se empieza a
+//! esperar hasta que llega entera: un cliente lento (*slowloris*) o inactivo no retiene el
+//! hilo más de ese tiempo. El fichero se envía con `io::copy` de `File` a `TcpStream`, que en
+//! Linux usa `sendfile`/`copy_file_range`: memoria constante y sin copias por el espacio de
+//! usuario.
+//!
+//! Aquí están el bucle de cada conexión, los plazos y el cierre; la respuesta a cada petición
+//! (validación, ficheros, listados, errores) está en `respond`.
+
+use std::io::{self, BufReader, Read};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::http::{self, HttpError, Limits, RequestHead, ResponseHead, Version};
+use common::{ServeConfig, Shutdown};
+
+mod respond;
+
+use respond::{send_error, serve_request};
+
+use crate::protocolo::{error_detail, error_html, DEFAULT_MAX_DISCARD, DEFAULT_TIMEOUT};
+
+/// Valor de la cabecera `Server`.
+pub const SERVER_NAME: &str = "taller-redes-problema4";
+
+/// Ficheros de hasta este tamaño se envían junto a la cabecera en una sola escritura; los
+/// mayores, con `io::copy` (que usa `sendfile`).
+const SMALL_FILE: u64 = 16 * 1024;
+
+/// Configuración del servidor.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Directorio que se sirve. Nada fuera de él es accesible.
+    pub root: PathBuf,
+    /// Límites de la cabecera de cada petición (414/431 al pasarlos).
+    pub limits: Limits,
+    /// Plazo para recibir cada petición completa; también el máximo de inactividad de una
+    /// conexión persistente (408 si la petición quedó a medias).
+    pub timeout: Duration,
+    /// Cuerpo máximo que se descarta en un `GET`/`HEAD` para seguir con la conexión.
+    pub max_discard: u64,
+    /// Máximo de conexiones simultáneas (las demás reciben 503).
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// Configuración por omisión para servir `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            limits: Limits::default(),
+            timeout: DEFAULT_TIMEOUT,
+            max_discard: DEFAULT_MAX_DISCARD,
+            max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Lo que impide arrancar el servidor.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// El directorio raíz no existe o no es un directorio.
+    #[error("no se puede servir {path}: {reason}")]
+    Root {
+        /// El directorio pedido.
+        path: PathBuf,
+        /// El motivo.
+        reason: String,
+    },
+    /// Falló el bucle de aceptación.
+    #[error("error del bucle de aceptación: {0}")]
+    Io(#[from] io::Error),
+}
+
+struct Context {
+    root: PathBuf,
+    config: ServerConfig,
+    shutdown: Shutdown,
+}
+
+/// Sirve `config.root` en `listener` hasta que se dispare `shutdown`.
+///
+/// # Errores
+/// [`ServerError::Root`] si la raíz no es un directorio accesible.
+pub fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) -> Result<(), ServerError> {
+    let root = std::fs::canonicalize(&config.root).map_err(|e| ServerError::Root {
+        path: config.root.clone(),
+        reason: common::net::describe_io_error(&e),
+    })?;
+    if !root.is_dir() {
+        return Err(ServerError::Root {
+            path: config.root.clone(),
+            reason: "no es un directorio".into(),
+        });
+    }
+    log::info!("[problema4] sirviendo {}", root.display());
+    let mut serve = ServeConfig::new("problema4");
+    serve.max_connections = config.max_connections;
+    serve.refusal = refusal_bytes();
+    let ctx = Arc::new(Context {
+        root,
+        config,
+        shutdown: shutdown.clone(),
+    });
+    common::serve(listener, serve, shutdown, move |stream, peer| {
+        handle_connection(&ctx, stream, peer)
+    })?;
+    Ok(())
+}
+
+/// La respuesta 503 que reciben las conexiones por encima del tope.
+pub fn refusal_bytes() -> Vec<u8> {
+    let body = error_html(503, "Service Unavailable", error_detail(503));
+    let mut head = ResponseHead::new(503);
+    head.headers.push("Server", SERVER_NAME);
+    head.headers
+        .push("Content-Type", "text/html; charset=utf-8");
+    head.headers.push("Content-Length", body.len().to_string());
+    head.headers.push("Retry-After", "1");
+    head.headers.push("Connection", "close");
+    let mut out = Vec::new();
+    head.encode(&mut out);
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+/// Un socket cuya lectura respeta un plazo absoluto: antes de cada `read` se ajusta el
+/// tiempo de espera del socket a lo que queda hasta el plazo.
+struct DeadlineStream {
+    stream: TcpStream,
+    deadline: Instant,
+    /// El último tiempo de espera puesto en el socket (para no repetir la llamada al sistema
+    /// en cada lectura cuando apenas ha cambiado).
+    applied: Option<Duration>,
+}
+
+impl Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        // Con una holgura de 1/8 del plazo: en una conexión rápida el tiempo restante casi no
+        // cambia entre lecturas y nos ahorramos un `setsockopt` por petición.
+        let close_enough = self.applied.is_some_and(|a| {
+            let diff = if a > left { a - left } else { left - a };
+            diff <= left / 8
+        });
+        if !close_enough {
+            self.stream.set_read_timeout(Some(left))?;
+            self.applied = Some(left);
+        }
+        self.stream.read(buf)
+    }
+}
+
+/// Lo que hay que hacer con la conexión tras una respuesta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    KeepAlive,
+    Close,
+}
+
+fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
+    log::debug!("[problema4] {peer}: conectado");
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(ctx.config.timeout));
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(
+        16 * 1024,
+        DeadlineStream {
+            stream: read_half,
+            deadline: Instant::now() + ctx.config.timeout,
+            applied: None,
+        },
+    );
+    let mut out = &stream;
+    loop {
+        reader.get_mut().deadline = Instant::now() + ctx.config.timeout;
+        let started = Instant::now();
+        let head = match http::read_request_head(&mut reader, &ctx.config.limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => break,
+            Err(HttpError::Timeout { received: 0 }) => {
+                log::debug!("[problema4] {peer}: conexión inactiva, se cierra");
+                break;
+            }
+            Err(HttpError::Io(e)) => {
+                log::debug!("[problema4] {peer}: error de lectura: {e}");
+                break;
+            }
+            Err(e) => {
+                log::warn!("[problema4] {peer}: petición no válida: {e}");
+                let status = e.status();
+                let sent = send_error(&mut out, status, Version::Http11, false, &[]);
+                access_log(peer, "-", status, sent.unwrap_or(0), started);
+                lingering_close(&stream, &mut reader);
+                return;
+            }
+        };
+        match serve_request(ctx, &head, &mut reader, &mut out) {
+            Ok((status, bytes, after)) => {
+                if log::log_enabled!(log::Level::Info) {
+                    access_log(peer, &request_line(&head), status, bytes, started);
+                }
+                if after == After::Close || ctx.shutdown.is_triggered() {
+                    lingering_close(&stream, &mut reader);
+                    return;
+                }
+            }
+            Err(e) => {
+                log::debug!("[problema4] {peer}: conexión cortada: {e}");
+                return;
+            }
+        }
+    }
+    log::debug!("[problema4] {peer}: desconectado");
+}
+
+fn request_line(head: &RequestHead) -> String {
+    format!("{} {} {}", head.method, head.target, head.version)
+}
+
+fn access_log(peer: SocketAddr, line: &str, status: u16, bytes: u64, started: Instant) {
+    log::info!(
+        "[problema4] {peer} \"{line}\" {status} {bytes} {:.1}ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+}
+
+/// Cierre "con espera" (como el `lingering close` de Apache): cerramos nuestra escritura y
+/// leemos un poco lo que el cliente siga enviando, para que el núcleo no responda con un
+/// RST que destruya la respuesta antes de que el cliente la lea.
+fn lingering_close(stream: &TcpStream, reader: &mut BufReader<DeadlineStream>) {
+    let _ = stream.shutdown(NetShutdown::Write);
+    reader.get_mut().deadline = Instant::now() + Duration::from_secs(1);
+    let _ = io::copy(&mut reader.take(256 * 1024), &mut io::sink());
+}
