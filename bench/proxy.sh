@@ -7,7 +7,8 @@
 #    (`GET http://127.0.0.1:NGINX/f1k`), la que recibe un proxy explícito.
 # 2. Caudal de un túnel CONNECT: curl descarga un fichero grande de nginx directamente, con
 #    `curl -p -x` por nuestro proxy y con `curl -p -x` por tinyproxy (ConnectPort al puerto de
-#    nginx).
+#    nginx). Como referencia, un relé TCP en espacio de usuario sin CONNECT (socat -b 65536):
+#    lo que cuesta cualquier salto intermedio en esta máquina.
 #
 #   bash bench/proxy.sh            # wrk 10 s por caso, túnel de 1 GiB (mejor de 5)
 #   QUICK=1 bash bench/proxy.sh    # wrk 2 s, túnel de 64 MiB, una vez: solo demuestra que funciona
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 SECS=10; CONNS=64; BIG_MIB=1024; ROUNDS=5
 if [ "${QUICK:-}" = 1 ]; then SECS=2; BIG_MIB=64; ROUNDS=1; fi
-for tool in nginx tinyproxy wrk curl python3; do
+for tool in nginx tinyproxy wrk curl socat python3; do
     command -v "$tool" >/dev/null || { echo "falta $tool (apt-get install $tool)" >&2; exit 1; }
 done
 
@@ -32,7 +33,7 @@ cp "${CARGO_TARGET_DIR:-target}"/release/servidor "$WORK/p7-servidor"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "el puerto $1 no abrió" >&2; exit 1; }
 
-P_NGINX=$(free_port); P_OURS=$(free_port); P_TINY=$(free_port)
+P_NGINX=$(free_port); P_OURS=$(free_port); P_TINY=$(free_port); P_SOCAT=$(free_port)
 
 # --- nginx: origen común, un fichero de 1 KiB y uno grande ---
 mkdir -p "$WORK/www" "$WORK/nginx"
@@ -79,7 +80,10 @@ tinyproxy -d -c "$WORK/tinyproxy.conf" >/dev/null 2>&1 & PIDS+=($!)
 # --- nuestro proxy: registro de accesos apagado (RUST_LOG=warn), CONNECT al puerto de nginx ---
 RUST_LOG=warn "$WORK/p7-servidor" --port "$P_OURS" --connect-ports "$P_NGINX" >/dev/null & PIDS+=($!)
 
-wait_port "$P_NGINX"; wait_port "$P_TINY"; wait_port "$P_OURS"; sleep 0.3
+# --- socat: relé TCP de referencia hacia nginx (sin HTTP) ---
+socat -b65536 "TCP-LISTEN:$P_SOCAT,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$P_NGINX" & PIDS+=($!)
+
+wait_port "$P_NGINX"; wait_port "$P_TINY"; wait_port "$P_OURS"; wait_port "$P_SOCAT"; sleep 0.3
 
 # Comprobación previa: los tres caminos devuelven el fichero.
 for via in "" "-x http://127.0.0.1:$P_OURS" "-x http://127.0.0.1:$P_TINY"; do
@@ -108,19 +112,21 @@ read -r d_rps d_err < <(run_wrk "http://127.0.0.1:$P_NGINX/f1k")
 read -r o_rps o_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_OURS/")
 read -r t_rps t_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_TINY/")
 
-# Caudal de descarga en MB/s: el mejor de ROUNDS intentos por camino, con los tres caminos
+# Caudal de descarga en MB/s: el mejor de ROUNDS intentos por camino, con los caminos
 # alternados en cada ronda para que el ruido de la máquina compartida les afecte por igual.
 # Antes, una descarga de calentamiento deja el fichero en la caché de páginas.
 curl -sS -o /dev/null "http://127.0.0.1:$P_NGINX/grande"
-speed() { curl -sS -o /dev/null -w '%{speed_download}' "$@" "http://127.0.0.1:$P_NGINX/grande"; }
+speed() { curl -sS -o /dev/null -w '%{speed_download}' "$@" "http://127.0.0.1:${PORT:-$P_NGINX}/grande"; }
 best() { python3 -c "import sys; print(f'{max(map(float, sys.argv[1:]))/1e6:.0f}')" "$@"; }
-dl_d=(); dl_o=(); dl_t=()
+dl_d=(); dl_o=(); dl_t=(); dl_s=()
 for _ in $(seq "$ROUNDS"); do
     dl_d+=("$(speed)")
     dl_o+=("$(speed -p -x "http://127.0.0.1:$P_OURS")")
     dl_t+=("$(speed -p -x "http://127.0.0.1:$P_TINY")")
+    dl_s+=("$(PORT=$P_SOCAT speed)")
 done
 dl_direct=$(best "${dl_d[@]}"); dl_ours=$(best "${dl_o[@]}"); dl_tiny=$(best "${dl_t[@]}")
+dl_socat=$(best "${dl_s[@]}")
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo "| medida | nginx directo | problema7 | tinyproxy | problema7/tinyproxy | problema7/directo |"
@@ -128,3 +134,5 @@ echo "| --- | --- | --- | --- | --- | --- |"
 echo "| peticiones/s, 1 KiB, $CONNS conexiones, ${SECS} s | $d_rps | $o_rps | $t_rps | $(ratio "$o_rps" "$t_rps") | $(ratio "$o_rps" "$d_rps") |"
 echo "| errores (socket + no 2xx) | $d_err | $o_err | $t_err | | |"
 echo "| túnel CONNECT, MB/s ($BIG_MIB MiB, mejor de $ROUNDS) | $dl_direct | $dl_ours | $dl_tiny | $(ratio "$dl_ours" "$dl_tiny") | $(ratio "$dl_ours" "$dl_direct") |"
+echo
+echo "Referencia: relé TCP socat -b65536 (sin CONNECT) hacia el mismo nginx: $dl_socat MB/s ($(ratio "$dl_socat" "$dl_direct") del directo; problema7/socat = $(ratio "$dl_ours" "$dl_socat"))."
