@@ -30,6 +30,8 @@ enum Mode {
     Echo,
     /// Como un nodo RESP: sin saludo, responde `+PONG` a `PING` y eco al resto.
     Resp,
+    /// Responde `+PONG\r\n` a cada lectura (basta para un `redis-cli PING`).
+    Pong,
 }
 
 struct Backend {
@@ -66,6 +68,7 @@ impl Backend {
                 Mode::Greeter => greeter(stream, &name, true),
                 Mode::Resp => greeter(stream, &name, false),
                 Mode::Echo => echo(stream),
+                Mode::Pong => pong(stream),
             })
             .unwrap();
         });
@@ -129,6 +132,16 @@ fn echo(mut stream: TcpStream) {
         }
     }
     let _ = writer.shutdown(NetShutdown::Write);
+}
+
+fn pong(mut stream: TcpStream) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 || writer.write_all(b"+PONG\r\n").is_err() {
+            return;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -556,6 +569,33 @@ fn over_the_connection_cap_clients_get_the_full_reply() {
     let lb = start_balancer(config);
     let (_, _first) = lb.client();
     assert_eq!(read_all(lb.guard.addr), FULL_REPLY);
+}
+
+#[test]
+fn redis_cli_gets_replies_through_the_balancer_and_understands_the_refusal() {
+    if !tests::require_tool("redis-cli") {
+        return;
+    }
+    let redis_cli = |addr: SocketAddr| {
+        let port = addr.port().to_string();
+        let out = tests::run_with_timeout(
+            std::process::Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &port, "PING"]),
+            IO_TIMEOUT,
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let empty = start_balancer(fast(&[]));
+    let out = redis_cli(empty.guard.addr);
+    assert!(out.contains("ERR no hay servidores disponibles"), "{out:?}");
+
+    let node = Backend::start("pong", Mode::Pong);
+    let mut config = fast(&[&node]);
+    config.check = CheckKind::Ping;
+    let lb = start_balancer(config);
+    assert!(wait_until(IO_TIMEOUT, || lb
+        .row(&node.addr())
+        .is_some_and(|b| b.last_check.starts_with("ok"))));
+    assert_eq!(redis_cli(lb.guard.addr).trim(), "PONG");
 }
 
 // ---------------------------------------------------------------------------------------
