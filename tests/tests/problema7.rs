@@ -1295,3 +1295,20 @@ fn curl_https_through_connect_verifies_the_certificate_end_to_end() {
     // Sin la CA, curl rechaza el certificado: el proxy no puede hacerse pasar por el origen.
     assert!(!untrusted.status.success());
 }
+
+#[test]
+fn shutdown_finishes_with_an_open_tunnel_and_idle_clients() {
+    let target = tcp_counter_origin();
+    let origin = ok_origin("x");
+    let mut p = start_proxy(tunnel_config(target.port()));
+    let mut idle = Conn::open(&p);
+    idle.request("GET", &get(&origin.url("/")));
+    let mut t = Conn::open(&p);
+    t.send(format!("CONNECT {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    let mut hello = vec![0u8; 39 + 5];
+    t.reader.read_exact(&mut hello).unwrap();
+    // El guardián falla la prueba si el proxy no se detiene a tiempo.
+    p.stop().unwrap();
+    assert!(idle.is_closed());
+    assert!(t.is_closed());
+}
