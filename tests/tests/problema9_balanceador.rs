@@ -640,6 +640,24 @@ fn relay_is_byte_exact_for_64_mib_both_ways_with_half_close() {
 }
 
 #[test]
+fn many_simultaneous_clients_are_all_relayed_and_released() {
+    let b1 = Backend::start("b1", Mode::Greeter);
+    let b2 = Backend::start("b2", Mode::Greeter);
+    let lb = start_balancer(fast(&[&b1, &b2]));
+    // Todos conectados a la vez antes de que ninguno hable.
+    let mut clients: Vec<(String, LineClient)> = (0..100).map(|_| lb.client()).collect();
+    for (i, (id, c)) in clients.iter_mut().enumerate() {
+        c.send(&format!("mensaje {i}"));
+        assert_eq!(c.line(), format!("{id}: mensaje {i}"));
+    }
+    let on_b1 = clients.iter().filter(|(id, _)| id == "b1").count();
+    assert_eq!(on_b1, 50);
+    drop(clients);
+    lb.wait_active(&b1.addr(), 0);
+    lb.wait_active(&b2.addr(), 0);
+}
+
+#[test]
 fn server_half_close_reaches_the_client_and_the_client_can_still_send() {
     // Un servidor que responde y cierra su escritura, pero sigue leyendo lo que llega.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
