@@ -324,17 +324,14 @@ fn fetch(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(match HttpError::from_io(&e) {
-                    Some(_) => ClientError::Protocol {
-                        addr: req.addr.clone(),
-                        source: e
-                            .into_inner()
-                            .and_then(|b| b.downcast::<HttpError>().ok())
-                            .map_or(HttpError::UnexpectedEof, |b| *b),
-                    },
-                    None => ClientError::Network {
+                return Err(match HttpError::from_io_error(e) {
+                    HttpError::Io(e) => ClientError::Network {
                         addr: req.addr.clone(),
                         reason: common::net::describe_io_error(&e),
+                    },
+                    other => ClientError::Protocol {
+                        addr: req.addr.clone(),
+                        source: other,
                     },
                 })
             }

@@ -665,14 +665,7 @@ mod tests {
         let mut out = Vec::new();
         ChunkedReader::new(&mut reader, limits)
             .read_to_end(&mut out)
-            .map_err(|e| match HttpError::from_io(&e) {
-                Some(_) => e
-                    .into_inner()
-                    .and_then(|b| b.downcast::<HttpError>().ok())
-                    .map(|b| *b)
-                    .unwrap_or(HttpError::UnexpectedEof),
-                None => HttpError::Io(e),
-            })?;
+            .map_err(HttpError::from_io_error)?;
         Ok(out)
     }
 

@@ -276,6 +276,27 @@ impl HttpError {
         e.get_ref()
             .and_then(|inner| inner.downcast_ref::<HttpError>())
     }
+
+    /// Como [`HttpError::from_io`] pero tomando el error: devuelve el `HttpError` que
+    /// viajaba dentro, o [`HttpError::Io`] con el original si era un error de E/S corriente.
+    ///
+    /// ```
+    /// use common::http::HttpError;
+    /// let e = HttpError::UnexpectedEof.into_io();
+    /// assert!(matches!(HttpError::from_io_error(e), HttpError::UnexpectedEof));
+    /// let e = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+    /// assert!(matches!(HttpError::from_io_error(e), HttpError::Io(_)));
+    /// ```
+    pub fn from_io_error(e: std::io::Error) -> HttpError {
+        if HttpError::from_io(&e).is_none() {
+            return HttpError::Io(e);
+        }
+        match e.into_inner().map(|inner| inner.downcast::<HttpError>()) {
+            Some(Ok(inner)) => *inner,
+            // Inalcanzable: `from_io` acaba de ver un `HttpError` dentro.
+            _ => HttpError::UnexpectedEof,
+        }
+    }
 }
 
 /// ¿Es `b` un carácter de `token` (RFC 9110 §5.6.2)?
