@@ -542,6 +542,15 @@ fn directory_listing_escapes_names_encodes_links_and_links_the_parent() {
     );
     // El enlace funciona.
     assert_eq!(get(server.addr, "/dir/%3Cb%3E%26c%20d.txt").1, b"raro");
+    // El título lleva la ruta decodificada y escapada; la consulta no afecta a un fichero.
+    fs::create_dir(fx.root.join("mis <fotos>")).unwrap();
+    let (_, b) = get(server.addr, "/mis%20%3Cfotos%3E/");
+    assert!(
+        text(&b).contains("<h1>Índice de /mis &lt;fotos&gt;/</h1>"),
+        "{}",
+        text(&b)
+    );
+    assert_eq!(get(server.addr, "/a.txt?v=1").1, b"hola\n");
     let (_, root) = get(server.addr, "/");
     let root = text(&root);
     assert!(!root.contains("href=\"../\""), "la raíz no tiene padre");

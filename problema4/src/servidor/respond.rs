@@ -127,7 +127,9 @@ pub(super) fn serve_request(
                 }
             }
         }
-        return serve_listing(&real, &path, version, keep, is_head, out);
+        // El título muestra la ruta decodificada (`/mis fotos/`), escapada luego para HTML.
+        let display = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
+        return serve_listing(&real, &display, version, keep, is_head, out);
     }
     if !meta.is_file() {
         let n = send_error_for(out, 403, version, keep, &[], is_head)?;
