@@ -25,8 +25,9 @@ use crate::protocolo::{
 };
 use crate::resumen::{fill, HashPipe};
 
-/// Espera mínima a la respuesta final de una subida: el servidor comprueba el SHA-256 y hace
-/// `fsync` de todo el fichero antes de contestar, y eso con varios GiB tarda segundos.
+/// Espera mínima a las respuestas lentas: la final de una subida (el servidor hace `fsync` de
+/// todo el fichero antes de contestar) y las de `LIST` y `DOWNLOAD` (tras reiniciarse, el
+/// servidor lee cada fichero entero para calcular su SHA-256). Con varios GiB son segundos.
 pub const FINAL_REPLY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Sufijo del fichero de una descarga a medias.
@@ -168,6 +169,18 @@ impl Client {
         }
     }
 
+    /// Como [`Client::reply`], pero esperando al menos [`FINAL_REPLY_TIMEOUT`]: para las
+    /// respuestas que pueden tardar (el servidor lee un fichero entero para calcular su
+    /// SHA-256, o hace `fsync` de una subida).
+    fn patient_reply(&mut self) -> Result<Reply, ClientError> {
+        let normal = self.reader.get_ref().read_timeout().ok().flatten();
+        let longer = normal.map(|t| t.max(FINAL_REPLY_TIMEOUT));
+        self.reader.get_ref().set_read_timeout(longer)?;
+        let reply = self.reply();
+        self.reader.get_ref().set_read_timeout(normal)?;
+        reply
+    }
+
     fn unexpected(reply: &Reply) -> ClientError {
         ProtocolError::UnexpectedReply {
             line: reply.encode().trim_end().to_string(),
@@ -181,7 +194,7 @@ impl Client {
     /// De red o de protocolo.
     pub fn list(&mut self) -> Result<Vec<ListEntry>, ClientError> {
         self.send(&Command::List)?;
-        let count = match self.reply()? {
+        let count = match self.patient_reply()? {
             Reply::Files { count } => count,
             other => return Err(Self::unexpected(&other)),
         };
@@ -270,12 +283,7 @@ impl Client {
             Err(SendError::Net(e)) => return Err(self.error_after_send_failure(e)),
         }
         // El servidor comprueba y hace `fsync` antes de contestar: damos más margen.
-        let normal = self.reader.get_ref().read_timeout().ok().flatten();
-        let longer = normal.map(|t| t.max(FINAL_REPLY_TIMEOUT));
-        self.reader.get_ref().set_read_timeout(longer)?;
-        let reply = self.reply();
-        self.reader.get_ref().set_read_timeout(normal)?;
-        match reply? {
+        match self.patient_reply()? {
             Reply::Stored {
                 name: stored,
                 size: s,
@@ -367,7 +375,7 @@ impl Client {
             name: name.to_string(),
             offset,
         })?;
-        let (size, expected) = match self.reply()? {
+        let (size, expected) = match self.patient_reply()? {
             Reply::Data {
                 size,
                 sha256,

@@ -24,7 +24,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::lock;
@@ -40,6 +42,9 @@ const PARTIAL_PREFIX: &str = ".parcial-";
 /// Un parcial que nadie reanuda en este tiempo se borra (al arrancar y al calcular la cuota),
 /// para que las subidas abandonadas no llenen el disco para siempre.
 pub const PARTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Cada cuántos bytes recibidos se pide al disco, en segundo plano, que vaya escribiendo: así
+/// el `fsync` final solo espera a la cola y no a todo el fichero.
+const FLUSH_EVERY: u64 = 32 * 1024 * 1024;
 
 /// Lo que puede fallar en el almacén. Cada variante sabe qué código de error lleva al cliente.
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +329,8 @@ impl Store {
             // antes, `Drop` devuelve el parcial a su sitio entero.
             offset: held,
             written: 0,
+            unflushed: 0,
+            flusher: None,
             done: false,
         };
         self.reserve(id, size)?;
@@ -480,6 +487,8 @@ pub struct Upload {
     pipe: HashPipe,
     offset: u64,
     written: u64,
+    unflushed: u64,
+    flusher: Option<Flusher>,
     done: bool,
 }
 
@@ -533,6 +542,16 @@ impl Upload {
         self.pipe.update(buf, n);
         result.map_err(io_err(&self.temp))?;
         self.written += n as u64;
+        self.unflushed += n as u64;
+        if self.unflushed >= FLUSH_EVERY {
+            self.unflushed = 0;
+            if self.flusher.is_none() {
+                self.flusher = Flusher::start(&self.file);
+            }
+            if let Some(f) = &self.flusher {
+                f.poke();
+            }
+        }
         Ok(())
     }
 
@@ -587,6 +606,9 @@ impl Upload {
         }
         // Los datos, en disco antes del rename: tras un corte de luz no puede aparecer el
         // nombre nuevo apuntando a un fichero con huecos.
+        if let Some(mut f) = self.flusher.take() {
+            f.stop();
+        }
         self.file.sync_all().map_err(io_err(&self.temp))?;
         let dir = &self.store.inner.dir;
         let dest = dir.join(&self.name);
@@ -658,6 +680,48 @@ impl Upload {
 
     fn release(&self) {
         lock(&self.store.inner.state).reserved.remove(&self.id);
+    }
+}
+
+/// Un hilo que hace `fdatasync` del temporal cuando se le pide, mientras la recepción sigue.
+/// Si ya hay una petición pendiente, las nuevas se ignoran: nunca se acumula trabajo.
+struct Flusher {
+    poke: Option<SyncSender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Flusher {
+    /// `None` si no se puede duplicar el fichero o crear el hilo: entonces todo lo hace el
+    /// `fsync` final, más tarde pero igual de seguro.
+    fn start(file: &File) -> Option<Self> {
+        let file = file.try_clone().ok()?;
+        let (poke, requests) = mpsc::sync_channel::<()>(1);
+        let handle = thread::Builder::new()
+            .name("problema5-fsync".into())
+            .spawn(move || {
+                for () in requests {
+                    let _ = file.sync_data();
+                }
+            })
+            .ok()?;
+        Some(Self {
+            poke: Some(poke),
+            handle: Some(handle),
+        })
+    }
+
+    fn poke(&self) {
+        if let Some(p) = &self.poke {
+            let _ = p.try_send(());
+        }
+    }
+
+    /// Espera a que termine el `fdatasync` en curso, si lo hay.
+    fn stop(&mut self) {
+        self.poke.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 
