@@ -828,6 +828,36 @@ fn one_shot_server(response: &'static [u8]) -> SocketAddr {
 }
 
 #[test]
+fn client_uses_one_connection_for_several_paths() {
+    // Este servidor acepta una sola conexión y deja de escuchar: una segunda sería rechazada.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        drop(listener);
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut targets = Vec::new();
+        for body in ["uno ", "dos ", "tres"] {
+            let head = http::read_request_head(&mut r, &Limits::default())
+                .unwrap()
+                .unwrap();
+            targets.push(head.target);
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(resp.as_bytes()).unwrap();
+        }
+        targets
+    });
+    let mut out = Vec::new();
+    let cfg = client_config(addr, &["/1", "/2", "/3"]);
+    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    assert_eq!(out, b"uno dos tres");
+    assert_eq!(t.join().unwrap(), ["/1", "/2", "/3"]);
+}
+
+#[test]
 fn client_reads_chunked_and_close_delimited_bodies() {
     let addr = one_shot_server(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n",
