@@ -1,4 +1,5 @@
-//! Generador de carga para el chat (problema3, y la sala `general` de problema6).
+//! Generador de carga para el chat (problema3, y la sala `general` de problema6), con
+//! `redis-server` (PUBLISH/SUBSCRIBE en un canal) como referencia.
 //!
 //! Conecta `--clients` clientes a la misma sala, cada uno se presenta con un nombre
 //! (`b0`, `b1`, ...), y después cada uno envía `--messages` mensajes. Cada mensaje lleva el
@@ -11,6 +12,10 @@
 //! un mismo cliente. Sin esto, con N = 1000 se llenarían las colas del servidor (que
 //! desconecta a quien va retrasado) y se mediría el tamaño de una cola en vez del servidor;
 //! con ello la latencia medida es la de una carga sostenida de `--window` entregas en vuelo.
+//!
+//! Con `--target redis` cada cliente es una conexión suscrita al canal `chat` y los mensajes
+//! se publican con `PUBLISH` por una conexión aparte (una conexión suscrita no puede publicar);
+//! redis entrega cada mensaje también a su remitente, y el lector simplemente lo ignora.
 //!
 //! Imprime una línea `clave=valor` con: entregas por segundo, mediana y p99 de la latencia,
 //! entregas perdidas y, con `--pid`, la memoria residente máxima (VmHWM) del servidor.
@@ -45,7 +50,7 @@ struct Args {
     /// Puerto del servidor (por omisión, el del destino: 8003 o 8006)
     #[arg(long)]
     port: Option<u16>,
-    /// Qué chat se mide: problema3 o la sala `general` de problema6
+    /// Qué se mide: problema3, la sala `general` de problema6 o redis (PUBLISH/SUBSCRIBE)
     #[arg(long, value_enum, default_value_t = Target::P3)]
     target: Target,
     /// Clientes conectados a la vez
@@ -74,7 +79,12 @@ enum Target {
     P3,
     /// problema6: la sala `general` del chat con salas
     P6,
+    /// redis-server: un canal PUBLISH/SUBSCRIBE (la referencia)
+    Redis,
 }
+
+/// Canal de redis en el que se publica.
+const REDIS_CHANNEL: &str = "chat";
 
 /// Lo que comparte cada lector con el emisor.
 struct Shared {
@@ -106,6 +116,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     let port = args.port.unwrap_or(match args.target {
         Target::P3 => 8003,
         Target::P6 => 8006,
+        Target::Redis => 6379,
     });
     let addr = common::cli::host_port(&args.host, port);
     let n = args.clients;
@@ -131,8 +142,11 @@ fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cliente {i}: no se pudo conectar a {addr}"))?;
         stream.set_nodelay(true)?;
         let mut reader = BufReader::new(stream.try_clone()?);
-        handshake(&stream, &mut reader, &format!("b{i}"))
-            .with_context(|| format!("cliente {i}: presentación"))?;
+        match args.target {
+            Target::Redis => subscribe(&stream, &mut reader),
+            Target::P3 | Target::P6 => handshake(&stream, &mut reader, &format!("b{i}")),
+        }
+        .with_context(|| format!("cliente {i}: presentación"))?;
         // Una vez dentro, las lecturas despiertan cada segundo para ver si hay que parar.
         stream.set_read_timeout(Some(Duration::from_secs(1)))?;
         let sh = Arc::clone(&shared);
@@ -141,11 +155,39 @@ fn run(args: Args) -> anyhow::Result<()> {
             .stack_size(128 * 1024)
             .spawn(move || read_deliveries(reader, i, expected_each, &sh, base))?;
         readers.push(latencies);
-        writers.push(stream);
+        if !matches!(args.target, Target::Redis) {
+            writers.push(stream);
+        }
+    }
+    // Con redis se publica por una conexión aparte, cuyas respuestas (`:N`) se descartan.
+    if matches!(args.target, Target::Redis) {
+        let publisher = common::cli::connect_with_timeout(&addr, Duration::from_secs(10))
+            .with_context(|| format!("publicador: no se pudo conectar a {addr}"))?;
+        publisher.set_nodelay(true)?;
+        publisher.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut replies = publisher.try_clone()?;
+        let sh = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("respuestas".into())
+            .spawn(move || {
+                let mut sink = [0u8; 16 * 1024];
+                while !sh.stop.load(Ordering::Relaxed) {
+                    match std::io::Read::read(&mut replies, &mut sink) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if common::net::is_timeout(&e) => {}
+                        Err(_) => break,
+                    }
+                }
+            })?;
+        writers.push(publisher);
     }
     // Antes de medir, que lleguen los N·(N-1)/2 anuncios de entrada: si no, los primeros
     // mensajes harían cola tras ellos y su latencia mediría la presentación, no la difusión.
-    let joins_expected = (n * (n - 1) / 2) as u64;
+    let joins_expected = match args.target {
+        Target::Redis => 0,
+        Target::P3 | Target::P6 => (n * (n - 1) / 2) as u64,
+    };
     let joins_deadline = Instant::now()
         + Duration::from_secs(20).min(deadline.saturating_duration_since(Instant::now()));
     while shared.joins_seen.load(Ordering::Relaxed) < joins_expected
@@ -165,8 +207,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut sent_by = vec![0u64; n];
     let mut sent_total: u64 = 0;
     let mut min_recv_cache: u64 = 0;
+    // Una conexión de envío por cliente (chat) o una sola para todos (redis).
+    let slots = writers.len().max(1);
     'send: for seq in 0..m {
-        for (i, w) in writers.iter_mut().enumerate() {
+        for i in 0..n {
             // Pendientes de un cliente j: lo enviado por los demás menos lo que recibió,
             // `sent_total - (sent_by[j] + received[j])`. El máximo es `sent_total` menos el
             // mínimo de `sent_by[j] + received[j]`, que solo crece: lo guardamos y solo lo
@@ -195,7 +239,19 @@ fn run(args: Args) -> anyhow::Result<()> {
                 thread::sleep(Duration::from_micros(50));
             }
             let now_us = base.elapsed().as_micros() as u64;
-            let msg = format!("@@{i} {seq} {now_us}\n");
+            let probe = format!("@@{i} {seq} {now_us}");
+            let msg = match args.target {
+                Target::Redis => format!(
+                    "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{REDIS_CHANNEL}\r\n${}\r\n{probe}\r\n",
+                    REDIS_CHANNEL.len(),
+                    probe.len()
+                ),
+                Target::P3 | Target::P6 => format!("{probe}\n"),
+            };
+            let slot = i % slots;
+            let Some(w) = writers.get_mut(slot) else {
+                bail!("no hay conexión por la que enviar");
+            };
             if let Err(e) = w.write_all(msg.as_bytes()) {
                 eprintln!("cliente {i}: error al enviar: {e}");
             }
@@ -282,6 +338,27 @@ fn handshake(
         }
         if line.starts_with("ERROR") {
             bail!("el servidor rechazó el nombre {name}: {line}");
+        }
+    }
+}
+
+/// Suscribe la conexión al canal de redis y espera la confirmación (`:1`, el número de
+/// suscripciones, es la última línea de la respuesta).
+fn subscribe(mut stream: &TcpStream, reader: &mut BufReader<TcpStream>) -> anyhow::Result<()> {
+    stream.write_all(format!("SUBSCRIBE {REDIS_CHANNEL}\r\n").as_bytes())?;
+    let mut buf = Vec::new();
+    loop {
+        if !read_line(reader, &mut buf, MAX_LINE)? {
+            bail!("redis cerró durante la suscripción");
+        }
+        if buf.starts_with(b":") {
+            return Ok(());
+        }
+        if buf.starts_with(b"-") {
+            bail!(
+                "redis rechazó la suscripción: {}",
+                String::from_utf8_lossy(&buf)
+            );
         }
     }
 }
