@@ -45,6 +45,14 @@
 //! [`response_body_kind`] (que necesita el método de la petición: una respuesta a `HEAD`
 //! no tiene cuerpo aunque diga `Content-Length`) y [`BodyReader`].
 //!
+//! Comprobaciones que quedan a cargo de quien llama: [`RequestHead::check_host`] (un `Host` y
+//! solo uno en HTTP/1.1) y [`RequestHead::keep_alive`] para decidir si seguir.
+//!
+//! Escribir: [`ResponseHead::encode`] / [`RequestHead::encode`] (o [`write_response_head`] /
+//! [`write_request_head`], que escriben de una vez); cuerpos `chunked` con [`ChunkedWriter`]
+//! o [`write_chunk`] + [`write_last_chunk`]. Los lectores de cuerpo devuelven `io::Error`:
+//! [`HttpError::from_io_error`] recupera el `HttpError` que viaja dentro.
+//!
 //! Destinos de petición: [`RequestHead::target`] es el texto tal cual llegó; [`Target::parse`]
 //! distingue la forma de origen (`/a?b`), la absoluta (`http://h:p/x`, la que recibe un
 //! proxy), la de autoridad (`h:443`, solo con `CONNECT`) y el asterisco (`OPTIONS *`).
@@ -77,7 +85,8 @@ mod io;
 
 pub use body::{
     request_body_kind, response_body_kind, write_chunk, write_last_chunk, BodyKind, BodyReader,
-    ChunkLimits, ChunkedReader, ChunkedWriter, LengthReader,
+    ChunkLimits, ChunkedReader, ChunkedWriter, LengthReader, DEFAULT_MAX_CHUNK_EXTENSION,
+    DEFAULT_MAX_CHUNK_SIZE_DIGITS, DEFAULT_MAX_TRAILER_BYTES,
 };
 pub use head::{
     parse_request_head, parse_response_head, reason_phrase, Headers, RequestHead, ResponseHead,
