@@ -4,8 +4,8 @@
 //! 1. Reescribir la cabecera: línea de petición en forma de origen (`GET /ruta HTTP/1.1`),
 //!    `Host` del destino, fuera las cabeceras de salto, `Via` y `X-Forwarded-For` añadidas,
 //!    reglas de `--add-header`/`--remove-header`, y la delimitación del cuerpo de nuevo.
-//! 2. Conseguir una conexión al origen: la que esta conexión de cliente usó la última vez, una
-//!    en reposo del [`super::pool`], o una nueva. Si una reutilizada resulta estar muerta y la
+//! 2. Conseguir una conexión al origen ([`super::upstream`]): la que esta conexión de cliente
+//!    usó la última vez, una en reposo del [`super::pool`], o una nueva. Si una reutilizada resulta estar muerta y la
 //!    petición no tenía cuerpo, se reintenta una vez con una conexión nueva.
 //! 3. Enviar la cabecera y copiar el cuerpo del cliente al origen (`Content-Length` tal cual;
 //!    `chunked` decodificado y vuelto a codificar, así un cuerpo mal formado no llega nunca
@@ -20,165 +20,25 @@
 //! uno de 10 bytes, y cada trozo se envía al cliente en cuanto llega (sirve para respuestas
 //! que se generan poco a poco).
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::time::Instant;
 
 use common::http::{
     self, write_chunk, write_last_chunk, BodyKind, BodyReader, Headers, HttpError, RequestHead,
     ResponseHead, Version,
 };
-use common::net::{describe_io_error, is_disconnect, is_timeout};
+use common::net::{is_disconnect, is_timeout};
 
 use super::conexion::{Client, Next, Outcome, Sticky};
-use super::pool::{is_alive, UpstreamConn};
+use super::pool::UpstreamConn;
 use super::rewrite::{add_forwarded_for, add_via, strip_hop_by_hop};
 use super::stats::add;
+use super::upstream::{acquire, fail_upstream};
 use super::Proxy;
 use crate::protocolo::Origin;
 
 /// Tamaño del buffer de copia de cuerpos y del de lectura de cada conexión al origen.
 pub const BODY_BUFFER: usize = 32 * 1024;
-
-/// Una conexión guardada por la propia conexión de cliente se reutiliza sin comprobarla si
-/// lleva menos de esto en reposo (comprobarla cuesta tres llamadas al sistema).
-const STICKY_FRESH: Duration = Duration::from_secs(1);
-
-/// Por qué no se pudo abrir la conexión con el origen.
-#[derive(Debug)]
-pub(crate) enum ConnectFailure {
-    /// El nombre no resuelve.
-    Resolve(io::Error),
-    /// Nadie contestó a tiempo (504).
-    Timeout,
-    /// Conexión rechazada u otro error (502).
-    Refused(io::Error),
-    /// El destino es el propio proxy: reenviar crearía un bucle.
-    Loop,
-}
-
-/// Abre una conexión TCP con `origin` probando cada dirección a la que resuelve, con el
-/// tiempo de espera del origen para conectar, leer y escribir.
-pub(crate) fn connect_upstream(
-    proxy: &Proxy,
-    origin: &Origin,
-) -> Result<TcpStream, ConnectFailure> {
-    let addrs: Vec<SocketAddr> = (origin.host.as_str(), origin.port)
-        .to_socket_addrs()
-        .map_err(ConnectFailure::Resolve)?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ConnectFailure::Resolve(io::Error::new(
-            io::ErrorKind::NotFound,
-            "el nombre no resuelve a ninguna dirección",
-        )));
-    }
-    if addrs.iter().any(|a| is_self(*a, proxy.local)) {
-        return Err(ConnectFailure::Loop);
-    }
-    let timeout = proxy.config.upstream_timeout.max(Duration::from_millis(1));
-    let mut last = None;
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => {
-                let ready = stream
-                    .set_read_timeout(Some(timeout))
-                    .and_then(|()| stream.set_write_timeout(Some(timeout)))
-                    .and_then(|()| stream.set_nodelay(true));
-                match ready {
-                    Ok(()) => {
-                        add(&proxy.stats.upstream_connects, 1);
-                        return Ok(stream);
-                    }
-                    Err(e) => last = Some(e),
-                }
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(e) if is_timeout(&e) => ConnectFailure::Timeout,
-        Some(e) => ConnectFailure::Refused(e),
-        None => ConnectFailure::Timeout,
-    })
-}
-
-/// ¿Es `addr` la dirección en la que escucha el propio proxy?
-fn is_self(addr: SocketAddr, local: SocketAddr) -> bool {
-    addr.port() == local.port()
-        && (addr.ip() == local.ip() || (local.ip().is_unspecified() && addr.ip().is_loopback()))
-}
-
-/// Contesta al cliente el fallo de conexión con el origen (502, 504 o 508).
-pub(crate) fn fail_upstream(
-    client: &mut Client<'_>,
-    origin: &Origin,
-    failure: ConnectFailure,
-) -> Outcome {
-    let peer = client.peer;
-    add(&client.proxy.stats.upstream_errors, 1);
-    match failure {
-        ConnectFailure::Timeout => {
-            log::warn!("{peer}: el origen {origin} no contestó a tiempo: 504");
-            client.fail(
-                504,
-                &[],
-                &format!("el origen {origin} no contestó a tiempo\n"),
-            )
-        }
-        ConnectFailure::Resolve(e) => {
-            log::warn!("{peer}: no se pudo resolver {}: {e}", origin.host);
-            client.fail(
-                502,
-                &[],
-                &format!("no se pudo resolver el nombre {}\n", origin.host),
-            )
-        }
-        ConnectFailure::Refused(e) => {
-            let why = describe_io_error(&e);
-            log::warn!("{peer}: no se pudo conectar con {origin}: {why}");
-            client.fail(
-                502,
-                &[],
-                &format!("no se pudo conectar con el origen {origin}: {why}\n"),
-            )
-        }
-        ConnectFailure::Loop => {
-            log::warn!("{peer}: petición al propio proxy ({origin}): bucle evitado");
-            client.fail(
-                508,
-                &[],
-                "la petición apunta al propio proxy: se evita el bucle\n",
-            )
-        }
-    }
-}
-
-/// Consigue una conexión con el origen: la guardada por esta conexión de cliente, una en
-/// reposo del almacén común o una nueva. Devuelve también si es reutilizada.
-fn acquire(
-    client: &mut Client<'_>,
-    key: &str,
-    origin: &Origin,
-) -> Result<(UpstreamConn, bool), ConnectFailure> {
-    let proxy = client.proxy;
-    if let Some(sticky) = client.upstream.take() {
-        if sticky.key == key {
-            if sticky.last_used.elapsed() < STICKY_FRESH || is_alive(sticky.conn.get_ref()) {
-                add(&proxy.stats.upstream_reused, 1);
-                return Ok((sticky.conn, true));
-            }
-        } else {
-            proxy.pool.put(&sticky.key, sticky.conn);
-        }
-    }
-    if let Some(conn) = proxy.pool.take(key) {
-        add(&proxy.stats.upstream_reused, 1);
-        return Ok((conn, true));
-    }
-    let stream = connect_upstream(proxy, origin)?;
-    Ok((BufReader::with_capacity(BODY_BUFFER, stream), false))
-}
 
 /// Cómo se escribe un cuerpo al otro lado.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

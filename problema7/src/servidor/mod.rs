@@ -8,6 +8,7 @@
 //! - [`forward`]: reenviar una petición al origen y la respuesta de vuelta, en flujo.
 //! - [`tunnel`]: los túneles `CONNECT`.
 //! - [`rewrite`]: las cabeceras que se quitan y se añaden al pasar (RFC 9110 §7.6).
+//! - `upstream`: abrir y reutilizar conexiones con el origen (502/504/508 si no se puede).
 //! - [`pool`]: las conexiones al origen en reposo, para reutilizarlas.
 //! - [`stats`]: los contadores en vivo y su JSON.
 //! - [`access_log`]: una línea por petición y por túnel.
@@ -20,6 +21,7 @@ pub mod pool;
 pub mod rewrite;
 pub mod stats;
 pub mod tunnel;
+mod upstream;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};

@@ -14,7 +14,7 @@ use std::time::Instant;
 use common::relay::relay;
 
 use super::conexion::{Client, Next, Outcome};
-use super::forward::connect_upstream;
+use super::upstream::{connect_upstream, fail_upstream};
 use crate::protocolo::Origin;
 
 /// La respuesta que abre el túnel.
@@ -38,7 +38,7 @@ pub(crate) fn open(client: &mut Client<'_>, origin: &Origin) -> Outcome {
     }
     let upstream = match connect_upstream(proxy, origin) {
         Ok(s) => s,
-        Err(failure) => return super::forward::fail_upstream(client, origin, failure),
+        Err(failure) => return fail_upstream(client, origin, failure),
     };
     // Lo que el cliente ya hubiera enviado tras la petición (algunos clientes mandan el
     // saludo TLS sin esperar al 200) está en nuestro buffer: va primero al destino.
