@@ -39,6 +39,13 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// son unos 20 mensajes, así que 256 solo se llenan si el cliente no lee.
 pub const DEFAULT_OUTBOX: usize = 256;
 
+/// Órdenes por segundo que admite una conexión de forma sostenida: una persona no llega a 5
+/// y un bot que juega sin pausa contra la máquina ronda las 100; por encima es una inundación.
+pub const DEFAULT_RATE_LIMIT: f64 = 200.0;
+
+/// Ráfaga de órdenes admitida por encima del ritmo sostenido.
+pub const DEFAULT_RATE_BURST: u32 = 400;
+
 /// Nombre reservado del rival máquina.
 pub const CPU_NAME: &str = "CPU";
 
@@ -569,9 +576,11 @@ pub enum ErrorCode {
     Full,
     /// Demasiado tiempo sin recibir nada.
     Idle,
+    /// Demasiadas órdenes por segundo: se ignoró esta.
+    RateLimited,
 }
 
-const ERROR_CODES: [(ErrorCode, &str); 19] = [
+const ERROR_CODES: [(ErrorCode, &str); 20] = [
     (ErrorCode::UnknownCommand, "UNKNOWN_COMMAND"),
     (ErrorCode::BadArgument, "BAD_ARGUMENT"),
     (ErrorCode::LineTooLong, "LINE_TOO_LONG"),
@@ -591,6 +600,7 @@ const ERROR_CODES: [(ErrorCode, &str); 19] = [
     (ErrorCode::NoRematch, "NO_REMATCH"),
     (ErrorCode::Full, "FULL"),
     (ErrorCode::Idle, "IDLE"),
+    (ErrorCode::RateLimited, "RATE_LIMITED"),
 ];
 
 impl ErrorCode {
@@ -1460,7 +1470,7 @@ mod tests {
                     turn
                 })
             ),
-            (0usize..19, text).prop_map(|(i, text)| ServerMessage::Error {
+            (0usize..20, text).prop_map(|(i, text)| ServerMessage::Error {
                 code: ERROR_CODES[i].0,
                 text
             }),

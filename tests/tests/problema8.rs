@@ -666,3 +666,23 @@ fn abrupt_reset_of_a_spectator_does_not_disturb_the_game() {
     assert_eq!(a.line(), "WIN 1 X ana 1,2,3");
     assert_eq!(b.line(), "WIN 1 X ana 1,2,3");
 }
+
+#[test]
+fn a_flood_of_commands_is_rate_limited_and_the_connection_survives() {
+    let server = start_with(ServerConfig {
+        rate_limit: 0.5,
+        rate_burst: 2,
+        ..ServerConfig::default()
+    });
+    let mut c = LineClient::connect(server.addr);
+    c.line();
+    c.send("LIST");
+    c.send("LIST");
+    c.send("LIST");
+    assert_eq!(c.line(), "GAMES 0");
+    assert_eq!(c.line(), "GAMES 0");
+    assert_eq!(
+        c.line(),
+        "ERROR RATE_LIMITED demasiadas órdenes: el máximo es 0.5 por segundo; se ignoró esta"
+    );
+}

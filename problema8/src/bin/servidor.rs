@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use problema8::protocolo::{parse_duration, DEFAULT_MAX_LINE, DEFAULT_OUTBOX};
+use problema8::protocolo::{
+    parse_duration, DEFAULT_MAX_LINE, DEFAULT_OUTBOX, DEFAULT_RATE_BURST, DEFAULT_RATE_LIMIT,
+};
 use problema8::{ServerConfig, DEFAULT_PORT};
 use std::time::Duration;
 
@@ -29,6 +31,12 @@ struct Args {
     /// Mensajes pendientes por cliente antes de desconectarlo por lento
     #[arg(long, default_value_t = DEFAULT_OUTBOX)]
     outbox: usize,
+    /// Órdenes por segundo admitidas por conexión; las que pasen reciben `ERROR RATE_LIMITED`
+    #[arg(long, default_value_t = DEFAULT_RATE_LIMIT)]
+    rate_limit: f64,
+    /// Ráfaga de órdenes admitida por encima de `--rate-limit`
+    #[arg(long, default_value_t = DEFAULT_RATE_BURST)]
+    rate_burst: u32,
 }
 
 fn main() {
@@ -54,6 +62,8 @@ fn run() -> anyhow::Result<()> {
         turn_timeout: args.turn_timeout,
         idle_timeout: args.idle_timeout,
         outbox_capacity: args.outbox,
+        rate_limit: args.rate_limit,
+        rate_burst: args.rate_burst,
         ..ServerConfig::default()
     };
     problema8::run(listener, config, shutdown).context("el servidor falló")?;

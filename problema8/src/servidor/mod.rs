@@ -27,15 +27,16 @@ use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::line::{discard_line, read_utf8_line, LineError};
 use common::outbox::{Outbox, DEFAULT_WRITE_TIMEOUT};
+use common::rate::TokenBucket;
 use common::{ServeConfig, Shutdown};
 
 use crate::protocolo::{
     parse_command, ErrorCode, ServerMessage, DEFAULT_GRACE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LINE,
-    DEFAULT_OUTBOX,
+    DEFAULT_OUTBOX, DEFAULT_RATE_BURST, DEFAULT_RATE_LIMIT,
 };
 use lobby::{Flow, Hub, Session};
 use spectators::Conn;
@@ -60,6 +61,10 @@ pub struct ServerConfig {
     pub outbox_capacity: usize,
     /// Tiempo máximo que el escritor de un cliente espera a que el socket acepte bytes.
     pub write_timeout: Duration,
+    /// Órdenes por segundo admitidas por conexión (ritmo sostenido).
+    pub rate_limit: f64,
+    /// Ráfaga de órdenes admitida por conexión.
+    pub rate_burst: u32,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +77,8 @@ impl Default for ServerConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             outbox_capacity: DEFAULT_OUTBOX,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            rate_limit: DEFAULT_RATE_LIMIT,
+            rate_burst: DEFAULT_RATE_BURST,
         }
     }
 }
@@ -156,11 +163,24 @@ fn handle(hub: &Hub, stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
     ));
     let mut session = Session::default();
     let mut reader = BufReader::new(&stream);
+    // Cada orden gasta una ficha: una inundación de órdenes no acapara el vestíbulo.
+    let mut bucket = TokenBucket::new(config.rate_limit, config.rate_burst);
     loop {
         match read_utf8_line(&mut reader, config.max_line_bytes) {
             Ok(None) => break,
             Ok(Some(line)) => {
                 if line.trim().is_empty() {
+                    continue;
+                }
+                if !bucket.try_take(Instant::now()) {
+                    log::warn!("{peer}: demasiadas órdenes por segundo");
+                    conn.send(&ServerMessage::error(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "demasiadas órdenes: el máximo es {} por segundo; se ignoró esta",
+                            config.rate_limit
+                        ),
+                    ));
                     continue;
                 }
                 match parse_command(&line) {
