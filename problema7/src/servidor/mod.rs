@@ -4,6 +4,7 @@
 //! su tope de conexiones). El hilo lee peticiones una tras otra (conexión persistente) y
 //! decide qué hacer con cada una en [`conexion`]; el trabajo se reparte en módulos, uno por
 //! tarea:
+//! - [`args`]: las opciones de línea de órdenes y su traducción a [`ServerConfig`].
 //! - [`access`]: quién puede usar el proxy (`--allow`, `--auth`) y a dónde (`--block`).
 //! - [`forward`]: reenviar una petición al origen y la respuesta de vuelta, en flujo.
 //! - [`tunnel`]: los túneles `CONNECT`.
@@ -15,6 +16,7 @@
 
 pub mod access;
 pub mod access_log;
+pub mod args;
 mod conexion;
 pub mod forward;
 pub mod pool;
