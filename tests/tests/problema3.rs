@@ -157,6 +157,30 @@ fn a_client_that_never_gives_a_name_is_closed_after_the_handshake_timeout() {
 }
 
 #[test]
+fn a_name_sent_one_byte_at_a_time_cannot_stretch_the_handshake_timeout() {
+    let server = start_with(ServerConfig {
+        handshake_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    });
+    let mut c = LineClient::connect(server.addr);
+    assert_eq!(c.line(), NAME_PROMPT);
+    // Un byte cada 50 ms, sin salto de línea: cada lectura llega a tiempo, pero el plazo es
+    // total. El hilo para solo cuando el servidor cierra (o tras 10 s).
+    let mut dribbler = c.stream.try_clone().unwrap();
+    let t = thread::spawn(move || {
+        for _ in 0..200 {
+            if dribbler.write_all(b"a").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    assert_eq!(c.line(), HANDSHAKE_TIMEOUT);
+    c.expect_closed();
+    t.join().unwrap();
+}
+
+#[test]
 fn broadcast_reaches_everyone_but_the_sender_in_the_order_each_sent() {
     const PER_SENDER: usize = 20; // dentro de la ráfaga por omisión
     let server = start();

@@ -182,7 +182,10 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
         ctx,
         id,
         peer,
-        reader: BufReader::new(&stream),
+        reader: BufReader::new(DeadlineReader {
+            stream: &stream,
+            deadline: None,
+        }),
         stream: &stream,
         outbox: &outbox,
     };
@@ -247,13 +250,35 @@ fn linger_close(stream: &TcpStream) {
 /// Cuánto esperamos como mucho, al cerrar, a que el cliente deje de enviar (en total).
 const LINGER_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Lector del socket con un plazo total opcional: antes de cada lectura ajusta el tiempo de
+/// espera del socket a lo que queda hasta `deadline`, y al pasarlo devuelve `TimedOut`. Sin
+/// plazo es una lectura normal (sin llamadas de más).
+struct DeadlineReader<'a> {
+    stream: &'a TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl io::Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.stream.set_read_timeout(Some(left))?;
+        }
+        let mut stream = self.stream;
+        stream.read(buf)
+    }
+}
+
 /// Lo que una conexión necesita mientras dura.
 struct Session<'a> {
     ctx: &'a Context,
     /// Identificador único de la conexión (el nombre puede reutilizarse después).
     id: u64,
     peer: SocketAddr,
-    reader: BufReader<&'a TcpStream>,
+    reader: BufReader<DeadlineReader<'a>>,
     stream: &'a TcpStream,
     outbox: &'a Outbox,
 }
@@ -343,14 +368,8 @@ impl Session<'_> {
 
     /// Pide nombre hasta que llega uno válido y libre; devuelve el nombre ya en la sala.
     fn handshake(&mut self) -> Result<String, End> {
-        let timeout = self
-            .ctx
-            .config
-            .handshake_timeout
-            .max(Duration::from_millis(1));
-        if let Err(e) = self.stream.set_read_timeout(Some(timeout)) {
-            return Err(End::kicked(format!("no se pudo fijar el plazo: {e}")));
-        }
+        // Un plazo total, no por lectura: quien envía un byte cada poco no lo alarga.
+        self.reader.get_mut().deadline = Some(Instant::now() + self.ctx.config.handshake_timeout);
         self.send(protocolo::NAME_PROMPT)?;
         for _ in 0..protocolo::MAX_NAME_ATTEMPTS {
             let raw = match self.read() {
@@ -388,6 +407,7 @@ impl Session<'_> {
                 })
                 .and_then(|()| {
                     // Ya dentro, estar callado es parte del chat: sin plazo de lectura.
+                    self.reader.get_mut().deadline = None;
                     self.stream
                         .set_read_timeout(None)
                         .map_err(|e| End::kicked(format!("no se pudo quitar el plazo: {e}")))

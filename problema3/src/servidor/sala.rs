@@ -1,6 +1,6 @@
 //! La sala: quién está dentro y la difusión de mensajes, en un único hilo difusor.
 //!
-//! Los hilos de cada conexión no escriben a los demás: envían un [`Event`] por un canal
+//! Los hilos de cada conexión no escriben a los demás: envían un suceso (`Event`) por un canal
 //! acotado y el hilo difusor, el único que conoce a los miembros, los procesa en orden.
 //! Así, sin cerrojo sobre la lista de miembros:
 //! - todos ven los sucesos en el mismo orden (entradas, mensajes, salidas);
