@@ -790,6 +790,26 @@ fn garbage_from_origin_is_502() {
 }
 
 #[test]
+fn interim_responses_are_skipped_but_not_forever() {
+    let origin = TestOrigin::start(|seen| {
+        if seen.request_line().contains("/pocas") {
+            reply(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        } else {
+            Reply {
+                bytes: b"HTTP/1.1 100 Continue\r\n\r\n".repeat(100),
+                close: false,
+            }
+        }
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request("GET", &get(&origin.url("/pocas")));
+    assert_eq!((head.status, body.as_slice()), (200, &b"ok"[..]));
+    let (head, _) = c.request("GET", &get(&origin.url("/infinitas")));
+    assert_eq!(head.status, 502);
+}
+
+#[test]
 fn origin_that_closes_without_answering_is_502() {
     let origin = TestOrigin::start(|_| Reply {
         bytes: Vec::new(),

@@ -117,12 +117,16 @@ enum ResponseFailure {
     Garbage(String),
 }
 
+/// Respuestas intermedias 1xx que se aceptan antes de la final: un origen que enviara 1xx sin
+/// fin tendría ocupado el hilo para siempre.
+const MAX_INTERIM_RESPONSES: usize = 16;
+
 /// Lee la respuesta final del origen, saltando las intermedias 1xx (`100 Continue`, `103`).
 fn read_final_response(
     proxy: &Proxy,
     conn: &mut UpstreamConn,
 ) -> Result<ResponseHead, ResponseFailure> {
-    loop {
+    for _ in 0..=MAX_INTERIM_RESPONSES {
         match http::read_response_head(conn, &proxy.config.limits) {
             Ok(Some(r)) if r.status == 101 => {
                 // Quitamos `Upgrade` al reenviar: un 101 es una respuesta imposible.
@@ -139,6 +143,9 @@ fn read_final_response(
             Err(e) => return Err(ResponseFailure::Garbage(e.to_string())),
         }
     }
+    Err(ResponseFailure::Garbage(format!(
+        "más de {MAX_INTERIM_RESPONSES} respuestas 1xx seguidas"
+    )))
 }
 
 /// Reenvía una petición (ya comprobada) a `origin` y su respuesta al cliente.
