@@ -125,6 +125,11 @@ pub fn format_value(value: &Value) -> String {
         Value::Simple(s) => s.clone(),
         Value::Error(e) => format!("(error) {e}"),
         Value::Integer(n) => format!("(integer) {n}"),
+        // Un texto de varias líneas (`INFO`) se muestra tal cual, como hace `redis-cli`.
+        Value::Bulk(b) if b.contains(&b'\n') => String::from_utf8_lossy(b)
+            .replace("\r\n", "\n")
+            .trim_end()
+            .to_string(),
         Value::Bulk(b) => format!("{:?}", String::from_utf8_lossy(b)),
         Value::Null | Value::NullArray => "(nil)".to_string(),
         Value::Array(items) if items.is_empty() => "(empty array)".to_string(),
@@ -303,5 +308,6 @@ mod tests {
     fn arrays_are_numbered_like_redis_cli() {
         let v = Value::Array(vec![Value::bulk("a"), Value::Integer(1)]);
         assert_eq!(format_value(&v), "1) \"a\"\n2) (integer) 1");
+        assert_eq!(format_value(&Value::bulk("a:1\r\nb:2\r\n")), "a:1\nb:2");
     }
 }

@@ -620,6 +620,32 @@ fn nodes_behind_the_balancer_learn_their_peers_from_the_registry_and_serve_throu
     assert!(status
         .iter()
         .all(|b| b.meta.contains_key(nodo::sincronia::META_PEER_ADDR)));
+    // `cliente status`: la tabla del balanceador y, por nodo, si está al día y su retraso.
+    let table = problema9::cliente::status(&control_addr, Duration::from_secs(5)).unwrap();
+    assert!(
+        wait_until(WAIT, || {
+            let t = problema9::cliente::status(&control_addr, Duration::from_secs(5)).unwrap();
+            t.matches(" sí ").count() == 3
+        }),
+        "{table}"
+    );
     drop(nodes);
     drop(balancer);
+}
+
+#[test]
+fn the_interactive_client_shows_replies_like_redis_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = single_node(dir.path());
+    let mut client =
+        problema9::cliente::Client::connect(&node.addr().to_string(), Duration::from_secs(10))
+            .unwrap();
+    let input: &[u8] =
+        b"SET a \"hola mundo\"\nGET a\n\nGET nada\nEXISTS a\nFOO\nSET 'roto\nquit\nGET a\n";
+    let mut out = Vec::new();
+    problema9::cliente::interactive(&mut client, input, &mut out, false).unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "OK\n\"hola mundo\"\n(nil)\n(integer) 1\n(error) ERR unknown command 'FOO', with args beginning with: \n(error) comillas sin cerrar en la orden\nOK\n"
+    );
 }
