@@ -82,6 +82,8 @@ pub(crate) struct Client<'a> {
     pub(crate) upstream: Option<Sticky>,
     /// El proxy contestó con un error y va a cerrar: hay que hacerlo con cortesía.
     pub(crate) failed: bool,
+    /// Buffer de copia de cuerpos, reservado una vez por conexión.
+    pub(crate) buf: Vec<u8>,
 }
 
 /// Lo que se anota al terminar una petición.
@@ -286,6 +288,7 @@ fn setup(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) -> Option<Client<'_
         ),
         upstream: None,
         failed: false,
+        buf: vec![0u8; super::forward::BODY_BUFFER],
     })
 }
 

@@ -58,18 +58,19 @@ enum PumpError {
     Write(io::Error),
 }
 
-/// Copia `body` a `out` con la delimitación `framing`. Con `flush_each`, cada trozo leído se
-/// envía enseguida (respuestas); si no, solo al final (peticiones).
+/// Copia `body` a `out` con la delimitación `framing`, pasando por `buf` (el de la conexión
+/// de cliente, reservado una vez). Con `flush_each`, cada trozo leído se envía enseguida
+/// (respuestas); si no, solo al final (peticiones).
 fn pump<R: BufRead>(
     body: &mut BodyReader<R>,
     out: &mut impl Write,
     framing: OutFraming,
     flush_each: bool,
+    buf: &mut [u8],
 ) -> Result<u64, PumpError> {
-    let mut buf = vec![0u8; BODY_BUFFER];
     let mut total = 0u64;
     loop {
-        let n = match body.read(&mut buf) {
+        let n = match body.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -238,7 +239,7 @@ pub(crate) fn forward(
                 BodyKind::Chunked => OutFraming::Chunked,
                 _ => OutFraming::Raw,
             };
-            match pump(&mut body, &mut up, framing, false) {
+            match pump(&mut body, &mut up, framing, false, &mut client.buf) {
                 Ok(_) => {}
                 Err(PumpError::Read(e)) => {
                     return client_body_failed(client, &e);
@@ -345,7 +346,13 @@ pub(crate) fn forward(
     }
     let limits = proxy.config.chunk_limits;
     let mut body = BodyReader::new(&mut conn, resp_kind, limits);
-    let result = pump(&mut body, &mut client.writer, framing, true);
+    let result = pump(
+        &mut body,
+        &mut client.writer,
+        framing,
+        true,
+        &mut client.buf,
+    );
     drop(body);
     match result {
         Ok(_) => {}
