@@ -649,3 +649,31 @@ fn the_interactive_client_shows_replies_like_redis_cli() {
         "OK\n\"hola mundo\"\n(nil)\n(integer) 1\n(error) ERR unknown command 'FOO', with args beginning with: \n(error) comillas sin cerrar en la orden\nOK\n"
     );
 }
+
+#[test]
+fn garbage_on_the_peer_port_is_skipped_and_the_connection_keeps_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = single_node(dir.path());
+    let mut peer = tests::LineClient::connect(node.peer_addr);
+    peer.send("esto no es json");
+    peer.send(r#"{"id":1,"op":"read","key":"€"}"#);
+    peer.send(r#"{"id":2,"op":"write","key":"k","value":"v","version":{"counter":5,"node":"x"}}"#);
+    assert_eq!(
+        peer.line(),
+        r#"{"id":2,"reply":"written","had_value":false}"#
+    );
+    peer.send(r#"{"id":3,"op":"read","key":"k"}"#);
+    assert_eq!(
+        peer.line(),
+        r#"{"id":3,"reply":"entry","value":"v","version":{"counter":5,"node":"x"}}"#
+    );
+    // Una versión más vieja no gana y se responde con la que hay.
+    peer.send(
+        r#"{"id":4,"op":"write","key":"k","value":"viejo","version":{"counter":4,"node":"z"}}"#,
+    );
+    assert_eq!(
+        peer.line(),
+        r#"{"id":4,"reply":"stale","version":{"counter":5,"node":"x"}}"#
+    );
+    assert_eq!(node.client().cmd(&["GET", "k"]), bulk("v"));
+}

@@ -392,6 +392,23 @@ mod tests {
         assert_eq!(decode_record(&rec).map(|r| r.1), Some(del));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_round_trip_holds(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+            value in proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..50)),
+            counter in proptest::prelude::any::<u64>(),
+        ) {
+            if let Some((_, _, used)) = decode_record(&bytes) {
+                proptest::prop_assert!(used <= bytes.len());
+            }
+            let e = Entry { value, version: Version { counter, node: "n".into() } };
+            let rec = encode_record(&key, &e);
+            proptest::prop_assert_eq!(decode_record(&rec), Some((key, e, rec.len())));
+        }
+    }
+
     #[test]
     fn flipped_byte_is_detected_by_crc() {
         let mut rec = encode_record(b"k", &entry(1, Some("v")));
