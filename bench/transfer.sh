@@ -141,6 +141,7 @@ ours() {
 }
 
 best() { printf '%s\n' "$@" | sort -g | head -1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "== $REPS repeticiones de cada medida (se queda la mejor)"
 raw_up=(); raw_down=(); sync_up=(); sync_down=(); our_up=(); our_down=(); cold_down=()
@@ -168,19 +169,25 @@ cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntic
 COLD_PEAK_KIB=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
 stop_server
 
-RU=$(best "${raw_up[@]}"); SU=$(best "${sync_up[@]}"); OU=$(best "${our_up[@]}")
-RD=$(best "${raw_down[@]}"); SD=$(best "${sync_down[@]}"); OD=$(best "${our_down[@]}")
-CD=$(best "${cold_down[@]}")
 ratio() { awk -v r="$1" -v o="$2" 'BEGIN { printf "%.0f%%", 100 * r / o }'; }
-row() { printf '%-36s %8s %8s %12s %14s\n' "$@"; }
+row() { printf '%-32s %7s %7s %9s %14s %9s %17s\n' "$@"; }
+# Una fila: nombre, tiempos de la medida, tiempos de la referencia cruda y de la cruda+fsync.
+line() {
+    local name=$1 b m rb rm sb sm
+    local -n t=$2 r=$3 sy=$4
+    b=$(best "${t[@]}"); m=$(median "${t[@]}")
+    rb=$(best "${r[@]}"); rm=$(median "${r[@]}")
+    sb=$(best "${sy[@]}"); sm=$(median "${sy[@]}")
+    row "$name" "$b" "$(mib_s "$b")" "$(ratio "$rb" "$b")" "$(ratio "$sb" "$b")" "$m" "$(ratio "$rm" "$m")"
+}
 echo
-echo "fichero: $SIZE_MIB MiB ($BYTES bytes) en $WORK, mejor de $REPS"
-row "medida" "segundos" "MiB/s" "vs socat" "vs socat+fsync"
-row "subida: socat" "$RU" "$(mib_s "$RU")" "100%" ""
-row "subida: socat + fsync" "$SU" "$(mib_s "$SU")" "$(ratio "$RU" "$SU")" "100%"
-row "subida: problema5 (SHA-256 x2)" "$OU" "$(mib_s "$OU")" "$(ratio "$RU" "$OU")" "$(ratio "$SU" "$OU")"
-row "descarga: socat" "$RD" "$(mib_s "$RD")" "100%" ""
-row "descarga: socat + fsync" "$SD" "$(mib_s "$SD")" "$(ratio "$RD" "$SD")" "100%"
-row "descarga: problema5" "$OD" "$(mib_s "$OD")" "$(ratio "$RD" "$OD")" "$(ratio "$SD" "$OD")"
-row "descarga: problema5 en frío" "$CD" "$(mib_s "$CD")" "$(ratio "$RD" "$CD")" "$(ratio "$SD" "$CD")"
+echo "fichero: $SIZE_MIB MiB ($BYTES bytes) en $WORK, $REPS repeticiones"
+row "medida" "mejor s" "MiB/s" "vs socat" "vs socat+fsync" "mediana" "vs socat (med.)"
+line "subida: socat" raw_up raw_up sync_up
+line "subida: socat + fsync" sync_up raw_up sync_up
+line "subida: problema5 (SHA-256 x2)" our_up raw_up sync_up
+line "descarga: socat" raw_down raw_down sync_down
+line "descarga: socat + fsync" sync_down raw_down sync_down
+line "descarga: problema5" our_down raw_down sync_down
+line "descarga: problema5 en frío" cold_down raw_down sync_down
 echo "pico de memoria del servidor (VmHWM): $((PEAK_KIB / 1024)) MiB ($PEAK_KIB KiB); en frío: $((COLD_PEAK_KIB / 1024)) MiB"

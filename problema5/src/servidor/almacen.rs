@@ -39,8 +39,8 @@ use crate::resumen::HashPipe;
 const TEMP_PREFIX: &str = ".subida-";
 /// Prefijo de los parciales que esperan una reanudación.
 const PARTIAL_PREFIX: &str = ".parcial-";
-/// Un parcial que nadie reanuda en este tiempo se borra (al arrancar y al calcular la cuota),
-/// para que las subidas abandonadas no llenen el disco para siempre.
+/// Un parcial que nadie reanuda en este tiempo se borra (al arrancar el servidor y, si hay
+/// cuota, cada vez que se calcula), para que las subidas abandonadas no llenen el disco.
 pub const PARTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Cada cuántos bytes recibidos se pide al disco, en segundo plano, que vaya escribiendo: así
 /// el `fsync` final solo espera a la cola y no a todo el fichero.
@@ -345,7 +345,7 @@ impl Store {
     fn reserve(&self, id: u64, size: u64) -> Result<(), StoreError> {
         let mut state = lock(&self.inner.state);
         if let Some(quota) = self.inner.quota {
-            let on_disk = self.usage(false)?;
+            let on_disk = self.usage(true)?;
             let reserved: u64 = state.reserved.values().sum();
             let used = on_disk.saturating_add(reserved);
             let free = quota.saturating_sub(used);

@@ -200,11 +200,7 @@ impl Connection {
                     if let Flow::Close = self.refuse(ErrorCode::LineTooLong, msg) {
                         return;
                     }
-                    // `read_line` deja en `line` lo que consumió: si cabe en `max + 1`, encontró
-                    // el `\n` (la línea medía justo uno de más) y ya no queda nada que saltar.
-                    if line.len() <= max.saturating_add(1) {
-                        continue;
-                    }
+                    // El resto de la línea, con su `\n`, sigue en el flujo: lo saltamos.
                     match discard_line(&mut self.reader, MAX_DISCARD) {
                         Ok(true) => continue,
                         _ => return,
