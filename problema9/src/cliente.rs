@@ -262,7 +262,7 @@ pub fn status(control: &str, timeout: Duration) -> Result<String, ClientError> {
         .unwrap_or(0);
     out.push('\n');
     out.push_str(&format!(
-        "{:<10} {:<22} {:<8} {:>8} {:>8} {:>6} {:<16} {:>5}\n",
+        "{:<10} {:<22} {:<8} {:>8} {:>8} {:>7} {:<16} {:>5}\n",
         "NODO", "DIRECCIÓN", "AL DÍA", "CLAVES", "RELOJ", "RETRASO", "RESUMEN", "PARES"
     ));
     for (addr, info) in infos {

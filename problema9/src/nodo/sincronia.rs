@@ -8,7 +8,8 @@
 //! durante una partición aunque nadie lo lea.
 //!
 //! Si hay balanceador (`--balancer`), este hilo mantiene el registro (con la dirección de
-//! pares en `meta.peer_addr`) y relee la lista de miembros para aprender pares nuevos. Un par
+//! pares en `meta.peer_addr`) y, si no se dieron pares fijos (`--peer`), relee la lista de
+//! miembros para aprender pares nuevos. Un par
 //! aprendido no se olvida: el tamaño del clúster, y con él la mayoría, no encoge porque un
 //! nodo caiga.
 
@@ -123,11 +124,16 @@ fn anti_entropy(node: &Node, shutdown: &Shutdown) {
     }
 }
 
-/// Aprende pares nuevos de la lista de miembros del balanceador.
+/// Aprende pares nuevos de la lista de miembros del balanceador. Con `--peer` la lista fija
+/// manda: mezclar ambas fuentes podría contar dos veces al mismo nodo con dos nombres de
+/// dirección distintos (`localhost` y `127.0.0.1`) e inflar la mayoría.
 fn refresh_members(node: &Node) {
     let Some(control) = &node.config.balancer else {
         return;
     };
+    if !node.config.peers.is_empty() {
+        return;
+    }
     match registro::members(control, node.config.quorum_timeout) {
         Ok(members) => {
             for m in members {
