@@ -44,8 +44,8 @@ impl LineError {
 ///
 /// # Errores
 /// [`LineError::TooLong`] si la línea pasa de `max` bytes: en ese momento se han consumido
-/// como mucho `max + 1` bytes de la línea y el resto sigue en el flujo (véase
-/// [`discard_line`] para saltarlo y seguir usando la conexión). [`LineError::Io`] si falla
+/// como mucho `max + 2` bytes de la línea y el resto, con su `\n`, sigue siempre en el flujo
+/// (véase [`discard_line`] para saltarlo y seguir usando la conexión). [`LineError::Io`] si falla
 /// la lectura.
 ///
 /// ```
@@ -83,10 +83,22 @@ pub fn read_line(
         let room = raw_max - buf.len();
         match available.iter().position(|&b| b == b'\n') {
             Some(pos) if pos <= room => {
-                buf.extend_from_slice(available.get(..pos).unwrap_or_default());
+                let chunk = available.get(..pos).unwrap_or_default();
+                let ends_in_cr = match chunk.last() {
+                    Some(&b) => b == b'\r',
+                    None => buf.last() == Some(&b'\r'),
+                };
+                let content = buf.len() + pos - usize::from(ends_in_cr);
+                buf.extend_from_slice(chunk);
+                if content > max {
+                    // Justo un byte de más: dejamos el `\n` en el flujo, igual que con las
+                    // líneas más largas, para que `discard_line` se comporte siempre igual.
+                    reader.consume(pos);
+                    return Err(LineError::TooLong { max });
+                }
                 reader.consume(pos + 1);
                 strip_cr(buf);
-                return check_len(buf, max).map(|_| true);
+                return Ok(true);
             }
             _ => {
                 let take = available.len().min(room + 1);
@@ -264,6 +276,30 @@ mod tests {
             lines(b"\n\r\n", 10, 4),
             vec![Ok(Vec::new()), Ok(Vec::new())]
         );
+    }
+
+    #[test]
+    fn after_too_long_the_newline_is_always_left_for_discard_line() {
+        // Un byte de más, varios de más, con `\n` y con `\r\n`: siempre hace falta
+        // `discard_line` y nunca se traga la línea siguiente.
+        for input in [
+            &b"abcde\nok\n"[..],
+            b"abcde\r\nok\n",
+            b"abcdefghij\nok\n",
+            b"abcdefghij\r\nok\r\n",
+        ] {
+            for cap in [1, 2, 3, 64] {
+                let mut reader = BufReader::with_capacity(cap, input);
+                let mut buf = Vec::new();
+                assert!(matches!(
+                    read_line(&mut reader, &mut buf, 4),
+                    Err(LineError::TooLong { max: 4 })
+                ));
+                assert!(discard_line(&mut reader, 1000).unwrap());
+                assert!(read_line(&mut reader, &mut buf, 4).unwrap(), "{input:?} cap {cap}");
+                assert_eq!(buf, b"ok", "{input:?} cap {cap}");
+            }
+        }
     }
 
     #[test]

@@ -320,12 +320,7 @@ impl Session<'_> {
                 if let Err(end) = self.send(&msg) {
                     return Read::End(end);
                 }
-                // `read_line` deja en `buf` lo que consumió: si la línea cupo entera con su
-                // `\n` (justo un byte de más), ya no queda nada que saltar; si no, el resto de
-                // la línea sigue en el flujo y hay que descartarlo.
-                if buf.len() <= max.saturating_add(1) {
-                    return Read::Skipped;
-                }
+                // El resto de la línea, con su `\n`, sigue en el flujo: lo saltamos.
                 match discard_line(&mut self.reader, MAX_DISCARD_BYTES) {
                     Ok(true) => Read::Skipped,
                     Ok(false) => Read::End(self.closed()),
