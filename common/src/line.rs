@@ -296,7 +296,10 @@ mod tests {
                     Err(LineError::TooLong { max: 4 })
                 ));
                 assert!(discard_line(&mut reader, 1000).unwrap());
-                assert!(read_line(&mut reader, &mut buf, 4).unwrap(), "{input:?} cap {cap}");
+                assert!(
+                    read_line(&mut reader, &mut buf, 4).unwrap(),
+                    "{input:?} cap {cap}"
+                );
                 assert_eq!(buf, b"ok", "{input:?} cap {cap}");
             }
         }
