@@ -677,3 +677,32 @@ fn garbage_on_the_peer_port_is_skipped_and_the_connection_keeps_answering() {
     );
     assert_eq!(node.client().cmd(&["GET", "k"]), bulk("v"));
 }
+
+#[test]
+fn anti_entropy_spreads_an_entry_that_only_one_node_received() {
+    let cluster = Cluster::start(3);
+    // Una escritura que solo le llega a n1 (como si las otras copias se hubieran perdido).
+    let mut peer = tests::LineClient::connect(cluster.nodes[0].peer_addr);
+    peer.send(
+        r#"{"id":1,"op":"write","key":"suelta","value":"x","version":{"counter":100,"node":"n9"}}"#,
+    );
+    assert_eq!(
+        peer.line(),
+        r#"{"id":1,"reply":"written","had_value":false}"#
+    );
+    // Sin que nadie la lea, la antientropía la lleva a los demás (solo se mira el estado local).
+    for node in &cluster.nodes {
+        assert!(
+            wait_until(WAIT, || node.client().cmd(&["KEYS", "*"])
+                == Value::Array(vec![bulk("suelta")])),
+            "no llegó a {}",
+            node.id
+        );
+    }
+    let digests: Vec<String> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.info_field("digest"))
+        .collect();
+    assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+}

@@ -55,18 +55,53 @@ pub enum Applied {
 
 /// El almacén: un mapa ordenado (para repartir la sincronización en páginas por clave), el
 /// reloj de Lamport del nodo y un resumen de todo el contenido.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     map: BTreeMap<Vec<u8>, Entry>,
     clock: u64,
     live: usize,
     digest: u64,
+    buckets: Vec<u64>,
+}
+
+/// Cubos del resumen: las claves se reparten por un hash en 256 cubos, cada uno con su propio
+/// resumen, para que la antientropía traiga solo los cubos que difieren.
+pub const BUCKETS: usize = 256;
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            map: BTreeMap::new(),
+            clock: 0,
+            live: 0,
+            digest: 0,
+            buckets: vec![0; BUCKETS],
+        }
+    }
+}
+
+/// El cubo de una clave (0..[`BUCKETS`]).
+pub fn bucket_of(key: &[u8]) -> usize {
+    (fnv(&[key]) >> 56) as usize % BUCKETS
 }
 
 impl Store {
     /// Un almacén vacío.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn toggle(&mut self, key: &[u8], version: &Version) {
+        let h = entry_hash(key, version);
+        self.digest ^= h;
+        if let Some(b) = self.buckets.get_mut(bucket_of(key)) {
+            *b ^= h;
+        }
+    }
+
+    /// El resumen de cada cubo.
+    pub fn bucket_digests(&self) -> &[u64] {
+        &self.buckets
     }
 
     /// La versión para una escritura nueva de `key` hecha por `node`: mayor que el reloj del
@@ -107,12 +142,13 @@ impl Store {
                 return Applied::Older(current.version.clone())
             }
             Some(current) => {
-                self.digest ^= entry_hash(key, &current.version);
-                current.value.is_some()
+                let (old, had) = (current.version.clone(), current.value.is_some());
+                self.toggle(key, &old);
+                had
             }
             None => false,
         };
-        self.digest ^= entry_hash(key, &entry.version);
+        self.toggle(key, &entry.version);
         let has_value = entry.value.is_some();
         self.live = self.live + usize::from(has_value) - usize::from(had_value);
         self.map.insert(key.to_vec(), entry);
@@ -156,13 +192,14 @@ impl Store {
     }
 
     /// Una página de entradas (lápidas incluidas) con clave mayor que `after`, en orden, hasta
-    /// `max_entries` entradas o `max_bytes` bytes de claves y valores (siempre al menos una).
-    /// Devuelve también si quedan más.
+    /// `max_entries` entradas o `max_bytes` bytes de claves y valores (siempre al menos una),
+    /// solo del cubo `bucket` si se da. Devuelve también si quedan más.
     pub fn page(
         &self,
         after: Option<&[u8]>,
         max_entries: usize,
         max_bytes: usize,
+        bucket: Option<usize>,
     ) -> (Vec<(Vec<u8>, Entry)>, bool) {
         use std::ops::Bound;
         let start = match after {
@@ -171,7 +208,12 @@ impl Store {
         };
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        for (k, e) in self.map.range((start, Bound::Unbounded)) {
+        let in_bucket = |k: &[u8]| bucket.map_or(true, |b| bucket_of(k) == b);
+        for (k, e) in self
+            .map
+            .range((start, Bound::Unbounded))
+            .filter(|(k, _)| in_bucket(k))
+        {
             let size = k.len() + e.value.as_ref().map_or(0, Vec::len);
             if !out.is_empty() && (out.len() >= max_entries || bytes + size > max_bytes) {
                 return (out, true);
@@ -191,17 +233,22 @@ impl Store {
 /// FNV-1a de 64 bits: estable entre compilaciones (a diferencia de `DefaultHasher`), que es lo
 /// que necesita un resumen que se compara entre procesos.
 fn entry_hash(key: &[u8], version: &Version) -> u64 {
+    fnv(&[
+        &(key.len() as u64).to_be_bytes(),
+        key,
+        &version.counter.to_be_bytes(),
+        version.node.as_bytes(),
+    ])
+}
+
+fn fnv(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
+    for part in parts {
+        for &b in *part {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-    };
-    feed(&(key.len() as u64).to_be_bytes());
-    feed(key);
-    feed(&version.counter.to_be_bytes());
-    feed(version.node.as_bytes());
+    }
     h
 }
 
@@ -382,7 +429,7 @@ mod tests {
         let mut after: Option<Vec<u8>> = None;
         let mut seen = 0;
         loop {
-            let (page, more) = s.page(after.as_deref(), 3, 1000);
+            let (page, more) = s.page(after.as_deref(), 3, 1000, None);
             seen += page.len();
             after = page.last().map(|(k, _)| k.clone());
             if !more {
@@ -390,6 +437,15 @@ mod tests {
             }
         }
         assert_eq!(seen, 10);
+        // Por cubos: cada entrada aparece exactamente en el suyo.
+        let by_bucket: usize = (0..BUCKETS)
+            .map(|b| s.page(None, 100, 1000, Some(b)).0.len())
+            .sum();
+        assert_eq!(by_bucket, 10);
+        assert_eq!(
+            s.bucket_digests().iter().fold(0, |acc, d| acc ^ d),
+            s.digest()
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! conexiones por par.
 //!
 //! Peticiones (`op`): `write` (aplica esta versión si es más nueva), `read` (dame tu versión de
-//! esta clave), `digest` (resumen de todo tu contenido) y `pull` (una página de entradas a
-//! partir de una clave, para ponerse al día). Las claves y valores son bytes arbitrarios: en
+//! esta clave), `digest` (resumen de todo tu contenido y de cada uno de sus 256 cubos) y `pull`
+//! (una página de entradas a partir de una clave, quizá solo de un cubo, para ponerse al día). Las claves y valores son bytes arbitrarios: en
 //! JSON viajan como cadenas en las que cada carácter es un byte (U+0000..U+00FF, "Latin-1"),
 //! de modo que el texto ASCII se lee tal cual en la línea.
 
@@ -124,6 +124,9 @@ pub enum Op {
         after: Option<Vec<u8>>,
         /// Máximo de entradas.
         limit: usize,
+        /// Solo las claves de este cubo del resumen (todas si falta).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bucket: Option<u16>,
     },
 }
 
@@ -193,6 +196,9 @@ pub enum Reply {
         entries: u64,
         /// Reloj de Lamport.
         clock: u64,
+        /// El resumen de cada uno de los 256 cubos de claves.
+        #[serde(default)]
+        buckets: Vec<u64>,
     },
     /// Una página de entradas.
     Entries {

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use common::lock;
 
-use super::almacen::{Applied, Entry};
+use super::almacen::{self, Applied, Entry};
 use super::pares::{Answers, Op, PeerLink, Reply, WireEntry};
 use super::wal::WalError;
 use super::Node;
@@ -333,14 +333,24 @@ impl Node {
                         digest: store.digest(),
                         entries: store.entries() as u64,
                         clock: store.clock(),
+                        buckets: store.bucket_digests().to_vec(),
                     },
                     None,
                 )
             }
-            Op::Pull { after, limit } => {
+            Op::Pull {
+                after,
+                limit,
+                bucket,
+            } => {
                 let limit = limit.clamp(1, PULL_PAGE);
                 let store = lock(&self.store);
-                let (page, more) = store.page(after.as_deref(), limit, self.config.limits.max_bulk);
+                let (page, more) = store.page(
+                    after.as_deref(),
+                    limit,
+                    self.config.limits.max_bulk,
+                    bucket.map(usize::from),
+                );
                 let entries = page
                     .into_iter()
                     .map(|(key, e)| WireEntry {
@@ -354,11 +364,12 @@ impl Node {
         }
     }
 
-    /// Trae de `link` todas sus entradas y aplica las más nuevas. Devuelve cuántas aplicó.
+    /// Trae de `link` todas sus entradas (o solo las del cubo `bucket`) y aplica las más
+    /// nuevas. Devuelve cuántas aplicó.
     ///
     /// # Errores
     /// El motivo en texto si el par no responde o falla el disco.
-    pub fn pull_from(&self, link: &Arc<PeerLink>) -> Result<u64, String> {
+    pub fn pull_from(&self, link: &Arc<PeerLink>, bucket: Option<u16>) -> Result<u64, String> {
         let mut after: Option<Vec<u8>> = None;
         let mut applied = 0u64;
         let mut last_seq = None;
@@ -368,6 +379,7 @@ impl Node {
                 &Op::Pull {
                     after: after.clone(),
                     limit: PULL_PAGE,
+                    bucket,
                 },
                 self.config.quorum_timeout,
             )?;
@@ -397,16 +409,29 @@ impl Node {
         Ok(applied)
     }
 
-    /// ¿Tiene `link` el mismo contenido que nosotros? (compara resúmenes)
+    /// Los cubos en los que `link` tiene un contenido distinto del nuestro (vacío si son
+    /// iguales). Un par que no manda cubos cuenta como distinto en todos.
     ///
     /// # Errores
     /// El motivo en texto si el par no responde.
-    pub fn same_digest(&self, link: &Arc<PeerLink>) -> Result<bool, String> {
+    pub fn differing_buckets(&self, link: &Arc<PeerLink>) -> Result<Vec<u16>, String> {
         match self
             .peers
             .ask(link, &Op::Digest, self.config.quorum_timeout)?
         {
-            Reply::Digest { digest, .. } => Ok(digest == lock(&self.store).digest()),
+            Reply::Digest {
+                digest, buckets, ..
+            } => {
+                let store = lock(&self.store);
+                if digest == store.digest() {
+                    return Ok(Vec::new());
+                }
+                let ours = store.bucket_digests();
+                Ok((0..almacen::BUCKETS)
+                    .filter(|&b| buckets.get(b) != ours.get(b) || buckets.len() != ours.len())
+                    .filter_map(|b| u16::try_from(b).ok())
+                    .collect())
+            }
             other => Err(format!("respuesta inesperada de {}: {other:?}", link.name)),
         }
     }

@@ -4,7 +4,7 @@
 //! hasta haberlo hecho con suficientes como para formar una mayoría con él; solo entonces se
 //! marca "al día" y responde `+PONG` (antes, `-LOADING`), que es lo que el balanceador
 //! comprueba con `--check ping`. Luego, cada `sync_interval`, compara su resumen (`digest`)
-//! con el de cada par y, si difieren, trae sus entradas: así recupera lo que se perdió
+//! con el de cada par y, si difieren, trae las entradas de los cubos de claves que difieren: así recupera lo que se perdió
 //! durante una partición aunque nadie lo lea.
 //!
 //! Si hay balanceador (`--balancer`), este hilo mantiene el registro (con la dirección de
@@ -63,7 +63,7 @@ fn catch_up(node: &Node, shutdown: &Shutdown) {
             if done >= need || shutdown.is_triggered() {
                 break;
             }
-            match node.pull_from(link) {
+            match node.pull_from(link, None) {
                 Ok(n) => {
                     done += 1;
                     node.stats.pulled.fetch_add(n, Ordering::Relaxed);
@@ -105,21 +105,30 @@ fn anti_entropy(node: &Node, shutdown: &Shutdown) {
         if !link.looks_reachable() {
             continue;
         }
-        match node.same_digest(&link) {
-            Ok(true) => {}
-            Ok(false) => match node.pull_from(&link) {
-                Ok(0) => {}
-                Ok(n) => {
-                    node.stats.pulled.fetch_add(n, Ordering::Relaxed);
-                    log::info!(
-                        "nodo {}: antientropía: {n} entradas de {}",
-                        node.id,
-                        link.name
-                    );
+        let buckets = match node.differing_buckets(&link) {
+            Ok(b) => b,
+            Err(e) => {
+                log::debug!("nodo {}: resumen de {}: {e}", node.id, link.name);
+                continue;
+            }
+        };
+        let mut pulled = 0;
+        for bucket in buckets {
+            match node.pull_from(&link, Some(bucket)) {
+                Ok(n) => pulled += n,
+                Err(e) => {
+                    log::debug!("nodo {}: antientropía con {}: {e}", node.id, link.name);
+                    break;
                 }
-                Err(e) => log::debug!("nodo {}: antientropía con {}: {e}", node.id, link.name),
-            },
-            Err(e) => log::debug!("nodo {}: resumen de {}: {e}", node.id, link.name),
+            }
+        }
+        if pulled > 0 {
+            node.stats.pulled.fetch_add(pulled, Ordering::Relaxed);
+            log::info!(
+                "nodo {}: antientropía: {pulled} entradas de {}",
+                node.id,
+                link.name
+            );
         }
     }
 }
