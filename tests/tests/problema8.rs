@@ -686,3 +686,27 @@ fn a_flood_of_commands_is_rate_limited_and_the_connection_survives() {
         "ERROR RATE_LIMITED demasiadas órdenes: el máximo es 0.5 por segundo; se ignoró esta"
     );
 }
+
+#[test]
+fn rematch_against_the_cpu_swaps_marks_and_the_cpu_opens() {
+    let server = start();
+    let (mut a, _) = named(server.addr, "ana");
+    a.send("PLAY CPU");
+    assert_eq!(a.line(), "START 1 X CPU");
+    // Juega siempre la primera casilla libre hasta que la partida termine.
+    loop {
+        let l = a.line();
+        let msg = ServerMessage::parse(&l).unwrap();
+        if msg.is_game_over() {
+            break;
+        }
+        if let ServerMessage::YourTurn { board, .. } = msg {
+            a.send(&format!("MOVE {}", board.free_cells()[0]));
+        }
+    }
+    a.send("REMATCH");
+    assert_eq!(a.line(), "START 1 O CPU");
+    assert_eq!(a.line(), "BOARD 1 ......... X");
+    assert_eq!(a.line(), "MOVED 1 X 1 X........ O");
+    assert_eq!(a.line(), "YOUR_TURN 1 O X........");
+}
