@@ -347,6 +347,8 @@ pub fn run_watch(stream: TcpStream, game: u64, out: &mut impl Write) -> Result<(
 /// Juego por teclado: envía `NAME` (y `PLAY target` si se da), y luego cada línea de
 /// `input` (un número es `MOVE n`); un hilo lector escribe en `output` cada mensaje del
 /// servidor según llega. Termina con `QUIT`, con el fin de `input` o cuando el servidor cierra.
+/// El tiempo de espera de lectura del socket es el que traiga `stream`: para jugar sin prisa,
+/// quien llama lo quita (el binario lo hace; las pruebas lo dejan para no colgarse).
 ///
 /// # Errores
 /// Si no se puede escribir al servidor o duplicar el socket.
@@ -357,8 +359,6 @@ pub fn run_interactive(
     input: impl BufRead,
     output: impl Write + Send + 'static,
 ) -> Result<(), ClientError> {
-    // El lector espera eventos sin límite de tiempo: el rival puede tardar lo que quiera.
-    stream.set_read_timeout(None)?;
     let mut writer = stream.try_clone()?;
     let output = Arc::new(Mutex::new(output));
     let reader = {
