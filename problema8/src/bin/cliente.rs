@@ -67,6 +67,8 @@ fn run() -> anyhow::Result<()> {
         stream.set_read_timeout(None).context("socket")?;
         run_bot(stream, &name, target, kind, args.games, &mut stdout)?;
     } else {
+        // El rival puede tardar lo que quiera: sin límite de espera entre eventos.
+        stream.set_read_timeout(None).context("socket")?;
         println!(
             "Conectado. Escriba el número de una casilla (1-9), o HELP, LIST, REMATCH, QUIT..."
         );
