@@ -1332,3 +1332,42 @@ fn shutdown_finishes_with_an_open_tunnel_and_idle_clients() {
     assert!(idle.is_closed());
     assert!(t.is_closed());
 }
+
+#[test]
+fn client_that_vanishes_mid_body_does_not_disturb_others() {
+    let origin = ok_origin("ok");
+    let p = proxy();
+    let mut quitter = Conn::open(&p);
+    quitter.send(
+        format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nsolo unos bytes",
+            origin.url("/")
+        )
+        .as_bytes(),
+    );
+    quitter.stream.shutdown(NetShutdown::Write).unwrap();
+    assert!(quitter.is_closed());
+    let mut c = Conn::open(&p);
+    let (head, body) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!((head.status, body.as_slice()), (200, &b"ok"[..]));
+}
+
+#[test]
+fn truncated_response_from_origin_closes_the_client_connection() {
+    let origin = TestOrigin::start(|_| Reply {
+        bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsolo diez.".to_vec(),
+        close: true,
+    });
+    let p = proxy();
+    let mut c = Conn::open(&p);
+    c.send(get(&origin.url("/")).as_bytes());
+    let head = http::read_response_head(&mut c.reader, &Limits::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.headers.get("content-length"), Some("100"));
+    // El cliente recibe lo que hubo y después el cierre: nunca una respuesta "completa" falsa.
+    let mut rest = Vec::new();
+    let _ = c.reader.read_to_end(&mut rest);
+    assert_eq!(rest, b"solo diez.");
+    assert_eq!(stats(&p)["upstream_errors"], 1);
+}
