@@ -393,11 +393,14 @@ pub fn run_interactive(
         };
         writer.write_all(format!("{out}\n").as_bytes())?;
         if out.eq_ignore_ascii_case("QUIT") {
-            break;
+            let _ = reader.join();
+            return Ok(());
         }
     }
     // Fin del teclado: despedirse (si la conexión sigue) y esperar al lector.
-    let _ = send(&mut writer, &Command::Quit);
+    if !reader.is_finished() {
+        let _ = send(&mut writer, &Command::Quit);
+    }
     let _ = reader.join();
     Ok(())
 }
@@ -408,6 +411,12 @@ fn read_events(stream: TcpStream, me: &str, output: &Mutex<impl Write>) {
         let text = match messages.next_message() {
             Ok(Some(msg)) => describe(&msg, Some(me)),
             Ok(None) => {
+                let _ = writeln!(common::lock(output), "Conexión cerrada.");
+                return;
+            }
+            Err(ClientError::Line(common::line::LineError::Io(e)))
+                if common::net::is_disconnect(&e) =>
+            {
                 let _ = writeln!(common::lock(output), "Conexión cerrada.");
                 return;
             }
