@@ -4,7 +4,7 @@
 //! 1. Reescribir la cabecera: línea de petición en forma de origen (`GET /ruta HTTP/1.1`),
 //!    `Host` del destino, fuera las cabeceras de salto, `Via` y `X-Forwarded-For` añadidas,
 //!    reglas de `--add-header`/`--remove-header`, y la delimitación del cuerpo de nuevo.
-//! 2. Conseguir una conexión al origen ([`super::upstream`]): la que esta conexión de cliente
+//! 2. Conseguir una conexión al origen (`upstream`): la que esta conexión de cliente
 //!    usó la última vez, una en reposo del [`super::pool`], o una nueva. Si una reutilizada resulta estar muerta y la
 //!    petición no tenía cuerpo, se reintenta una vez con una conexión nueva.
 //! 3. Enviar la cabecera y copiar el cuerpo del cliente al origen (`Content-Length` tal cual;

@@ -2,7 +2,7 @@
 //!
 //! Cada conexión de cliente se atiende en su propio hilo (el bucle de `common::serve`, con
 //! su tope de conexiones). El hilo lee peticiones una tras otra (conexión persistente) y
-//! decide qué hacer con cada una en [`conexion`]; el trabajo se reparte en módulos, uno por
+//! decide qué hacer con cada una en `conexion`; el trabajo se reparte en módulos, uno por
 //! tarea:
 //! - [`args`]: las opciones de línea de órdenes y su traducción a [`ServerConfig`].
 //! - [`access`]: quién puede usar el proxy (`--allow`, `--auth`) y a dónde (`--block`).
