@@ -378,15 +378,15 @@ fn parse_bulk_body(
             max: limits.max_bulk,
         });
     }
-    let end = start + len;
-    let Some(tail) = buf.get(end..end + 2) else {
+    let end = start.saturating_add(len);
+    let Some(tail) = buf.get(end..end.saturating_add(2)) else {
         return Ok(None);
     };
     if tail != b"\r\n" {
         return Err(RespError::MissingCrlf);
     }
     let body = buf.get(start..end).unwrap_or_default().to_vec();
-    Ok(Some((Some(body), end + 2)))
+    Ok(Some((Some(body), end.saturating_add(2))))
 }
 
 /// Analiza un valor RESP2 cualquiera (lo que lee un cliente). El inverso de [`encode`].

@@ -706,3 +706,51 @@ fn anti_entropy_spreads_an_entry_that_only_one_node_received() {
         .collect();
     assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
 }
+
+#[test]
+fn many_clients_at_once_all_get_their_writes_back() {
+    let cluster = Cluster::start(3);
+    let addrs: Vec<SocketAddr> = cluster.nodes.iter().map(|n| n.addr()).collect();
+    let clients: Vec<_> = (0..40)
+        .map(|c| {
+            let addr = addrs[c % addrs.len()];
+            let other = addrs[(c + 1) % addrs.len()];
+            thread::spawn(move || {
+                let mut w = Resp::connect(addr);
+                let mut r = Resp::connect(other);
+                for i in 0..10 {
+                    let key = format!("c{c}:{i}");
+                    assert_eq!(w.cmd(&["SET", &key, &format!("{c}-{i}")]), Value::ok());
+                    // Leída desde otro nodo justo después de confirmarse.
+                    assert_eq!(r.cmd(&["GET", &key]), bulk(&format!("{c}-{i}")));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    for node in &cluster.nodes {
+        assert!(wait_until(WAIT, || node.dbsize() == Value::Integer(400)));
+    }
+}
+
+#[test]
+fn an_idle_client_is_closed_after_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = NodeConfig::new("ocioso", dir.path());
+    config.idle_timeout = Duration::from_millis(200);
+    let node = tests::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), move |l, s| {
+        nodo::run(l, listener, config, s)
+    });
+    let mut c = Resp::connect(node.addr);
+    assert!(wait_until(WAIT, || c.cmd(&["PING"]) == Value::Simple("PONG".into())));
+    // Sin enviar nada: el nodo cierra (la lectura de la prueba tiene su propio plazo de 10 s).
+    c.expect_closed();
+    // Y sigue atendiendo a otros.
+    assert_eq!(
+        Resp::connect(node.addr).cmd(&["ECHO", "sigo"]),
+        bulk("sigo")
+    );
+}
