@@ -182,7 +182,11 @@ fn main() -> anyhow::Result<()> {
     for h in handles {
         let _ = h.join();
     }
-    let ops = std::mem::take(&mut *ops.lock().map_err(|_| anyhow::anyhow!("historial envenenado"))?);
+    let ops = std::mem::take(
+        &mut *ops
+            .lock()
+            .map_err(|_| anyhow::anyhow!("historial envenenado"))?,
+    );
 
     // Índices por clave.
     let mut writes: HashMap<&str, HashMap<&str, WriteInfo>> = HashMap::new();
@@ -201,7 +205,10 @@ fn main() -> anyhow::Result<()> {
                 );
                 if *acked {
                     n_acked += 1;
-                    acked_by_key.entry(&op.key).or_default().push((op.end, op.start));
+                    acked_by_key
+                        .entry(&op.key)
+                        .or_default()
+                        .push((op.end, op.start));
                 }
             }
             Kind::Read { .. } => n_reads += 1,
@@ -233,7 +240,10 @@ fn main() -> anyhow::Result<()> {
             )),
             None => {}
             Some(v) => match writes.get(op.key.as_str()).and_then(|m| m.get(v.as_str())) {
-                None => violations.push(format!("lectura de {} devolvió {v:?}, que nadie escribió", op.key)),
+                None => violations.push(format!(
+                    "lectura de {} devolvió {v:?}, que nadie escribió",
+                    op.key
+                )),
                 Some(w) if w.start > op.end => violations.push(format!(
                     "lectura de {} devolvió {v:?} antes de que se escribiera",
                     op.key
@@ -278,7 +288,8 @@ fn main() -> anyhow::Result<()> {
                 Value::Bulk(b) => {
                     let v = String::from_utf8_lossy(&b).into_owned();
                     match values.get(v.as_str()) {
-                        None => violations.push(format!("final: {key}={v:?} en {node}: nadie lo escribió")),
+                        None => violations
+                            .push(format!("final: {key}={v:?} en {node}: nadie lo escribió")),
                         Some(w) if is_stale(w, latest) => violations.push(format!(
                             "final: {key}={v:?} en {node} es más viejo que una escritura confirmada"
                         )),
@@ -327,7 +338,10 @@ fn main() -> anyhow::Result<()> {
     println!("lecturas comprobadas:    {n_reads}");
     println!("claves:                  {}", writes.len());
     println!("lecturas finales:        {final_checked} (cada clave en cada nodo)");
-    println!("réplicas convergidas:    {}", if converged { "sí" } else { "no" });
+    println!(
+        "réplicas convergidas:    {}",
+        if converged { "sí" } else { "no" }
+    );
     println!("violaciones:             {}", violations.len());
     for v in violations.iter().take(20) {
         println!("  - {v}");
