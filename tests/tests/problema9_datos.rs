@@ -754,3 +754,33 @@ fn an_idle_client_is_closed_after_the_idle_timeout() {
         bulk("sigo")
     );
 }
+
+#[test]
+fn every_fsync_policy_keeps_acknowledged_writes_across_a_restart() {
+    use problema9::nodo::wal::FsyncPolicy;
+    for policy in [FsyncPolicy::Always, FsyncPolicy::Batch, FsyncPolicy::Never] {
+        let dir = tempfile::tempdir().unwrap();
+        let start = || {
+            let mut config = NodeConfig::new("solo", dir.path());
+            config.fsync = policy;
+            let peers = TcpListener::bind("127.0.0.1:0").unwrap();
+            tests::start_server(move |l, s| nodo::run(l, peers, config, s))
+        };
+        let node = start();
+        let mut c = Resp::connect(node.addr);
+        assert!(wait_until(WAIT, || c.cmd(&["PING"]) == Value::Simple("PONG".into())));
+        for i in 0..20 {
+            assert_eq!(c.cmd(&["SET", &format!("k{i}"), "v"]), Value::ok());
+        }
+        let Value::Bulk(info) = c.cmd(&["INFO", "server"]) else {
+            panic!("INFO")
+        };
+        assert!(String::from_utf8_lossy(&info).contains(&format!("fsync:{policy}")));
+        drop(c);
+        drop(node);
+        let node = start();
+        let mut c = Resp::connect(node.addr);
+        assert!(wait_until(WAIT, || c.cmd(&["PING"]) == Value::Simple("PONG".into())));
+        assert_eq!(c.cmd(&["DBSIZE"]), Value::Integer(20), "{policy}");
+    }
+}
