@@ -487,6 +487,11 @@ fn protocol_errors_get_an_error_and_close_while_others_keep_working() {
     long.send_raw(&vec![b'a'; 70 * 1024]);
     assert!(is_error_with(&long.read_value(), "ERR Protocol error"));
     long.expect_closed();
+    // Bytes que no son UTF-8: una orden desconocida más, y la conexión sigue.
+    let mut odd = node.client();
+    odd.send_raw(b"*1\r\n$2\r\n\xff\xfe\r\n");
+    assert!(is_error_with(&odd.read_value(), "ERR unknown command"));
+    assert_eq!(odd.cmd(&["PING"]), Value::Simple("PONG".into()));
     // Un cliente que corta a mitad de orden no afecta a nadie.
     let mut cut = node.client();
     cut.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk");
