@@ -54,6 +54,9 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 /// Tiempo máximo que un cliente RESP puede estar callado antes de que cerremos (Redis no
 /// tiene límite por omisión; cinco minutos dejan trabajar a mano con telnet).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Peticiones de un par que se atienden como mucho en una tanda (un solo `fsync`) antes de
+/// responder.
+pub const MAX_PEER_BATCH: usize = 256;
 /// Longitud máxima de un id de nodo (viaja en cada versión y en cada registro del WAL).
 pub const MAX_NODE_ID: usize = 64;
 
@@ -394,8 +397,9 @@ fn serve_peer(node: &Node, stream: TcpStream, peer: SocketAddr) {
                 break;
             }
         }
-        // ¿Hay más peticiones completas ya en el buffer? Entonces forman la misma tanda.
-        if reader.buffer().contains(&b'\n') {
+        // ¿Hay más peticiones completas ya en el buffer? Entonces forman la misma tanda (con un
+        // tope, para que un flujo continuo de peticiones no retrase las respuestas sin fin).
+        if batch.len() < MAX_PEER_BATCH && reader.buffer().contains(&b'\n') {
             continue;
         }
         if !flush_batch(node, &mut writer, &mut batch) {
