@@ -91,6 +91,14 @@ pub enum ClientError {
         /// El calculado.
         actual: Digest,
     },
+    /// La subida se cortó a medias; el servidor guarda lo recibido para reanudar.
+    #[error(
+        "la subida se cortó ({reason}); el servidor guarda lo recibido: reanude con --continue"
+    )]
+    UploadInterrupted {
+        /// Por qué se cortó.
+        reason: String,
+    },
     /// La descarga se cortó; lo recibido quedó en el parcial.
     #[error("la descarga se cortó en el byte {received} de {size} ({reason}); lo recibido está en {}: continúe con --continue", .partial.display())]
     Interrupted {
@@ -330,7 +338,9 @@ impl Client {
             .set_read_timeout(Some(Duration::from_millis(500)));
         match self.reply() {
             Err(server @ ClientError::Server { .. }) => server,
-            _ => ClientError::Connection(e),
+            _ => ClientError::UploadInterrupted {
+                reason: describe_io_error(&e),
+            },
         }
     }
 

@@ -679,3 +679,20 @@ fn missing_storage_directory_is_created() {
     assert_eq!(c.line(), "FILES 0");
     assert!(store.is_dir());
 }
+
+#[test]
+fn upload_cut_by_the_server_says_how_to_resume() {
+    let local = tempfile::tempdir().unwrap();
+    // Más de lo que cabe en los buffers del socket: el envío tiene que fallar a medias.
+    let path = write_local(local.path(), "grande", &random_bytes(32 << 20));
+    let (fake, t) = fake_server(b"READY 0\n".to_vec());
+    let err = client(fake)
+        .upload(&path, "grande", false, &mut NoProgress)
+        .unwrap_err();
+    t.join().unwrap();
+    assert!(
+        matches!(err, ClientError::UploadInterrupted { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--continue"), "{err}");
+}
