@@ -21,19 +21,20 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::lock;
 use sha2::{Digest as _, Sha256};
 
 use crate::protocolo::{validate_name, Digest, ErrorCode, ListEntry, BUFFER_SIZE};
-use crate::resumen::HashPipe;
+
+mod subida;
+
+pub use subida::Upload;
 
 /// Prefijo de los temporales de subida (ocultos: ningún nombre válido empieza por punto).
 const TEMP_PREFIX: &str = ".subida-";
@@ -42,9 +43,6 @@ const PARTIAL_PREFIX: &str = ".parcial-";
 /// Un parcial que nadie reanuda en este tiempo se borra (al arrancar el servidor y, si hay
 /// cuota, cada vez que se calcula), para que las subidas abandonadas no llenen el disco.
 pub const PARTIAL_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Cada cuántos bytes recibidos se pide al disco, en segundo plano, que vaya escribiendo: así
-/// el `fsync` final solo espera a la cola y no a todo el fichero.
-const FLUSH_EVERY: u64 = 32 * 1024 * 1024;
 
 /// Lo que puede fallar en el almacén. Cada variante sabe qué código de error lleva al cliente.
 #[derive(Debug, thiserror::Error)]
@@ -316,23 +314,7 @@ impl Store {
         } else {
             0
         };
-        let mut upload = Upload {
-            store: self.clone(),
-            id,
-            name: name.to_string(),
-            size,
-            expected: sha256,
-            temp,
-            file,
-            pipe: HashPipe::new(Sha256::new()),
-            // Hasta recalcular el prefijo, `offset` es lo que hay en disco: si algo falla
-            // antes, `Drop` devuelve el parcial a su sitio entero.
-            offset: held,
-            written: 0,
-            unflushed: 0,
-            flusher: None,
-            done: false,
-        };
+        let mut upload = Upload::new(self.clone(), id, name, size, sha256, temp, file, held);
         self.reserve(id, size)?;
         if claimed {
             let start = resume.unwrap_or(0).min(held).min(size);
@@ -468,266 +450,6 @@ impl Store {
 fn not_found(name: &str) -> StoreError {
     StoreError::NotFound {
         name: name.to_string(),
-    }
-}
-
-/// Una subida en curso: un temporal oculto que se va llenando y calculando su SHA-256.
-///
-/// Termina con [`Upload::finish`] (comprobar y publicar) o [`Upload::interrupt`] (guardar lo
-/// recibido para reanudar). Si se suelta sin llamar a ninguna (un pánico, un error), el
-/// temporal se conserva como parcial igual que en `interrupt`: nunca queda nada a la vista.
-pub struct Upload {
-    store: Store,
-    id: u64,
-    name: String,
-    size: u64,
-    expected: Digest,
-    temp: PathBuf,
-    file: File,
-    pipe: HashPipe,
-    offset: u64,
-    written: u64,
-    unflushed: u64,
-    flusher: Option<Flusher>,
-    done: bool,
-}
-
-impl Upload {
-    /// Los bytes que el servidor ya tiene: el cliente envía desde aquí (`READY offset`).
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
-    /// Cuántos bytes faltan por recibir.
-    pub fn remaining(&self) -> u64 {
-        self.size.saturating_sub(self.offset + self.written)
-    }
-
-    /// Recalcula el SHA-256 de los primeros `start` bytes de un parcial reclamado y deja el
-    /// fichero preparado para seguir escribiendo justo detrás.
-    fn rehash_prefix(&mut self, start: u64) -> Result<(), StoreError> {
-        self.file.set_len(start).map_err(io_err(&self.temp))?;
-        self.file
-            .seek(SeekFrom::Start(0))
-            .map_err(io_err(&self.temp))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; BUFFER_SIZE];
-        let mut left = start;
-        while left > 0 {
-            let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
-            let chunk = buf.get_mut(..want).unwrap_or_default();
-            self.file.read_exact(chunk).map_err(io_err(&self.temp))?;
-            hasher.update(&*chunk);
-            left -= want as u64;
-        }
-        self.pipe = HashPipe::new(hasher);
-        self.offset = start;
-        Ok(())
-    }
-
-    /// Un buffer libre de [`BUFFER_SIZE`] bytes para llenarlo con lo que llega del socket.
-    pub fn buffer(&mut self) -> Vec<u8> {
-        self.pipe.buffer()
-    }
-
-    /// Escribe en el temporal los `n` primeros bytes de `buf` (que viene de
-    /// [`Upload::buffer`]) y los pasa al cálculo del SHA-256, en otro hilo.
-    ///
-    /// # Errores
-    /// [`StoreError::Io`] si falla el disco.
-    pub fn write(&mut self, buf: Vec<u8>, n: usize) -> Result<(), StoreError> {
-        let result = self.file.write_all(buf.get(..n).unwrap_or_default());
-        // El buffer vuelve al ciclo aunque la escritura falle: si se perdiera, `buffer()`
-        // esperaría para siempre uno que nunca va a volver.
-        self.pipe.update(buf, n);
-        result.map_err(io_err(&self.temp))?;
-        self.written += n as u64;
-        self.unflushed += n as u64;
-        if self.unflushed >= FLUSH_EVERY {
-            self.unflushed = 0;
-            if self.flusher.is_none() {
-                self.flusher = Flusher::start(&self.file);
-            }
-            if let Some(f) = &self.flusher {
-                f.poke();
-            }
-        }
-        Ok(())
-    }
-
-    /// Devuelve un buffer sin usarlo (por ejemplo, si no llegó ningún byte).
-    pub fn give_back(&mut self, buf: Vec<u8>) {
-        self.pipe.give_back(buf);
-    }
-
-    /// Atajo para escribir un trozo de memoria (pruebas, cuerpos pequeños).
-    ///
-    /// # Errores
-    /// Los de [`Upload::write`].
-    pub fn write_slice(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        for chunk in bytes.chunks(BUFFER_SIZE) {
-            let mut buf = self.buffer();
-            if let Some(dst) = buf.get_mut(..chunk.len()) {
-                dst.copy_from_slice(chunk);
-            }
-            self.write(buf, chunk.len())?;
-        }
-        Ok(())
-    }
-
-    /// Comprueba el SHA-256, hace `fsync` y publica el fichero con su nombre real.
-    ///
-    /// # Errores
-    /// [`StoreError::Checksum`] si no coincide (el temporal se borra: esos bytes no sirven para
-    /// reanudar); [`StoreError::Io`] si falla el disco. En ambos casos la versión anterior,
-    /// si la había, queda intacta.
-    pub fn finish(mut self) -> Result<ListEntry, StoreError> {
-        self.done = true;
-        let result = match self.pipe.finish() {
-            Some(actual) => self.publish(actual),
-            None => Err(StoreError::Io {
-                path: self.temp.clone(),
-                source: io::Error::other("el hilo del SHA-256 terminó antes de tiempo"),
-            }),
-        };
-        if result.is_err() {
-            let _ = fs::remove_file(&self.temp);
-        }
-        self.release();
-        result
-    }
-
-    fn publish(&mut self, actual: Digest) -> Result<ListEntry, StoreError> {
-        if actual != self.expected {
-            return Err(StoreError::Checksum {
-                expected: self.expected,
-                actual,
-            });
-        }
-        // Los datos, en disco antes del rename: tras un corte de luz no puede aparecer el
-        // nombre nuevo apuntando a un fichero con huecos.
-        if let Some(mut f) = self.flusher.take() {
-            f.stop();
-        }
-        self.file.sync_all().map_err(io_err(&self.temp))?;
-        let dir = &self.store.inner.dir;
-        let dest = dir.join(&self.name);
-        let meta = {
-            let mut state = lock(&self.store.inner.state);
-            fs::rename(&self.temp, &dest).map_err(io_err(&dest))?;
-            let meta = self.file.metadata().map_err(io_err(&dest))?;
-            state
-                .digests
-                .insert(self.name.clone(), (Version::of(&meta), actual));
-            state.reserved.remove(&self.id);
-            meta
-        };
-        // Y el rename, en disco (la entrada del directorio).
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Ok(ListEntry {
-            name: self.name.clone(),
-            size: self.size,
-            sha256: actual,
-            modified,
-        })
-    }
-
-    /// La subida se cortó (el cliente se fue, tardó demasiado o el servidor se apaga): lo
-    /// recibido se guarda como parcial oculto para poder reanudar; si no había nada, se borra.
-    pub fn interrupt(mut self) {
-        self.keep_partial();
-    }
-
-    /// Se descarta todo lo recibido (por ejemplo, tras un error de disco).
-    pub fn discard(mut self) {
-        self.done = true;
-        let _ = fs::remove_file(&self.temp);
-        self.release();
-    }
-
-    fn keep_partial(&mut self) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        let held = self.offset + self.written;
-        if held == 0 {
-            let _ = fs::remove_file(&self.temp);
-        } else {
-            let partial = self.store.partial_path(self.expected, self.size);
-            match fs::rename(&self.temp, &partial) {
-                Ok(()) => log::info!(
-                    "subida de {} interrumpida: {held} de {} bytes guardados para reanudar",
-                    self.name,
-                    self.size
-                ),
-                Err(e) => {
-                    log::warn!("no se pudo guardar el parcial de {}: {e}", self.name);
-                    let _ = fs::remove_file(&self.temp);
-                }
-            }
-        }
-        self.release();
-    }
-
-    fn release(&self) {
-        lock(&self.store.inner.state).reserved.remove(&self.id);
-    }
-}
-
-/// Un hilo que hace `fdatasync` del temporal cuando se le pide, mientras la recepción sigue.
-/// Si ya hay una petición pendiente, las nuevas se ignoran: nunca se acumula trabajo.
-struct Flusher {
-    poke: Option<SyncSender<()>>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Flusher {
-    /// `None` si no se puede duplicar el fichero o crear el hilo: entonces todo lo hace el
-    /// `fsync` final, más tarde pero igual de seguro.
-    fn start(file: &File) -> Option<Self> {
-        let file = file.try_clone().ok()?;
-        let (poke, requests) = mpsc::sync_channel::<()>(1);
-        let handle = thread::Builder::new()
-            .name("problema5-fsync".into())
-            .spawn(move || {
-                for () in requests {
-                    let _ = file.sync_data();
-                }
-            })
-            .ok()?;
-        Some(Self {
-            poke: Some(poke),
-            handle: Some(handle),
-        })
-    }
-
-    fn poke(&self) {
-        if let Some(p) = &self.poke {
-            let _ = p.try_send(());
-        }
-    }
-
-    /// Espera a que termine el `fdatasync` en curso, si lo hay.
-    fn stop(&mut self) {
-        self.poke.take();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-impl Drop for Upload {
-    fn drop(&mut self) {
-        self.keep_partial();
     }
 }
 
