@@ -789,3 +789,38 @@ fn every_fsync_policy_keeps_acknowledged_writes_across_a_restart() {
         assert_eq!(c.cmd(&["DBSIZE"]), Value::Integer(20), "{policy}");
     }
 }
+
+#[test]
+fn a_write_that_meets_newer_versions_retries_above_them_and_wins() {
+    let cluster = Cluster::start(3);
+    let mut c = cluster.nodes[0].client();
+    assert_eq!(c.cmd(&["SET", "k", "viejo"]), Value::ok());
+    // n2 y n3 tienen una versión mucho mayor que n1 no ha visto (como si la hubiera confirmado
+    // otro coordinador con el reloj adelantado).
+    for node in &cluster.nodes[1..] {
+        let mut peer = tests::LineClient::connect(node.peer_addr);
+        peer.send(r#"{"id":1,"op":"write","key":"k","value":"adelantado","version":{"counter":500,"node":"zz"}}"#);
+        assert_eq!(
+            peer.line(),
+            r#"{"id":1,"reply":"written","had_value":true}"#
+        );
+    }
+    // Un SET por n1 choca con `stale` en los dos pares, reintenta por encima de 500 y gana.
+    assert_eq!(c.cmd(&["SET", "k", "nuevo"]), Value::ok());
+    for node in &cluster.nodes {
+        assert_eq!(node.client().cmd(&["GET", "k"]), bulk("nuevo"));
+    }
+    // Lo mismo con un DEL, que además cuenta la clave como borrada.
+    for node in &cluster.nodes[1..] {
+        let mut peer = tests::LineClient::connect(node.peer_addr);
+        peer.send(r#"{"id":2,"op":"write","key":"k","value":"otra","version":{"counter":900,"node":"zz"}}"#);
+        assert_eq!(
+            peer.line(),
+            r#"{"id":2,"reply":"written","had_value":true}"#
+        );
+    }
+    assert_eq!(c.cmd(&["DEL", "k"]), Value::Integer(1));
+    for node in &cluster.nodes {
+        assert_eq!(node.client().cmd(&["GET", "k"]), Value::Null);
+    }
+}

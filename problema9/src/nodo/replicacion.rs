@@ -116,6 +116,8 @@ impl Node {
             });
         }
         let mut at_least = 0u64;
+        // Se acumula entre intentos: en el segundo, la copia local ya tiene la del primero.
+        let mut had_value = false;
         for attempt in 1..=MAX_WRITE_ATTEMPTS {
             // En el último intento ya conocemos la versión de una mayoría: un `stale` solo
             // puede venir de una escritura concurrente, y cuenta como confirmación.
@@ -126,10 +128,9 @@ impl Node {
                 version: version.clone(),
             };
             let (applied, seq) = self.apply_local(key, entry)?;
-            let mut had_value = false;
             let mut local_stale = None;
             match applied {
-                Applied::Newer { had_value: h } => had_value = h,
+                Applied::Newer { had_value: h } => had_value |= h,
                 Applied::Same => {}
                 // Otra escritura más nueva se coló en este nodo entre medias.
                 Applied::Older(newer) => local_stale = Some(newer.counter),
