@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::net::describe_io_error;
+use crate::shutdown::{install_signal_handler, Shutdown};
 
 /// Tope de conexiones simultáneas por omisión.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -40,7 +41,36 @@ pub struct BindError {
     pub reason: String,
 }
 
+/// No se pudo arrancar un servidor (véase [`ServerArgs::start`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No se pudo abrir el puerto de escucha.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// No se pudo consultar la dirección real del socket.
+    #[error("no se pudo leer la dirección de escucha: {0}")]
+    LocalAddr(io::Error),
+    /// Ya había otro manejador de señales en el proceso.
+    #[error("no se pudo instalar el manejador de Ctrl-C: {0}")]
+    Signal(#[from] ctrlc::Error),
+}
+
 impl ServerArgs {
+    /// Los pasos de arranque de todo servidor de un solo puerto: escucha en `--host:--port`,
+    /// imprime en stdout la línea `escuchando en HOST:PUERTO` con la dirección real (útil con
+    /// `--port 0`) y conecta Ctrl-C y SIGTERM con la señal de apagado que devuelve.
+    ///
+    /// # Errores
+    /// [`StartError`] si el puerto no se puede abrir o ya hay un manejador de señales.
+    pub fn start(&self, default_port: u16) -> Result<(TcpListener, Shutdown), StartError> {
+        let listener = self.listen(default_port)?;
+        let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
+        println!("escuchando en {addr}");
+        let shutdown = Shutdown::new();
+        install_signal_handler(&shutdown)?;
+        Ok((listener, shutdown))
+    }
+
     /// La dirección `host:puerto` efectiva, con `default_port` si no se dio `--port`.
     pub fn addr(&self, default_port: u16) -> String {
         host_port(&self.host, self.port.unwrap_or(default_port))

@@ -1,6 +1,5 @@
 //! `servidor` del problema 1: escucha, responde a cada mensaje y cierra la conexión.
 
-use anyhow::Context;
 use clap::Parser;
 use problema1::protocolo::{DEFAULT_MAX_MESSAGE, DEFAULT_TIMEOUT};
 use problema1::{ServerConfig, DEFAULT_PORT};
@@ -32,12 +31,7 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let listener = args.server.listen(DEFAULT_PORT)?;
-    let addr = listener.local_addr().context("dirección local")?;
-    println!("escuchando en {addr}");
-    let shutdown = common::Shutdown::new();
-    common::shutdown::install_signal_handler(&shutdown)
-        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let config = ServerConfig {
         max_message: args.max_line,
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),

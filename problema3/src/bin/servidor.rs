@@ -41,14 +41,7 @@ fn main() {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let listener = args.server.listen(problema3::DEFAULT_PORT)?;
-    let addr = listener
-        .local_addr()
-        .context("no se pudo leer la dirección de escucha")?;
-    println!("escuchando en {addr}");
-    let shutdown = common::Shutdown::new();
-    common::shutdown::install_signal_handler(&shutdown)
-        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let (listener, shutdown) = args.server.start(problema3::DEFAULT_PORT)?;
     let config = problema3::ServerConfig {
         max_connections: args.server.max_connections,
         max_line_bytes: args.max_line_bytes,

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use common::http::{DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_START_LINE};
 use problema4::protocolo::{DEFAULT_MAX_DISCARD, DEFAULT_TIMEOUT};
@@ -45,12 +44,7 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let listener = args.server.listen(DEFAULT_PORT)?;
-    let addr = listener.local_addr().context("dirección local")?;
-    println!("escuchando en {addr}");
-    let shutdown = common::Shutdown::new();
-    common::shutdown::install_signal_handler(&shutdown)
-        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let mut config = ServerConfig::new(args.dir);
     config.timeout = std::time::Duration::from_secs(args.timeout.max(1));
     config.limits.max_start_line = args.max_request_line;

@@ -1,14 +1,12 @@
 //! `servidor` del problema 5: guarda y sirve ficheros con SHA-256, reanudación y escrituras
 //! atómicas. Toda la lógica está en la biblioteca (`problema5::servidor`).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
-use common::{ServerArgs, Shutdown};
+use common::ServerArgs;
 use problema5::protocolo::{DEFAULT_MAX_SIZE, DEFAULT_PORT};
 use problema5::servidor::{
     parse_byte_size, ServerConfig, DEFAULT_DIR, DEFAULT_IDLE_TIMEOUT, DEFAULT_IO_TIMEOUT,
@@ -49,17 +47,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let listener = args.server.listen(DEFAULT_PORT)?;
-    let addr = listener
-        .local_addr()
-        .context("no se pudo leer la dirección local")?;
-    println!("escuchando en {addr}");
-    std::io::stdout()
-        .flush()
-        .context("no se pudo escribir en stdout")?;
-    let shutdown = Shutdown::new();
-    common::shutdown::install_signal_handler(&shutdown)
-        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let config = ServerConfig {
         dir: args.dir,
         max_size: args.max_size,

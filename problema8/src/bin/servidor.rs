@@ -49,12 +49,7 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let listener = args.server.listen(DEFAULT_PORT)?;
-    let addr = listener.local_addr().context("dirección local")?;
-    println!("escuchando en {addr}");
-    let shutdown = common::Shutdown::new();
-    common::shutdown::install_signal_handler(&shutdown)
-        .context("no se pudo instalar el manejador de Ctrl-C")?;
+    let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let config = ServerConfig {
         max_connections: args.server.max_connections,
         max_line_bytes: args.max_line,
