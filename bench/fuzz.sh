@@ -13,17 +13,20 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
 SECS=${SECS:-600}
+# FUZZ_TARGET_DIR: otro directorio de compilación (por ejemplo, para reutilizar el de otra copia).
+TD=()
+[ -z "${FUZZ_TARGET_DIR:-}" ] || TD=(--target-dir "$FUZZ_TARGET_DIR")
 command -v cargo-fuzz >/dev/null || { echo "falta cargo-fuzz: cargo install cargo-fuzz" >&2; exit 1; }
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
-cargo fuzz build -O >/dev/null
+cargo fuzz build -O "${TD[@]}" >/dev/null
 passed=0; failed=0
 printf '| objetivo | ejecuciones | segundos | fallos |\n| --- | --- | --- | --- |\n'
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     log=$(mktemp)
     start=$(date +%s)
-    if cargo fuzz run -O "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 >"$log" 2>&1; then
+    if cargo fuzz run -O "${TD[@]}" "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 >"$log" 2>&1; then
         crashes=0; passed=$((passed + 1))
     else
         crashes=1; failed=$((failed + 1)); tail -40 "$log" >&2
