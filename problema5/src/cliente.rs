@@ -1,8 +1,11 @@
 //! El cliente: un [`Client`] sobre un socket ya conectado, con un método por orden.
 //!
 //! Garantías del lado del cliente:
-//! - Una subida calcula antes el SHA-256 del fichero local (el servidor lo necesita en la
-//!   orden) y comprueba que el servidor confirma el mismo.
+//! - Una subida, por omisión, lee el fichero una sola vez: lo envía y calcula el SHA-256 en
+//!   otro hilo a la vez, y lo manda detrás del cuerpo (`UPLOAD NOMBRE TAMAÑO -`, luego
+//!   `SHA256 <hex>`). Para reanudar (`resume`), o si se pide ([`Client::upload_digest_first`]),
+//!   calcula antes el SHA-256 y lo anuncia en la orden. En los dos casos comprueba que el
+//!   servidor confirma el mismo resumen.
 //! - Una descarga se escribe en `DESTINO.parcial`, se comprueba su SHA-256 y solo entonces
 //!   se renombra a `DESTINO`: nunca queda un fichero a medias con el nombre final. Si se corta,
 //!   el `.parcial` se conserva para reanudar con `resume = true` (`--continue`).
@@ -20,8 +23,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::progreso::Progress;
 use crate::protocolo::{
-    parse_list_entry, parse_reply, validate_name, Command, Digest, ErrorCode, ListEntry, NameError,
-    ProtocolError, Reply, BUFFER_SIZE, MAX_COMMAND_LINE,
+    encode_trailer, parse_list_entry, parse_reply, validate_name, Command, Digest, ErrorCode,
+    ListEntry, NameError, ProtocolError, Reply, BUFFER_SIZE, MAX_COMMAND_LINE,
 };
 use crate::resumen::{fill, HashPipe};
 
@@ -90,6 +93,12 @@ pub enum ClientError {
         expected: Digest,
         /// El calculado.
         actual: Digest,
+    },
+    /// Una subida de una sola pasada se cortó: el servidor no guarda nada de ella.
+    #[error("la subida se cortó ({reason}); no se guardó nada: vuelva a intentarlo (con --continue se anuncia el SHA-256 antes y, si se vuelve a cortar, se puede reanudar)")]
+    StreamInterrupted {
+        /// Por qué se cortó.
+        reason: String,
     },
     /// La subida se cortó a medias; el servidor guarda lo recibido para reanudar.
     #[error(
@@ -240,14 +249,144 @@ impl Client {
         }
     }
 
-    /// Sube el fichero local `path` con el nombre remoto `name`. Con `resume`, pide al
+    /// Sube el fichero local `path` con el nombre remoto `name`. Sin `resume`, en una sola
+    /// pasada ([`Client::upload_single_pass`]); con `resume`, anunciando antes el SHA-256 y
+    /// pidiendo al servidor que continúe lo que ya tenga de este mismo contenido
+    /// ([`Client::upload_digest_first`]).
+    ///
+    /// # Errores
+    /// Los de la forma elegida.
+    pub fn upload(
+        &mut self,
+        path: &Path,
+        name: &str,
+        resume: bool,
+        progress: &mut dyn Progress,
+    ) -> Result<Transfer, ClientError> {
+        if resume {
+            self.upload_digest_first(path, name, true, progress)
+        } else {
+            self.upload_single_pass(path, name, progress)
+        }
+    }
+
+    /// Sube `path` como `name` leyéndolo una sola vez: `UPLOAD NOMBRE TAMAÑO -`, tras `READY 0`
+    /// el cuerpo, y detrás la línea `SHA256 <hex>` calculada mientras se enviaba (en otro hilo,
+    /// con buffers acotados). No se puede reanudar: si se corta, el servidor no guarda nada.
+    ///
+    /// # Errores
+    /// [`ClientError::BadName`] antes de enviar nada si el nombre no vale;
+    /// [`ClientError::ReadLocal`] si no se puede leer el fichero; [`ClientError::LocalChanged`]
+    /// si se acorta mientras se envía; [`ClientError::Server`] si el servidor lo rechaza
+    /// (nombre, tamaño, cuota, SHA-256); [`ClientError::StreamInterrupted`] si se corta.
+    pub fn upload_single_pass(
+        &mut self,
+        path: &Path,
+        name: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<Transfer, ClientError> {
+        check_name(name)?;
+        let read_err = |error| ClientError::ReadLocal {
+            path: path.to_path_buf(),
+            error,
+        };
+        let mut file = File::open(path).map_err(read_err)?;
+        let size = file.metadata().map_err(read_err)?.len();
+        self.send(&Command::UploadStream {
+            name: name.to_string(),
+            size,
+        })?;
+        match self.reply()? {
+            Reply::Ready { offset: 0 } => {}
+            other => return Err(Self::unexpected(&other)),
+        }
+        progress.start(size, 0);
+        let sent = self.send_and_hash(&mut file, size, progress);
+        progress.finish();
+        let sha256 = match sent {
+            Ok(digest) => digest,
+            Err(SendError::Local) => {
+                return Err(ClientError::LocalChanged {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(SendError::ReadLocal(e)) => return Err(read_err(e)),
+            Err(SendError::Net(e)) => return Err(self.error_after_stream_failure(e)),
+        };
+        if let Err(e) = self.writer.write_all(encode_trailer(sha256).as_bytes()) {
+            return Err(self.error_after_stream_failure(e));
+        }
+        match self.patient_reply()? {
+            Reply::Stored {
+                name: stored,
+                size: s,
+                sha256: d,
+            } if stored == name && s == size && d == sha256 => Ok(Transfer {
+                name: stored,
+                size,
+                sha256,
+                resumed_from: 0,
+            }),
+            other => Err(Self::unexpected(&other)),
+        }
+    }
+
+    /// Lee `size` bytes de `file` y los envía, pasando cada buffer al hilo del SHA-256 mientras
+    /// se lee el siguiente. Devuelve el SHA-256 de lo enviado.
+    fn send_and_hash(
+        &mut self,
+        file: &mut File,
+        size: u64,
+        progress: &mut dyn Progress,
+    ) -> Result<Digest, SendError> {
+        let mut pipe = HashPipe::new(Sha256::new());
+        let mut done = 0;
+        while done < size {
+            let want =
+                usize::try_from((size - done).min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
+            let mut buf = pipe.buffer();
+            let (n, cut) = fill(file, buf.get_mut(..want).unwrap_or_default());
+            if let Some(e) = cut {
+                pipe.give_back(buf);
+                return Err(if e.kind() == io::ErrorKind::UnexpectedEof {
+                    SendError::Local
+                } else {
+                    SendError::ReadLocal(e)
+                });
+            }
+            if let Err(e) = self.writer.write_all(buf.get(..n).unwrap_or_default()) {
+                pipe.give_back(buf);
+                return Err(SendError::Net(e));
+            }
+            pipe.update(buf, n);
+            done += n as u64;
+            progress.update(done);
+        }
+        pipe.finish().ok_or_else(|| {
+            SendError::ReadLocal(io::Error::other(
+                "el hilo del SHA-256 terminó antes de tiempo",
+            ))
+        })
+    }
+
+    /// Como [`Client::error_after_send_failure`], para una subida de una sola pasada (que el
+    /// servidor no guarda para reanudar).
+    fn error_after_stream_failure(&mut self, e: io::Error) -> ClientError {
+        match self.error_after_send_failure(e) {
+            ClientError::UploadInterrupted { reason } => ClientError::StreamInterrupted { reason },
+            other => other,
+        }
+    }
+
+    /// Sube `path` como `name` anunciando antes su SHA-256 (`UPLOAD NOMBRE TAMAÑO SHA256`): lee
+    /// el fichero dos veces, una para el resumen y otra para enviarlo. Con `resume`, pide al
     /// servidor que continúe lo que ya tenga de este mismo contenido (mismo tamaño y SHA-256).
     ///
     /// # Errores
     /// [`ClientError::BadName`] antes de conectar nada si el nombre no vale;
     /// [`ClientError::ReadLocal`] si no se puede leer el fichero; [`ClientError::Server`] si
     /// el servidor lo rechaza (nombre, tamaño, cuota, SHA-256); de red si se corta.
-    pub fn upload(
+    pub fn upload_digest_first(
         &mut self,
         path: &Path,
         name: &str,
@@ -288,6 +427,7 @@ impl Client {
                     path: path.to_path_buf(),
                 })
             }
+            Err(SendError::ReadLocal(e)) => return Err(read_err(e)),
             Err(SendError::Net(e)) => return Err(self.error_after_send_failure(e)),
         }
         // El servidor comprueba y hace `fsync` antes de contestar: damos más margen.
@@ -477,7 +617,10 @@ impl Client {
 }
 
 enum SendError {
+    /// El fichero local se acortó.
     Local,
+    /// No se pudo leer el fichero local.
+    ReadLocal(io::Error),
     Net(io::Error),
 }
 

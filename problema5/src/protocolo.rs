@@ -11,6 +11,8 @@
 //! LIST                              -> FILES <n>, y n líneas <nombre> <tamaño> <sha256> <fecha>
 //! UPLOAD <nombre> <tamaño> <sha256> [<offset>]
 //!                                   -> READY <offset>, (cuerpo), STORED <nombre> <tamaño> <sha256>
+//! UPLOAD <nombre> <tamaño> -        -> READY 0, (cuerpo), SHA256 <sha256>, STORED ...
+//!                                      (una sola pasada: el resumen va detrás del cuerpo)
 //! DOWNLOAD <nombre> [<offset>]      -> DATA <tamaño> <sha256> <offset>, y los bytes
 //! DELETE <nombre>                   -> DELETED <nombre>
 //! QUIT                              -> BYE
@@ -31,6 +33,14 @@ pub const MAX_COMMAND_LINE: usize = 1024;
 /// 255; dejamos sitio para los prefijos de los ficheros temporales (`.subida-...`) y para el
 /// sufijo `.parcial` que añade el cliente a una descarga a medias.
 pub const MAX_NAME_BYTES: usize = 200;
+
+/// Longitud máxima de la línea `SHA256 <hex>` que sigue al cuerpo de una subida de una sola
+/// pasada (`UPLOAD NOMBRE TAMAÑO -`): la línea correcta ocupa 71 bytes (72 con `\r`); 128 dejan
+/// margen y acotan lo que un cliente hostil puede hacernos leer.
+pub const MAX_TRAILER_LINE: usize = 128;
+
+/// La palabra que abre la línea final de una subida de una sola pasada.
+pub const TRAILER_WORD: &str = "SHA256";
 
 /// Tamaño del buffer con el que se copian los cuerpos: la memoria de una transferencia es
 /// esta, sea el fichero de 1 byte o de 100 GiB. 256 KiB son pocas llamadas al sistema por
@@ -111,6 +121,15 @@ pub enum Command {
         sha256: Digest,
         /// Si viene, el cliente pide reanudar: el servidor usará como mucho este offset.
         offset: Option<u64>,
+    },
+    /// `UPLOAD NOMBRE TAMAÑO -`: subida de una sola pasada. Tras `READY 0` llegan `size` bytes
+    /// y después la línea `SHA256 <hex>` ([`parse_trailer`]), que el cliente calcula mientras
+    /// envía. No se puede reanudar: sin resumen anunciado no hay con qué identificar un parcial.
+    UploadStream {
+        /// Nombre con el que quedará visible.
+        name: String,
+        /// Tamaño total del fichero.
+        size: u64,
     },
     /// `DOWNLOAD NOMBRE [OFFSET]`: el servidor envía desde `offset` hasta el final.
     Download {
@@ -424,6 +443,17 @@ pub enum ProtocolError {
     /// Nombre de fichero no permitido.
     #[error("nombre no válido: {0}")]
     BadName(#[from] NameError),
+    /// `UPLOAD NOMBRE TAMAÑO - OFFSET`: una subida de una sola pasada no se reanuda.
+    #[error("una subida con `-` (SHA-256 al final) no se puede reanudar: para reanudar, anuncie el SHA-256 en la orden")]
+    StreamWithOffset,
+    /// La línea que sigue al cuerpo de una subida de una sola pasada no es `SHA256 <hex>`.
+    #[error(
+        "tras el cuerpo se esperaba la línea `SHA256 <64 dígitos hexadecimales>` y llegó `{line}`"
+    )]
+    BadTrailer {
+        /// Lo recibido (recortado).
+        line: String,
+    },
     /// Respuesta del servidor que no sigue el protocolo.
     #[error("respuesta inesperada del servidor: `{line}`")]
     UnexpectedReply {
@@ -443,7 +473,8 @@ impl ProtocolError {
     }
 }
 
-const UPLOAD_USAGE: &str = "UPLOAD <nombre> <tamaño> <sha256> [<offset>]";
+const UPLOAD_USAGE: &str =
+    "UPLOAD <nombre> <tamaño> <sha256> [<offset>] o UPLOAD <nombre> <tamaño> -";
 const DOWNLOAD_USAGE: &str = "DOWNLOAD <nombre> [<offset>]";
 const DELETE_USAGE: &str = "DELETE <nombre>";
 
@@ -493,6 +524,15 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ProtocolError> {
             };
             validate_name(name)?;
             let size = parse_u64(size, "tamaño")?;
+            if *sha == "-" {
+                if offset.is_some() {
+                    return Err(ProtocolError::StreamWithOffset);
+                }
+                return Ok(Command::UploadStream {
+                    name: name.to_string(),
+                    size,
+                });
+            }
             let sha256 = Digest::from_hex(sha)?;
             let offset = offset.map(|o| parse_u64(o, "offset")).transpose()?;
             if let Some(offset) = offset {
@@ -558,10 +598,48 @@ impl Command {
                 sha256,
                 offset: Some(o),
             } => format!("UPLOAD {name} {size} {sha256} {o}\n"),
+            Command::UploadStream { name, size } => format!("UPLOAD {name} {size} -\n"),
             Command::Download { name, offset: 0 } => format!("DOWNLOAD {name}\n"),
             Command::Download { name, offset } => format!("DOWNLOAD {name} {offset}\n"),
             Command::Delete { name } => format!("DELETE {name}\n"),
         }
+    }
+}
+
+/// La línea que cierra el cuerpo de una subida de una sola pasada: `SHA256 <hex>\n`.
+///
+/// ```
+/// use problema5::protocolo::{encode_trailer, Digest};
+/// assert_eq!(encode_trailer(Digest([0; 32])), format!("SHA256 {}\n", "00".repeat(32)));
+/// ```
+pub fn encode_trailer(sha256: Digest) -> String {
+    format!("{TRAILER_WORD} {sha256}\n")
+}
+
+/// Analiza la línea que sigue al cuerpo de `UPLOAD NOMBRE TAMAÑO -` (sin el `\n`): exactamente
+/// `SHA256`, un espacio y 64 dígitos hexadecimales (la palabra no distingue mayúsculas; se
+/// admiten blancos de más entre campos y al final, como en las órdenes).
+///
+/// # Errores
+/// [`ProtocolError::BadTrailer`] si la línea no tiene esa forma.
+///
+/// ```
+/// use problema5::protocolo::{parse_trailer, Digest};
+/// assert_eq!(parse_trailer(format!("SHA256 {}", "ab".repeat(32)).as_bytes()).unwrap(), Digest([0xab; 32]));
+/// assert!(parse_trailer(b"SHA256").is_err());
+/// assert!(parse_trailer(b"LIST").is_err());
+/// ```
+pub fn parse_trailer(line: &[u8]) -> Result<Digest, ProtocolError> {
+    let bad = || ProtocolError::BadTrailer {
+        line: shorten(&String::from_utf8_lossy(line)),
+    };
+    let text = std::str::from_utf8(line).map_err(|_| bad())?;
+    let fields: Vec<&str> = text.split_ascii_whitespace().collect();
+    match fields.as_slice() {
+        [word, hex] if word.eq_ignore_ascii_case(TRAILER_WORD) => {
+            Digest::from_hex(hex).map_err(|_| bad())
+        }
+        _ => Err(bad()),
     }
 }
 
@@ -792,6 +870,20 @@ mod tests {
             }
         );
         assert_eq!(
+            parse_command(b"upload a.bin 0 -").unwrap(),
+            Command::UploadStream {
+                name: "a.bin".into(),
+                size: 0
+            }
+        );
+        assert_eq!(
+            parse_command(b"UPLOAD a.bin 10 -\r").unwrap(),
+            Command::UploadStream {
+                name: "a.bin".into(),
+                size: 10
+            }
+        );
+        assert_eq!(
             parse_command(b"DOWNLOAD x").unwrap(),
             Command::Download {
                 name: "x".into(),
@@ -845,6 +937,57 @@ mod tests {
             parse_command(b"DELETE ../x"),
             Err(ProtocolError::BadName(NameError::LeadingDot))
         );
+        assert_eq!(
+            parse_command(b"UPLOAD a 10 - 0"),
+            Err(ProtocolError::StreamWithOffset)
+        );
+        assert!(matches!(
+            parse_command(b"UPLOAD a 10 --"),
+            Err(ProtocolError::BadDigest { .. })
+        ));
+        assert!(matches!(
+            parse_command(b"UPLOAD a x -"),
+            Err(ProtocolError::BadNumber { .. })
+        ));
+        assert_eq!(
+            parse_command(b"UPLOAD ../a 1 -"),
+            Err(ProtocolError::BadName(NameError::LeadingDot))
+        );
+        assert_eq!(
+            ProtocolError::StreamWithOffset.code(),
+            ErrorCode::BadCommand
+        );
+    }
+
+    #[test]
+    fn trailers_parse_only_in_their_exact_form() {
+        let d = Digest([0x5a; 32]);
+        assert_eq!(encode_trailer(d), format!("SHA256 {}\n", "5a".repeat(32)));
+        assert_eq!(parse_trailer(format!("SHA256 {d}").as_bytes()), Ok(d));
+        assert_eq!(
+            parse_trailer(format!("sha256 {}\r", "5A".repeat(32)).as_bytes()),
+            Ok(d)
+        );
+        for bad in [
+            "".to_string(),
+            "SHA256".to_string(),
+            format!("SHA256 {}", "5a".repeat(31)),
+            format!("SHA256 {}0", "5a".repeat(32)),
+            format!("SHA256 {d} extra"),
+            format!("SHA1 {d}"),
+            format!("{d}"),
+            format!("SHA256 {}", "zz".repeat(32)),
+        ] {
+            assert!(
+                matches!(
+                    parse_trailer(bad.as_bytes()),
+                    Err(ProtocolError::BadTrailer { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(parse_trailer(b"SHA256 \xff").is_err());
+        assert!(encode_trailer(d).len() <= MAX_TRAILER_LINE);
     }
 
     #[test]
@@ -922,16 +1065,24 @@ mod tests {
 
     proptest! {
         #[test]
-        fn commands_round_trip(name in name_strategy(), size in any::<u64>(), bytes in any::<[u8; 32]>(), off in any::<u64>(), kind in 0u8..5) {
+        fn commands_round_trip(name in name_strategy(), size in any::<u64>(), bytes in any::<[u8; 32]>(), off in any::<u64>(), kind in 0u8..6) {
             let cmd = match kind {
                 0 => Command::List,
                 1 => Command::Quit,
                 2 => Command::Upload { name, size, sha256: Digest(bytes), offset: if off % 2 == 0 { Some(off % (size / 2 + 1)) } else { None } },
                 3 => Command::Download { name, offset: off },
+                4 => Command::UploadStream { name, size },
                 _ => Command::Delete { name },
             };
             let line = cmd.encode();
             prop_assert_eq!(parse_command(line.trim_end_matches('\n').as_bytes()).unwrap(), cmd);
+        }
+
+        #[test]
+        fn trailers_round_trip(bytes in any::<[u8; 32]>()) {
+            let line = encode_trailer(Digest(bytes));
+            prop_assert!(line.len() <= MAX_TRAILER_LINE);
+            prop_assert_eq!(parse_trailer(line.trim_end_matches('\n').as_bytes()), Ok(Digest(bytes)));
         }
 
         #[test]
@@ -943,6 +1094,7 @@ mod tests {
         #[test]
         fn parsers_never_panic_and_accepted_names_are_safe(input in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = parse_command(&input);
+            let _ = parse_trailer(&input);
             if let Ok(text) = std::str::from_utf8(&input) {
                 let _ = parse_reply(text);
                 let _ = parse_list_entry(text);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use problema5::cliente::{partial_path, ClientError};
 use problema5::progreso::NoProgress;
-use problema5::protocolo::{ErrorCode, MAX_COMMAND_LINE, MAX_NAME_BYTES};
+use problema5::protocolo::{ErrorCode, MAX_COMMAND_LINE, MAX_NAME_BYTES, MAX_TRAILER_LINE};
 use problema5::{Client, ServerConfig};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -84,7 +84,7 @@ fn random_binary_files_round_trip_with_identical_sha256() {
         let data = random_bytes(size);
         let src = write_local(local.path(), &format!("src-{size}"), &data);
         let name = format!("f-{size}.bin");
-        let up = c.upload(&src, &name, false, &mut NoProgress).unwrap();
+        let up = c.upload_single_pass(&src, &name, &mut NoProgress).unwrap();
         assert_eq!(up.size, size as u64);
         assert_eq!(up.sha256.to_string(), sha_hex(&data));
         assert_eq!(up.resumed_from, 0);
@@ -97,6 +97,170 @@ fn random_binary_files_round_trip_with_identical_sha256() {
         assert!(!partial_path(&dest).exists());
     }
     c.quit().unwrap();
+}
+
+#[test]
+fn digest_first_uploads_still_round_trip_with_identical_sha256() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let mut c = client(srv.addr);
+    for size in [0usize, 1, 3 << 20] {
+        let data = random_bytes(size);
+        let src = write_local(local.path(), &format!("src-{size}"), &data);
+        let name = format!("d-{size}.bin");
+        let up = c
+            .upload_digest_first(&src, &name, false, &mut NoProgress)
+            .unwrap();
+        assert_eq!(up.sha256.to_string(), sha_hex(&data));
+        assert_eq!(up.resumed_from, 0);
+        assert!(fs::read(store.path().join(&name)).unwrap() == data);
+    }
+    c.quit().unwrap();
+}
+
+#[test]
+fn single_pass_upload_sends_the_digest_after_the_body_byte_by_byte() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let mut c = LineClient::connect(srv.addr);
+    c.send("UPLOAD a.bin 5 -");
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(format!("hola\nSHA256 {}\n", sha_hex(b"hola\n")).as_bytes());
+    assert_eq!(c.line(), format!("STORED a.bin 5 {}", sha_hex(b"hola\n")));
+    // 0 bytes: tras READY 0 va directamente la línea final (aquí con \r\n, como telnet).
+    c.send("upload vacio 0 -");
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(format!("SHA256 {}\r\n", sha_hex(b"")).as_bytes());
+    assert_eq!(c.line(), format!("STORED vacio 0 {}", sha_hex(b"")));
+    assert_eq!(fs::read(store.path().join("a.bin")).unwrap(), b"hola\n");
+    assert_eq!(fs::read(store.path().join("vacio")).unwrap(), b"");
+    // Una subida de una sola pasada no se reanuda: `-` con offset es un error.
+    c.send("UPLOAD a.bin 5 - 0");
+    let reply = c.line();
+    assert!(
+        reply.starts_with(
+            "ERROR BAD_COMMAND una subida con `-` (SHA-256 al final) no se puede reanudar"
+        ),
+        "{reply}"
+    );
+    c.send("QUIT");
+    assert_eq!(c.line(), "BYE");
+    assert_eq!(dir_names(store.path()), ["a.bin", "vacio"]);
+}
+
+#[test]
+fn single_pass_upload_with_a_wrong_trailer_digest_stores_nothing_and_keeps_the_old_version() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    fs::write(store.path().join("doc"), b"viejo").unwrap();
+    let mut c = LineClient::connect(srv.addr);
+    c.send("UPLOAD doc 5 -");
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(format!("nuevoSHA256 {}\n", sha_hex(b"otro!")).as_bytes());
+    let reply = c.line();
+    assert!(
+        reply.starts_with(&format!(
+            "ERROR CHECKSUM el SHA-256 recibido ({}) no coincide con el anunciado ({})",
+            sha_hex(b"nuevo"),
+            sha_hex(b"otro!")
+        )),
+        "{reply}"
+    );
+    assert!(reply.ends_with("no se guardó nada"), "{reply}");
+    // La conexión sigue sincronizada.
+    c.send("LIST");
+    assert!(c.line() == "FILES 1");
+    assert!(c
+        .line()
+        .starts_with(&format!("doc 5 {} ", sha_hex(b"viejo"))));
+    assert_eq!(fs::read(store.path().join("doc")).unwrap(), b"viejo");
+    assert_eq!(dir_names(store.path()), ["doc"]);
+}
+
+#[test]
+fn single_pass_upload_with_a_garbled_or_oversized_trailer_stores_nothing() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    fs::write(store.path().join("doc"), b"viejo").unwrap();
+    let mut c = LineClient::connect(srv.addr);
+    for garbled in [
+        format!("MD5 {}", sha_hex(b"nuevo")),
+        format!("SHA256 {}", &sha_hex(b"nuevo")[..63]),
+        "SHA256".to_string(),
+        String::new(),
+    ] {
+        c.send("UPLOAD doc 5 -");
+        assert_eq!(c.line(), "READY 0");
+        c.send_raw(format!("nuevo{garbled}\n").as_bytes());
+        let reply = c.line();
+        assert!(
+            reply.starts_with("ERROR BAD_COMMAND tras el cuerpo se esperaba la línea `SHA256"),
+            "{garbled:?}: {reply}"
+        );
+        assert!(reply.ends_with("no se guardó nada"), "{reply}");
+        assert_eq!(fs::read(store.path().join("doc")).unwrap(), b"viejo");
+    }
+    // Una línea final demasiado larga: se lee como mucho MAX_TRAILER_LINE, se contesta y se
+    // salta el resto de la línea; la conexión sigue.
+    c.send("UPLOAD doc 5 -");
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(format!("nuevoSHA256 {}\n", "a".repeat(4096)).as_bytes());
+    assert_eq!(
+        c.line(),
+        format!("ERROR LINE_TOO_LONG la línea SHA256 pasa de {MAX_TRAILER_LINE} bytes; no se guardó nada")
+    );
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 1");
+    assert_eq!(fs::read(store.path().join("doc")).unwrap(), b"viejo");
+    assert_eq!(dir_names(store.path()), ["doc"]);
+}
+
+#[test]
+fn single_pass_upload_cut_before_or_inside_the_trailer_leaves_nothing_not_even_a_partial() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let old = random_bytes(100_000);
+    upload(srv.addr, local.path(), "doc.bin", &old);
+    let new = random_bytes(200_000);
+    let trailer = format!("SHA256 {}\n", sha_hex(&new));
+    for sent in [
+        new[..70_000].to_vec(),                         // a mitad del cuerpo
+        new.clone(),                                    // cuerpo entero, sin línea final
+        [&new[..], &trailer.as_bytes()[..30]].concat(), // línea final a medias
+    ] {
+        let mut c = LineClient::connect(srv.addr);
+        c.send("UPLOAD doc.bin 200000 -");
+        assert_eq!(c.line(), "READY 0");
+        c.send_raw(&sent);
+        drop(c);
+        assert!(wait_until(Duration::from_secs(10), || no_upload_in_flight(
+            store.path()
+        )));
+        assert_eq!(fs::read(store.path().join("doc.bin")).unwrap(), old);
+        assert_eq!(
+            dir_names(store.path()),
+            ["doc.bin"],
+            "ni parcial ni temporal"
+        );
+    }
+    let listed = client(srv.addr).list().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].sha256.to_string(), sha_hex(&old));
+    // Como cualquier línea, la final puede terminar con el cierre en vez de con `\n`: el
+    // cuerpo llegó entero y su SHA-256 coincide, así que se publica.
+    let mut c = LineClient::connect(srv.addr);
+    c.send("UPLOAD doc.bin 200000 -");
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(&[&new[..], trailer.trim_end().as_bytes()].concat());
+    drop(c);
+    assert!(wait_until(Duration::from_secs(10), || fs::read(
+        store.path().join("doc.bin")
+    )
+    .unwrap()
+        == new));
+    assert_eq!(dir_names(store.path()), ["doc.bin"]);
 }
 
 #[test]
@@ -687,12 +851,23 @@ fn upload_cut_by_the_server_says_how_to_resume() {
     let path = write_local(local.path(), "grande", &random_bytes(32 << 20));
     let (fake, t) = fake_server(b"READY 0\n".to_vec());
     let err = client(fake)
-        .upload(&path, "grande", false, &mut NoProgress)
+        .upload_digest_first(&path, "grande", false, &mut NoProgress)
         .unwrap_err();
     t.join().unwrap();
     assert!(
         matches!(err, ClientError::UploadInterrupted { .. }),
         "{err}"
     );
-    assert!(err.to_string().contains("--continue"), "{err}");
+    assert!(err.to_string().contains("reanude con --continue"), "{err}");
+    // La de una sola pasada no deja nada que reanudar, y lo dice.
+    let (fake, t) = fake_server(b"READY 0\n".to_vec());
+    let err = client(fake)
+        .upload(&path, "grande", false, &mut NoProgress)
+        .unwrap_err();
+    t.join().unwrap();
+    assert!(
+        matches!(err, ClientError::StreamInterrupted { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("no se guardó nada"), "{err}");
 }

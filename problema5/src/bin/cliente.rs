@@ -23,16 +23,22 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Order {
-    /// Sube un fichero local (con SHA-256; solo se publica si llega entero y correcto)
+    /// Sube un fichero local (con SHA-256; solo se publica si llega entero y correcto). Por
+    /// omisión lo lee una sola vez y envía el SHA-256 detrás de los bytes; con --continue o
+    /// --digest-first lo calcula antes y lo anuncia en la orden (subida reanudable)
     Upload {
         /// El fichero local
         file: PathBuf,
         /// Nombre en el servidor (por omisión, el del fichero local)
         #[arg(long = "as", value_name = "NOMBRE")]
         name: Option<String>,
-        /// Reanuda una subida interrumpida del mismo fichero
+        /// Reanuda una subida interrumpida del mismo fichero (implica --digest-first)
         #[arg(long = "continue")]
         resume: bool,
+        /// Calcula el SHA-256 antes de enviar y lo anuncia en la orden: dos lecturas del
+        /// fichero, pero si se corta el servidor guarda lo recibido para --continue
+        #[arg(long = "digest-first")]
+        digest_first: bool,
     },
     /// Descarga un fichero (se escribe en DESTINO.parcial y se renombra al comprobarlo)
     Download {
@@ -86,12 +92,21 @@ fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut client = Client::new(stream)?;
     match args.command {
-        Order::Upload { file, name, resume } => {
+        Order::Upload {
+            file,
+            name,
+            resume,
+            digest_first,
+        } => {
             let name = name
                 .or_else(|| default_remote_name(&file))
                 .unwrap_or_default();
             let mut bar = Bar::if_terminal(format!("subiendo {name}"));
-            let t = client.upload(&file, &name, resume, bar.as_mut())?;
+            let t = if resume || digest_first {
+                client.upload_digest_first(&file, &name, resume, bar.as_mut())?
+            } else {
+                client.upload_single_pass(&file, &name, bar.as_mut())?
+            };
             println!(
                 "subido {} ({}, SHA-256 {}){}",
                 t.name,

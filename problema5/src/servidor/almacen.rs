@@ -314,12 +314,39 @@ impl Store {
         } else {
             0
         };
-        let mut upload = Upload::new(self.clone(), id, name, size, sha256, temp, file, held);
+        let mut upload = Upload::new(self.clone(), id, name, size, Some(sha256), temp, file, held);
         self.reserve(id, size)?;
         if claimed {
             let start = resume.unwrap_or(0).min(held).min(size);
             upload.rehash_prefix(start)?;
         }
+        Ok(upload)
+    }
+
+    /// Empieza una subida de una sola pasada (`UPLOAD NOMBRE TAMAÑO -`): el SHA-256 se conoce
+    /// al final ([`Upload::finish_with`]). Siempre desde 0, y si se corta no queda parcial:
+    /// sin resumen anunciado no hay con qué identificarlo para reanudar.
+    ///
+    /// # Errores
+    /// [`StoreError::TooLarge`], [`StoreError::Quota`] o [`StoreError::Io`]; en todos los
+    /// casos no queda nada escrito.
+    pub fn begin_stream_upload(&self, name: &str, size: u64) -> Result<Upload, StoreError> {
+        if size > self.inner.max_size {
+            return Err(StoreError::TooLarge {
+                size,
+                max: self.inner.max_size,
+            });
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let temp = self.temp_path(id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(io_err(&temp))?;
+        let upload = Upload::new(self.clone(), id, name, size, None, temp, file, 0);
+        self.reserve(id, size)?;
         Ok(upload)
     }
 
@@ -515,6 +542,33 @@ mod tests {
         up.finish().unwrap();
         assert_eq!(fs::read(tmp.path().join("n")).unwrap(), data);
         assert_eq!(visible(tmp.path()), vec!["n"]);
+    }
+
+    #[test]
+    fn stream_upload_is_checked_against_the_late_digest_and_never_leaves_a_partial() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
+        fs::write(tmp.path().join("a"), b"viejo").unwrap();
+        let mut up = store.begin_stream_upload("a", 5).unwrap();
+        up.write_slice(b"nuevo").unwrap();
+        assert!(matches!(
+            up.finish_with(sha(b"otro!")),
+            Err(StoreError::Checksum { .. })
+        ));
+        assert_eq!(fs::read(tmp.path().join("a")).unwrap(), b"viejo");
+        let mut up = store.begin_stream_upload("a", 5).unwrap();
+        up.write_slice(b"nue").unwrap();
+        up.interrupt();
+        assert_eq!(visible(tmp.path()), vec!["a"], "ni temporal ni parcial");
+        let mut up = store.begin_stream_upload("a", 5).unwrap();
+        up.write_slice(b"nue").unwrap();
+        assert!(matches!(up.finish(), Err(StoreError::Io { .. })));
+        assert_eq!(visible(tmp.path()), vec!["a"]);
+        let mut up = store.begin_stream_upload("a", 5).unwrap();
+        up.write_slice(b"nuevo").unwrap();
+        assert_eq!(up.finish_with(sha(b"nuevo")).unwrap().sha256, sha(b"nuevo"));
+        assert_eq!(fs::read(tmp.path().join("a")).unwrap(), b"nuevo");
+        assert_eq!(visible(tmp.path()), vec!["a"]);
     }
 
     #[test]

@@ -23,8 +23,8 @@ use common::{serve, ServeConfig, Shutdown};
 pub use almacen::{Store, StoreError, Upload};
 
 use crate::protocolo::{
-    parse_command, Command, Digest, ErrorCode, ProtocolError, Reply, BUFFER_SIZE, DEFAULT_MAX_SIZE,
-    MAX_COMMAND_LINE,
+    parse_command, parse_trailer, Command, Digest, ErrorCode, ProtocolError, Reply, BUFFER_SIZE,
+    DEFAULT_MAX_SIZE, MAX_COMMAND_LINE, MAX_TRAILER_LINE,
 };
 use crate::resumen::fill;
 
@@ -245,6 +245,7 @@ impl Connection {
                 sha256,
                 offset,
             } => self.upload(&name, size, sha256, offset),
+            Command::UploadStream { name, size } => self.upload_stream(&name, size),
             Command::Download { name, offset } => self.download(&name, offset),
             Command::Delete { name } => match self.store.delete(&name) {
                 Ok(()) => {
@@ -305,11 +306,77 @@ impl Connection {
             offset: upload.offset(),
         })?;
         self.set_read_timeout(self.config.io_timeout)?;
-        self.receive_body(upload, name)
+        self.receive_body(upload, name, false)
     }
 
-    /// Copia el cuerpo de una subida del socket al temporal, y la cierra según cómo acabe.
-    fn receive_body(&mut self, mut upload: Upload, name: &str) -> io::Result<Flow> {
+    /// `UPLOAD NOMBRE TAMAÑO -`: como [`Connection::upload`], pero siempre desde 0 y con el
+    /// SHA-256 en una línea detrás del cuerpo.
+    fn upload_stream(&mut self, name: &str, size: u64) -> io::Result<Flow> {
+        let upload = match self.store.begin_stream_upload(name, size) {
+            Ok(upload) => upload,
+            Err(e) => return Ok(self.store_error(&e)),
+        };
+        log::info!(
+            "{}: recibiendo {name} ({size} bytes, SHA-256 al final)",
+            self.peer
+        );
+        self.send(&Reply::Ready { offset: 0 })?;
+        self.set_read_timeout(self.config.io_timeout)?;
+        self.receive_body(upload, name, true)
+    }
+
+    /// Lee la línea `SHA256 <hex>` que sigue al cuerpo de una subida de una sola pasada. Si no
+    /// llega o no vale, contesta lo que corresponda y dice si la conexión sigue: una línea
+    /// completa pero mal escrita, o demasiado larga pero terminada antes de `MAX_DISCARD`,
+    /// deja el flujo sincronizado; un corte o un tiempo agotado, no.
+    fn read_trailer(&mut self, name: &str) -> Result<Digest, Flow> {
+        let mut line = Vec::with_capacity(MAX_TRAILER_LINE);
+        match read_line(&mut self.reader, &mut line, MAX_TRAILER_LINE) {
+            Ok(true) => match parse_trailer(&line) {
+                Ok(digest) => Ok(digest),
+                Err(e) => {
+                    Err(self.refuse(ErrorCode::BadCommand, format!("{e}; no se guardó nada")))
+                }
+            },
+            Ok(false) => {
+                log::info!(
+                    "{}: la subida de {name} se cortó antes de la línea SHA256",
+                    self.peer
+                );
+                self.goodbye();
+                Err(Flow::Close)
+            }
+            Err(LineError::TooLong { max }) => {
+                let msg = format!("la línea SHA256 pasa de {max} bytes; no se guardó nada");
+                if let Flow::Close = self.refuse(ErrorCode::LineTooLong, msg) {
+                    return Err(Flow::Close);
+                }
+                // Como con una orden demasiado larga: se salta el resto de la línea (hasta
+                // MAX_DISCARD) y, si acaba, la conexión sigue sincronizada.
+                match discard_line(&mut self.reader, MAX_DISCARD) {
+                    Ok(true) => Err(Flow::Continue),
+                    _ => Err(Flow::Close),
+                }
+            }
+            Err(e) if e.is_timeout() => {
+                let msg = format!(
+                    "la línea SHA256 no llegó en {:?}: se cierra la conexión",
+                    self.config.io_timeout
+                );
+                self.refuse(ErrorCode::Timeout, msg);
+                Err(Flow::Close)
+            }
+            Err(e) => {
+                log::info!("{}: la subida de {name} se cortó: {e}", self.peer);
+                self.goodbye();
+                Err(Flow::Close)
+            }
+        }
+    }
+
+    /// Copia el cuerpo de una subida del socket al temporal (y, con `trailer`, lee la línea
+    /// `SHA256` que lo sigue), y la cierra según cómo acabe.
+    fn receive_body(&mut self, mut upload: Upload, name: &str, trailer: bool) -> io::Result<Flow> {
         let mut left = upload.remaining();
         // Si el disco falla, se sigue leyendo (y tirando) el cuerpo para poder contestar con
         // un error y mantener la conexión sincronizada.
@@ -344,11 +411,26 @@ impl Connection {
                 return Ok(Flow::Close);
             }
         }
+        let late_digest = if trailer {
+            match self.read_trailer(name) {
+                Ok(digest) => Some(digest),
+                Err(flow) => {
+                    upload.discard();
+                    return Ok(flow);
+                }
+            }
+        } else {
+            None
+        };
         if let Some(e) = disk_error {
             upload.discard();
             return Ok(self.store_error(&e));
         }
-        match upload.finish() {
+        let finished = match late_digest {
+            Some(digest) => upload.finish_with(digest),
+            None => upload.finish(),
+        };
+        match finished {
             Ok(entry) => {
                 log::info!("{}: guardado {name} ({} bytes)", self.peer, entry.size);
                 self.send(&Reply::Stored {

@@ -1,8 +1,9 @@
 //! Una subida en curso: el temporal que se llena, su SHA-256 y cómo termina.
 //!
 //! Termina de una de tres formas: publicada con `rename` si el SHA-256 coincide
-//! ([`Upload::finish`]), guardada como parcial para reanudar si se cortó
-//! ([`Upload::interrupt`], también al soltarla sin más), o descartada ([`Upload::discard`]).
+//! ([`Upload::finish`], o [`Upload::finish_with`] cuando el resumen llega detrás del cuerpo),
+//! guardada como parcial para reanudar si se cortó ([`Upload::interrupt`], también al soltarla
+//! sin más; una subida de una sola pasada no deja parcial), o descartada ([`Upload::discard`]).
 //! Mientras llega, un hilo pide al disco cada [`FLUSH_EVERY`] bytes que vaya escribiendo, para
 //! que el `fsync` final sea corto.
 
@@ -34,7 +35,9 @@ pub struct Upload {
     id: u64,
     name: String,
     size: u64,
-    expected: Digest,
+    /// El SHA-256 anunciado; `None` en una subida de una sola pasada hasta que llega la línea
+    /// final ([`Upload::finish_with`]).
+    expected: Option<Digest>,
     temp: PathBuf,
     file: File,
     pipe: HashPipe,
@@ -55,7 +58,7 @@ impl Upload {
         id: u64,
         name: &str,
         size: u64,
-        expected: Digest,
+        expected: Option<Digest>,
         temp: PathBuf,
         file: File,
         held: u64,
@@ -167,11 +170,15 @@ impl Upload {
     /// si la había, queda intacta.
     pub fn finish(mut self) -> Result<ListEntry, StoreError> {
         self.done = true;
-        let result = match self.pipe.finish() {
-            Some(actual) => self.publish(actual),
-            None => Err(StoreError::Io {
+        let result = match (self.pipe.finish(), self.expected) {
+            (Some(actual), Some(expected)) => self.publish(actual, expected),
+            (None, _) => Err(StoreError::Io {
                 path: self.temp.clone(),
                 source: io::Error::other("el hilo del SHA-256 terminó antes de tiempo"),
+            }),
+            (Some(_), None) => Err(StoreError::Io {
+                path: self.temp.clone(),
+                source: io::Error::other("subida de una sola pasada cerrada sin su SHA-256"),
             }),
         };
         if result.is_err() {
@@ -181,12 +188,19 @@ impl Upload {
         result
     }
 
-    fn publish(&mut self, actual: Digest) -> Result<ListEntry, StoreError> {
-        if actual != self.expected {
-            return Err(StoreError::Checksum {
-                expected: self.expected,
-                actual,
-            });
+    /// Como [`Upload::finish`], con el SHA-256 que llegó detrás del cuerpo en una subida de
+    /// una sola pasada (`UPLOAD NOMBRE TAMAÑO -`).
+    ///
+    /// # Errores
+    /// Los de [`Upload::finish`].
+    pub fn finish_with(mut self, expected: Digest) -> Result<ListEntry, StoreError> {
+        self.expected = Some(expected);
+        self.finish()
+    }
+
+    fn publish(&mut self, actual: Digest, expected: Digest) -> Result<ListEntry, StoreError> {
+        if actual != expected {
+            return Err(StoreError::Checksum { expected, actual });
         }
         // Los datos, en disco antes del rename: tras un corte de luz no puede aparecer el
         // nombre nuevo apuntando a un fichero con huecos.
@@ -225,7 +239,8 @@ impl Upload {
     }
 
     /// La subida se cortó (el cliente se fue, tardó demasiado o el servidor se apaga): lo
-    /// recibido se guarda como parcial oculto para poder reanudar; si no había nada, se borra.
+    /// recibido se guarda como parcial oculto para poder reanudar; si no había nada, o si es
+    /// una subida de una sola pasada (sin SHA-256 con el que identificar el parcial), se borra.
     pub fn interrupt(mut self) {
         self.keep_partial();
     }
@@ -245,8 +260,8 @@ impl Upload {
         let held = self.offset + self.written;
         if held == 0 {
             let _ = fs::remove_file(&self.temp);
-        } else {
-            let partial = self.store.partial_path(self.expected, self.size);
+        } else if let Some(expected) = self.expected {
+            let partial = self.store.partial_path(expected, self.size);
             match fs::rename(&self.temp, &partial) {
                 Ok(()) => log::info!(
                     "subida de {} interrumpida: {held} de {} bytes guardados para reanudar",
@@ -258,6 +273,13 @@ impl Upload {
                     let _ = fs::remove_file(&self.temp);
                 }
             }
+        } else {
+            log::info!(
+                "subida de una sola pasada de {} interrumpida: {held} de {} bytes descartados",
+                self.name,
+                self.size
+            );
+            let _ = fs::remove_file(&self.temp);
         }
         self.release();
     }
