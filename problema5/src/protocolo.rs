@@ -293,13 +293,7 @@ impl Reply {
             Reply::Files { count } => format!("FILES {count}\n"),
             Reply::Deleted { name } => format!("DELETED {name}\n"),
             Reply::Bye => "BYE\n".to_string(),
-            Reply::Error { code, message } => {
-                let clean: String = message
-                    .chars()
-                    .map(|c| if c.is_control() { ' ' } else { c })
-                    .collect();
-                format!("ERROR {code} {}\n", clean.trim())
-            }
+            Reply::Error { code, message } => format!("ERROR {code} {}\n", one_line(message)),
         }
     }
 }
@@ -693,11 +687,23 @@ pub fn parse_reply(line: &str) -> Result<Reply, ProtocolError> {
             let message = rest.split_once(' ').map(|(_, m)| m).unwrap_or("");
             Ok(Reply::Error {
                 code,
-                message: message.trim().to_string(),
+                message: one_line(message),
             })
         }
         _ => Err(unexpected()),
     }
+}
+
+/// El texto de un `ERROR` tal como viaja: cada carácter de control (`\r`, `\n`, tabulador...)
+/// pasa a ser un espacio y se quitan los de los extremos. Lo aplican el codificador y el
+/// analizador, así que `parse_reply(encode(r)) == r` (regresión de fuzzing: un `\r` dentro
+/// del mensaje volvía distinto).
+fn one_line(message: &str) -> String {
+    let clean: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    clean.trim().to_string()
 }
 
 /// Analiza una línea del listado de `LIST` (sin el `\n`).

@@ -422,6 +422,12 @@ fn parse_value_at(
             let Some((line, consumed)) = parse_crlf_line(rest, limits.max_line)? else {
                 return Ok(None);
             };
+            // Una cadena simple o un error no pueden llevar `\r` ni `\n` (RESP2): un `\r`
+            // suelto es un mensaje mal formado, no parte del texto (regresión de fuzzing: el
+            // codificador lo cambiaba por un espacio y la ida y vuelta no coincidía).
+            if line.contains(&b'\r') {
+                return Err(RespError::MissingCrlf);
+            }
             let text = String::from_utf8_lossy(line).into_owned();
             let value = if kind == b'+' {
                 Value::Simple(text)

@@ -2,8 +2,15 @@
 //! fallar un objetivo (`fuzz/regressions/`), pasadas por las mismas comprobaciones que usa
 //! libFuzzer (`tests::fuzz_checks`) en cada `cargo test`: un fallo encontrado no vuelve.
 //!
-//! Fallos encontrados hasta ahora (26-11-2026), todos en la definición de la invariante y no
-//! en los analizadores, y corregidos en `fuzz_checks`:
+//! Fallos encontrados hasta ahora (26-11-2026). Dos eran defectos de los analizadores,
+//! corregidos en ellos:
+//! - `transfer_command/crash-05cb…`: un `ERROR` con `\r` o `\f` en el mensaje; el codificador
+//!   los cambiaba por espacios y el analizador no, así que la ida y vuelta no coincidía
+//!   (problema5: ahora ambos usan `one_line`).
+//! - `resp/crash-f178…`: una cadena simple RESP con un `\r` suelto se aceptaba como texto;
+//!   ahora es un mensaje mal formado, como manda RESP2 (problema9).
+//!
+//! Los demás estaban en la definición de la invariante, corregida en `fuzz_checks`:
 //! - `jsonl/float-roundtrip`: `serde_json` no devuelve un `f64` idéntico al recodificarlo.
 //! - `http_request/reencoded-head-grows`: `Nombre:valor` se recodifica como `Nombre: valor`
 //!   y la cabecera crece por encima del límite con que se analizó.
