@@ -6,6 +6,8 @@
 #
 #   SECS=600 bash bench/fuzz.sh         # 10 minutos por objetivo
 #   SECS=20 bash bench/fuzz.sh line     # solo algunos objetivos
+#   RUNS=100000 bash bench/fuzz.sh      # número fijo de entradas con semilla fija (la CI):
+#                                       # el mismo código da siempre el mismo resultado
 #
 # Los casos nuevos se guardan en fuzz/corpus/OBJETIVO (ignorado por git); las semillas que se
 # versionan están en fuzz/seeds/OBJETIVO. Un fallo deja su entrada en fuzz/artifacts/.
@@ -13,6 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
 SECS=${SECS:-600}
+RUNS=${RUNS:-}
+LIMIT=(-max_total_time="$SECS")
+[ -z "$RUNS" ] || LIMIT=(-runs="$RUNS" -seed=1)
 # FUZZ_TARGET_DIR: otro directorio de compilación (por ejemplo, para reutilizar el de otra copia).
 TD=()
 [ -z "${FUZZ_TARGET_DIR:-}" ] || TD=(--target-dir "$FUZZ_TARGET_DIR")
@@ -26,7 +31,7 @@ for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     log=$(mktemp)
     start=$(date +%s)
-    if cargo fuzz run -O "${TD[@]}" "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 >"$log" 2>&1; then
+    if cargo fuzz run -O "${TD[@]}" "$t" "corpus/$t" "seeds/$t" -- "${LIMIT[@]}" -rss_limit_mb=2048 -max_len=65536 >"$log" 2>&1; then
         crashes=0; passed=$((passed + 1))
     else
         crashes=1; failed=$((failed + 1)); tail -40 "$log" >&2
