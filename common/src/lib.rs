@@ -13,6 +13,8 @@
 //! - [`relay`]: el reenvío de bytes en ambos sentidos con medio cierre (túneles, balanceador).
 //! - [`outbox`]: la cola de salida acotada de cada cliente, con su hilo escritor (chat,
 //!   espectadores): un cliente lento no frena a los demás.
+//! - [`sendfile`]: enviar un trozo de fichero por un socket con `sendfile(2)` (servidor HTTP,
+//!   transferencia de ficheros).
 //! - [`net`]: utilidades de sockets: mensajes de error en español, tiempos de espera.
 //! - [`sync`]: bloqueo de `Mutex` que se recupera del envenenamiento.
 //! - [`http`]: mensajes HTTP/1.1 (cabeceras, cuerpos `Content-Length` y `chunked`) con
@@ -30,6 +32,7 @@ pub mod outbox;
 pub mod parsed;
 pub mod rate;
 pub mod relay;
+pub mod sendfile;
 pub mod server;
 pub mod shutdown;
 pub mod sync;

@@ -3,9 +3,8 @@
 //!
 //! Cada petición tiene un plazo total ([`ServerConfig::timeout`]) desde que se empieza a
 //! esperar hasta que llega entera: un cliente lento (*slowloris*) o inactivo no retiene el
-//! hilo más de ese tiempo. El fichero se envía con `io::copy` de `File` a `TcpStream`, que en
-//! Linux usa `sendfile`/`copy_file_range`: memoria constante y sin copias por el espacio de
-//! usuario.
+//! hilo más de ese tiempo. El fichero se envía con `common::sendfile` (`sendfile(2)` en
+//! Linux): memoria constante y sin copias por el espacio de usuario.
 //!
 //! Aquí están el bucle de cada conexión, los plazos y el cierre; la respuesta a cada petición
 //! (validación, ficheros, listados, errores) está en `respond`.
@@ -29,7 +28,7 @@ use crate::protocolo::{error_detail, error_html, DEFAULT_MAX_DISCARD, DEFAULT_TI
 pub const SERVER_NAME: &str = "taller-redes-problema4";
 
 /// Ficheros de hasta este tamaño se envían junto a la cabecera en una sola escritura; los
-/// mayores, con `io::copy` (que usa `sendfile`).
+/// mayores, con `sendfile` (`common::sendfile`).
 const SMALL_FILE: u64 = 16 * 1024;
 
 /// Configuración del servidor.

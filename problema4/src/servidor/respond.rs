@@ -350,10 +350,10 @@ fn serve_file(
         out.write_all(&bytes)?;
         return Ok((status, 0, after(keep)));
     }
-    if start > 0 {
-        file.seek(SeekFrom::Start(start))?;
-    }
     if count <= SMALL_FILE {
+        if start > 0 {
+            file.seek(SeekFrom::Start(start))?;
+        }
         // Cabecera y cuerpo en una sola escritura: un paquete para los ficheros pequeños.
         let head_len = bytes.len();
         (&mut file).take(count).read_to_end(&mut bytes)?;
@@ -368,8 +368,8 @@ fn serve_file(
         return Ok((status, count, after(keep)));
     }
     out.write_all(&bytes)?;
-    // `io::copy` de `Take<File>` a `&TcpStream`: en Linux, `sendfile` sin pasar por nosotros.
-    let sent = io::copy(&mut file.take(count), out)?;
+    // `sendfile(2)`: del fichero al socket sin pasar por nuestra memoria.
+    let sent = common::sendfile::send_file(&file, start, count, out)?;
     if sent != count {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

@@ -11,7 +11,7 @@
 
 pub mod almacen;
 
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -453,20 +453,13 @@ impl Connection {
     }
 
     fn download(&mut self, name: &str, offset: u64) -> io::Result<Flow> {
-        let (mut file, size, sha256) = match self.store.open_download(name) {
+        let (file, size, sha256) = match self.store.open_download(name) {
             Ok(found) => found,
             Err(e) => return Ok(self.store_error(&e)),
         };
         if offset > size {
             let msg = format!("el offset {offset} pasa del tamaño de `{name}` ({size} bytes)");
             return Ok(self.refuse(ErrorCode::BadOffset, msg));
-        }
-        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
-            let e = StoreError::Io {
-                path: self.store.dir().join(name),
-                source: e,
-            };
-            return Ok(self.store_error(&e));
         }
         log::info!(
             "{}: enviando {name} ({size} bytes desde el {offset})",
@@ -477,10 +470,9 @@ impl Connection {
             sha256,
             offset,
         })?;
-        // `io::copy` de un fichero a un socket usa `sendfile` en Linux: los bytes no pasan
-        // por nuestra memoria, y en otros sistemas usa un buffer fijo.
+        // `sendfile(2)`: los bytes van del fichero al socket sin pasar por nuestra memoria.
         let want = size - offset;
-        let sent = io::copy(&mut (&file).take(want), &mut self.writer)?;
+        let sent = common::sendfile::send_file(&file, offset, want, &self.writer)?;
         if sent < want {
             // Alguien recortó el fichero por fuera mientras lo enviábamos: ya prometimos
             // `want` bytes, así que la única salida honrada es cortar la conexión.
