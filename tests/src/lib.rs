@@ -299,3 +299,56 @@ pub fn run_with_timeout(
 pub fn io_kind(r: io::Result<usize>) -> Option<io::ErrorKind> {
     r.err().map(|e| e.kind())
 }
+
+/// Una conexión HTTP de prueba: envía bytes tal cual y lee respuestas completas con la capa
+/// `common::http` (cabecera y cuerpo según su encuadre). La usan las pruebas del servidor de
+/// ficheros (problema4) y del proxy (problema7).
+pub struct HttpConn {
+    /// Lector con buffer sobre el socket.
+    pub reader: BufReader<TcpStream>,
+    /// El socket, para escribir.
+    pub stream: TcpStream,
+}
+
+impl HttpConn {
+    /// Conecta con tiempos de espera (ver [`connect`]).
+    pub fn new(addr: SocketAddr) -> Self {
+        let stream = connect(addr);
+        let reader = BufReader::new(stream.try_clone().expect("try_clone"));
+        Self { reader, stream }
+    }
+
+    /// Envía bytes tal cual (una petición, un trozo de ella, basura...).
+    pub fn send(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).expect("enviar la petición");
+    }
+
+    /// Lee una respuesta completa a una petición hecha con `method` (importa para `HEAD`).
+    ///
+    /// # Panics
+    /// Si el servidor cierra sin responder o la respuesta está mal formada.
+    pub fn response(&mut self, method: &str) -> (common::http::ResponseHead, Vec<u8>) {
+        use common::http::{self, BodyReader, ChunkLimits, Limits};
+        let head = http::read_response_head(&mut self.reader, &Limits::default())
+            .expect("cabecera de respuesta válida")
+            .expect("el servidor cerró sin responder");
+        let kind = http::response_body_kind(method, head.status, &head.headers)
+            .expect("encuadre del cuerpo válido");
+        let mut body = Vec::new();
+        BodyReader::new(&mut self.reader, kind, ChunkLimits::default())
+            .read_to_end(&mut body)
+            .expect("cuerpo completo");
+        (head, body)
+    }
+
+    /// Envía `raw` y lee la respuesta a `method`.
+    pub fn request(&mut self, method: &str, raw: &str) -> (common::http::ResponseHead, Vec<u8>) {
+        self.send(raw.as_bytes());
+        self.response(method)
+    }
+
+    /// `GET path` en HTTP/1.1 con `Host: x`, y su respuesta.
+    pub fn get(&mut self, path: &str) -> (common::http::ResponseHead, Vec<u8>) {
+        self.request("GET", &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
+    }
+}

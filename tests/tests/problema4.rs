@@ -2,12 +2,12 @@
 
 use std::fs;
 use std::io::{BufReader, Read, Write};
-use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::http::{self, BodyReader, ChunkLimits, Limits, ResponseHead};
+use common::http::{self, Limits, ResponseHead};
 use problema4::cliente::{ClientConfig, ClientError};
 use problema4::ServerConfig;
 use tests::{connect, require_tool, run_with_timeout, start_server, ServerGuard};
@@ -103,41 +103,15 @@ fn status_of(b: &[u8]) -> u16 {
     t.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
 }
 
-struct Conn {
-    reader: BufReader<TcpStream>,
-    stream: TcpStream,
+/// La conexión HTTP del arnés, con la comprobación de cierre propia de estas pruebas.
+type Conn = tests::HttpConn;
+
+trait Closed {
+    /// ¿Cerró el otro extremo la conexión?
+    fn is_closed(&mut self) -> bool;
 }
 
-impl Conn {
-    fn new(addr: SocketAddr) -> Self {
-        let stream = connect(addr);
-        Self {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            stream,
-        }
-    }
-
-    fn send(&mut self, raw: &[u8]) {
-        self.stream.write_all(raw).unwrap();
-    }
-
-    fn response(&mut self, method: &str) -> (ResponseHead, Vec<u8>) {
-        let head = http::read_response_head(&mut self.reader, &Limits::default())
-            .unwrap()
-            .expect("se esperaba una respuesta");
-        let kind = http::response_body_kind(method, head.status, &head.headers).unwrap();
-        let mut body = Vec::new();
-        BodyReader::new(&mut self.reader, kind, ChunkLimits::default())
-            .read_to_end(&mut body)
-            .unwrap();
-        (head, body)
-    }
-
-    fn get(&mut self, path: &str) -> (ResponseHead, Vec<u8>) {
-        self.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
-        self.response("GET")
-    }
-
+impl Closed for Conn {
     fn is_closed(&mut self) -> bool {
         let mut rest = Vec::new();
         self.reader.read_to_end(&mut rest).is_ok() && rest.is_empty()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::http::{self, BodyReader, ChunkLimits, Limits, ResponseHead};
+use common::http::{self, BodyReader, ChunkLimits, Limits};
 use problema7::servidor::access::Credentials;
 use problema7::ServerConfig;
 use tests::{connect, require_tool, run_with_timeout, start_server, ServerGuard, IO_TIMEOUT};
@@ -212,44 +212,15 @@ fn proxy() -> ServerGuard {
 }
 
 /// Una conexión de cliente al proxy con lectura de respuestas vía `common::http`.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    stream: TcpStream,
+/// La conexión HTTP del arnés, con la comprobación de cierre propia de estas pruebas.
+type Conn = tests::HttpConn;
+
+trait Closed {
+    /// ¿Cerró el otro extremo la conexión?
+    fn is_closed(&mut self) -> bool;
 }
 
-impl Conn {
-    fn open(p: &ServerGuard) -> Self {
-        let stream = connect(p.addr);
-        Conn {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            stream,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    /// Lee una respuesta completa a una petición con `method`.
-    fn response(&mut self, method: &str) -> (ResponseHead, Vec<u8>) {
-        let head = http::read_response_head(&mut self.reader, &Limits::default())
-            .unwrap()
-            .expect("el proxy cerró sin responder");
-        let kind = http::response_body_kind(method, head.status, &head.headers).unwrap();
-        let mut body = Vec::new();
-        BodyReader::new(&mut self.reader, kind, ChunkLimits::default())
-            .read_to_end(&mut body)
-            .unwrap();
-        (head, body)
-    }
-
-    /// Envía y lee la respuesta.
-    fn request(&mut self, method: &str, raw: &str) -> (ResponseHead, Vec<u8>) {
-        self.send(raw.as_bytes());
-        self.response(method)
-    }
-
-    /// ¿Cerró el proxy la conexión (fin de flujo o reset, no tiempo agotado)?
+impl Closed for Conn {
     fn is_closed(&mut self) -> bool {
         let mut rest = Vec::new();
         match self.reader.read_to_end(&mut rest) {
@@ -265,7 +236,7 @@ fn get(url: &str) -> String {
 
 /// Pide las estadísticas al proxy.
 fn stats(p: &ServerGuard) -> serde_json::Value {
-    let mut c = Conn::open(p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request(
         "GET",
         "GET http://proxy.local/stats HTTP/1.1\r\nHost: proxy.local\r\nConnection: close\r\n\r\n",
@@ -283,7 +254,7 @@ fn stats(p: &ServerGuard) -> serde_json::Value {
 fn absolute_form_is_forwarded_in_origin_form_with_via_and_forwarded_for() {
     let origin = ok_origin("hola");
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request(
         "GET",
         &format!(
@@ -309,7 +280,7 @@ fn response_bytes_reach_the_client_exactly() {
         reply(b"HTTP/1.1 201 Creado\r\nX-Uno: 1\r\nContent-Length: 3\r\n\r\nabc")
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     c.send(
         format!(
             "GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -331,7 +302,7 @@ fn chunked_response_is_streamed_as_chunked() {
         reply(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhola \r\n6\r\nmundo!\r\n0\r\n\r\n")
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request("GET", &get(&origin.url("/")));
     assert_eq!(head.headers.get("transfer-encoding"), Some("chunked"));
     assert_eq!(body, b"hola mundo!");
@@ -351,7 +322,7 @@ fn close_delimited_response_becomes_chunked_for_http11_and_raw_for_http10() {
         Reply { bytes, close: true }
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, got) = c.request("GET", &get(&origin.url("/grande")));
     assert_eq!(head.headers.get("transfer-encoding"), Some("chunked"));
     assert_eq!(got.len(), big.len());
@@ -360,7 +331,7 @@ fn close_delimited_response_becomes_chunked_for_http11_and_raw_for_http10() {
     let (_, again) = c.request("GET", &get(&origin.url("/otra")));
     assert!(again == big);
 
-    let mut old = Conn::open(&p);
+    let mut old = Conn::new(p.addr);
     old.send(format!("GET {} HTTP/1.0\r\n\r\n", origin.url("/")).as_bytes());
     let (head, got) = old.response("GET");
     assert!(head.headers.get("transfer-encoding").is_none());
@@ -379,7 +350,7 @@ fn head_and_204_responses_have_no_body_and_keep_the_connection() {
         }
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request(
         "HEAD",
         &format!("HEAD {} HTTP/1.1\r\nHost: x\r\n\r\n", origin.url("/")),
@@ -409,7 +380,7 @@ fn post_bodies_with_length_and_chunked_reach_the_origin() {
         )
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (_, body) = c.request(
         "POST",
         &format!(
@@ -452,7 +423,7 @@ fn post_bodies_with_length_and_chunked_reach_the_origin() {
 fn expect_continue_gets_100_from_the_proxy() {
     let origin = ok_origin("vale");
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     c.send(
         format!(
             "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
@@ -482,7 +453,7 @@ fn hop_by_hop_headers_are_removed_both_ways_including_connection_named_ones() {
         reply(b"HTTP/1.1 200 OK\r\nConnection: X-Interna\r\nX-Interna: no\r\nKeep-Alive: timeout=5\r\nX-Publica: si\r\nContent-Length: 2\r\n\r\nok")
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request(
         "GET",
         &format!(
@@ -525,7 +496,7 @@ fn custom_header_rules_are_applied() {
         ..ServerConfig::default()
     };
     let p = start_proxy(config);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     c.request(
         "GET",
         &format!(
@@ -546,7 +517,7 @@ fn custom_header_rules_are_applied() {
 fn keep_alive_serves_many_requests_over_one_upstream_connection() {
     let origin = ok_origin("x");
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     for i in 0..5 {
         let (head, body) = c.request("GET", &get(&origin.url(&format!("/{i}"))));
         assert_eq!((head.status, body.as_slice()), (200, &b"x"[..]));
@@ -561,7 +532,7 @@ fn keep_alive_serves_many_requests_over_one_upstream_connection() {
     let s = stats(&p);
     assert_eq!(s["upstream_connects"], 1);
     assert_eq!(s["upstream_reused"], 6);
-    let mut c2 = Conn::open(&p);
+    let mut c2 = Conn::new(p.addr);
     let (_, body) = c2.request("GET", &get(&origin.url("/de-nuevo")));
     assert_eq!(body, b"x");
     assert!(origin.accepted() <= 2);
@@ -571,7 +542,7 @@ fn keep_alive_serves_many_requests_over_one_upstream_connection() {
 fn client_connection_close_is_honoured() {
     let origin = ok_origin("x");
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request(
         "GET",
         &format!(
@@ -591,7 +562,7 @@ fn dead_pooled_connection_is_replaced_transparently() {
         close: true,
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     for _ in 0..3 {
         let (head, body) = c.request("GET", &get(&origin.url("/")));
         assert_eq!((head.status, body.as_slice()), (200, &b"ok"[..]));
@@ -613,7 +584,7 @@ fn tunnel_config(port: u16) -> ServerConfig {
 fn connect_relays_both_ways_with_half_close() {
     let target = tcp_counter_origin();
     let p = start_proxy(tunnel_config(target.port()));
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     c.send(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes());
     let mut established = vec![0u8; 39];
     c.reader.read_exact(&mut established).unwrap();
@@ -636,7 +607,7 @@ fn connect_relays_both_ways_with_half_close() {
 fn bytes_sent_right_after_connect_are_not_lost() {
     let target = tcp_counter_origin();
     let p = start_proxy(tunnel_config(target.port()));
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     // La petición y los primeros datos en el mismo paquete (como un saludo TLS impaciente).
     c.send(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\nprisa").as_bytes());
     c.stream.shutdown(NetShutdown::Write).unwrap();
@@ -652,7 +623,7 @@ fn bytes_sent_right_after_connect_are_not_lost() {
 fn connect_to_a_port_not_allowed_is_forbidden() {
     let target = tcp_counter_origin();
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request(
         "CONNECT",
         &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
@@ -665,7 +636,7 @@ fn connect_to_a_port_not_allowed_is_forbidden() {
 fn connect_to_dead_target_is_502() {
     let dead = dead_addr();
     let p = start_proxy(tunnel_config(dead.port()));
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request(
         "CONNECT",
         &format!("CONNECT {dead} HTTP/1.1\r\nHost: {dead}\r\n\r\n"),
@@ -689,7 +660,7 @@ fn blocked_hosts_and_their_subdomains_are_forbidden() {
         "GET http://WWW.Bloqueado.test:8080/x HTTP/1.1\r\nHost: x\r\n\r\n",
         "CONNECT api.bloqueado.test:443 HTTP/1.1\r\nHost: api.bloqueado.test:443\r\n\r\n",
     ] {
-        let mut c = Conn::open(&p);
+        let mut c = Conn::new(p.addr);
         let method = req.split(' ').next().unwrap();
         let (head, body) = c.request(method, req);
         assert_eq!(head.status, 403, "{req}");
@@ -707,7 +678,7 @@ fn proxy_auth_gives_407_without_or_with_wrong_credentials() {
         ..ServerConfig::default()
     };
     let p = start_proxy(config);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request("GET", &get(&origin.url("/")));
     assert_eq!(head.status, 407);
     assert_eq!(
@@ -715,7 +686,7 @@ fn proxy_auth_gives_407_without_or_with_wrong_credentials() {
         Some("Basic realm=\"taller-proxy\"")
     );
     let wrong: Credentials = "ana:otra".parse().unwrap();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request(
         "GET",
         &format!(
@@ -725,7 +696,7 @@ fn proxy_auth_gives_407_without_or_with_wrong_credentials() {
         ),
     );
     assert_eq!(head.status, 407);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request(
         "GET",
         &format!(
@@ -738,7 +709,7 @@ fn proxy_auth_gives_407_without_or_with_wrong_credentials() {
     // Las credenciales son para el proxy: el origen no las ve.
     assert!(origin.next().header("proxy-authorization").is_empty());
     // CONNECT también las exige.
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request(
         "CONNECT",
         "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -754,7 +725,7 @@ fn clients_outside_the_allowed_networks_get_403() {
         ..ServerConfig::default()
     };
     let p = start_proxy(config);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request("GET", &get(&origin.url("/")));
     assert_eq!(head.status, 403);
     assert!(String::from_utf8_lossy(&body).contains("--allow"));
@@ -770,7 +741,7 @@ fn clients_outside_the_allowed_networks_get_403() {
 fn unreachable_origin_is_502() {
     let dead = dead_addr();
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request("GET", &get(&format!("http://{dead}/")));
     assert_eq!(head.status, 502);
     assert!(String::from_utf8_lossy(&body).contains("no se pudo conectar"));
@@ -784,7 +755,7 @@ fn garbage_from_origin_is_502() {
         close: true,
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request("GET", &get(&origin.url("/")));
     assert_eq!(head.status, 502);
 }
@@ -802,7 +773,7 @@ fn interim_responses_are_skipped_but_not_forever() {
         }
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request("GET", &get(&origin.url("/pocas")));
     assert_eq!((head.status, body.as_slice()), (200, &b"ok"[..]));
     let (head, _) = c.request("GET", &get(&origin.url("/infinitas")));
@@ -816,7 +787,7 @@ fn origin_that_closes_without_answering_is_502() {
         close: true,
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request("GET", &get(&origin.url("/")));
     assert_eq!(head.status, 502);
 }
@@ -837,7 +808,7 @@ fn silent_origin_is_504() {
         ..ServerConfig::default()
     };
     let p = start_proxy(config);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request("GET", &get(&format!("http://{addr}/")));
     assert_eq!(head.status, 504);
 }
@@ -845,7 +816,7 @@ fn silent_origin_is_504() {
 #[test]
 fn request_to_the_proxy_itself_is_not_looped() {
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, _) = c.request("GET", &get(&format!("http://{}/", p.addr)));
     assert_eq!(head.status, 508);
 }
@@ -874,7 +845,7 @@ fn smuggling_shapes_are_refused_with_400_and_never_reach_the_origin() {
         format!("GET {url} HTTP/1.1\r\nAccept: */*\r\n\r\n"),
     ];
     for req in &cases {
-        let mut c = Conn::open(&p);
+        let mut c = Conn::new(p.addr);
         let (head, _) = c.request("POST", req);
         assert_eq!(head.status, 400, "{req:?}");
         assert_eq!(head.headers.get("connection"), Some("close"));
@@ -924,7 +895,7 @@ fn malformed_targets_and_oversized_heads_are_refused() {
             431,
         ),
     ] {
-        let mut c = Conn::open(&p);
+        let mut c = Conn::new(p.addr);
         let (head, _) = c.request("GET", &req);
         assert_eq!(head.status, status, "{}", &req[..40.min(req.len())]);
     }
@@ -937,10 +908,10 @@ fn idle_clients_are_disconnected() {
         ..ServerConfig::default()
     };
     let p = start_proxy(config);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     assert!(c.is_closed());
     // Una petición a medias recibe 408.
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     c.send(b"GET http://a.test/ HTTP/1.1\r\nHos");
     let (head, _) = c.response("GET");
     assert_eq!(head.status, 408);
@@ -953,14 +924,14 @@ fn connections_over_the_cap_get_503() {
         ..ServerConfig::default()
     };
     let p = start_proxy(config);
-    let mut first = Conn::open(&p);
+    let mut first = Conn::new(p.addr);
     // La primera ya está dentro cuando responde.
     let (head, _) = first.request(
         "GET",
         "GET http://proxy.local/stats HTTP/1.1\r\nHost: proxy.local\r\n\r\n",
     );
     assert_eq!(head.status, 200);
-    let mut second = Conn::open(&p);
+    let mut second = Conn::new(p.addr);
     let (head, _) = second.response("GET");
     assert_eq!(head.status, 503);
 }
@@ -980,7 +951,7 @@ fn reverse_mode_sends_origin_form_requests_to_the_upstream() {
         ..ServerConfig::default()
     };
     let p = start_proxy(config);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request("GET", "GET /x?y=1 HTTP/1.1\r\nHost: sitio.test\r\n\r\n");
     assert_eq!((head.status, body.as_slice()), (200, &b"backend"[..]));
     let seen = origin.next();
@@ -998,11 +969,11 @@ fn stats_counters_move_as_traffic_passes() {
     let before = stats(&p);
     assert_eq!(before["requests"], 1);
     assert_eq!(before["active_connections"], 1);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     c.request("GET", &get(&origin.url("/")));
     let dead = dead_addr();
     c.request("GET", &get(&format!("http://{dead}/")));
-    let mut t = Conn::open(&p);
+    let mut t = Conn::new(p.addr);
     t.send(format!("CONNECT {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
     let mut hello = vec![0u8; 39 + 5];
     t.reader.read_exact(&mut hello).unwrap();
@@ -1057,14 +1028,14 @@ fn access_log_has_one_line_per_request_and_per_tunnel() {
         ..tunnel_config(target.port())
     };
     let p = start_proxy(config);
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     c.request("GET", &get(&origin.url("/log")));
-    let mut t = Conn::open(&p);
+    let mut t = Conn::new(p.addr);
     t.send(format!("CONNECT {target} HTTP/1.1\r\nHost: a\r\n\r\nabc").as_bytes());
     t.stream.shutdown(NetShutdown::Write).unwrap();
     let mut all = Vec::new();
     t.reader.read_to_end(&mut all).unwrap();
-    let mut bad = Conn::open(&p);
+    let mut bad = Conn::new(p.addr);
     assert_eq!(bad.request("GET", "BASURA\r\n\r\n").0.status, 400);
     drop(bad);
     let read = || std::fs::read_to_string(&path).unwrap_or_default();
@@ -1321,9 +1292,9 @@ fn shutdown_finishes_with_an_open_tunnel_and_idle_clients() {
     let target = tcp_counter_origin();
     let origin = ok_origin("x");
     let mut p = start_proxy(tunnel_config(target.port()));
-    let mut idle = Conn::open(&p);
+    let mut idle = Conn::new(p.addr);
     idle.request("GET", &get(&origin.url("/")));
-    let mut t = Conn::open(&p);
+    let mut t = Conn::new(p.addr);
     t.send(format!("CONNECT {target} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
     let mut hello = vec![0u8; 39 + 5];
     t.reader.read_exact(&mut hello).unwrap();
@@ -1337,7 +1308,7 @@ fn shutdown_finishes_with_an_open_tunnel_and_idle_clients() {
 fn client_that_vanishes_mid_body_does_not_disturb_others() {
     let origin = ok_origin("ok");
     let p = proxy();
-    let mut quitter = Conn::open(&p);
+    let mut quitter = Conn::new(p.addr);
     quitter.send(
         format!(
             "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nsolo unos bytes",
@@ -1347,7 +1318,7 @@ fn client_that_vanishes_mid_body_does_not_disturb_others() {
     );
     quitter.stream.shutdown(NetShutdown::Write).unwrap();
     assert!(quitter.is_closed());
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     let (head, body) = c.request("GET", &get(&origin.url("/")));
     assert_eq!((head.status, body.as_slice()), (200, &b"ok"[..]));
 }
@@ -1359,7 +1330,7 @@ fn truncated_response_from_origin_closes_the_client_connection() {
         close: true,
     });
     let p = proxy();
-    let mut c = Conn::open(&p);
+    let mut c = Conn::new(p.addr);
     c.send(get(&origin.url("/")).as_bytes());
     let head = http::read_response_head(&mut c.reader, &Limits::default())
         .unwrap()
