@@ -47,19 +47,7 @@ need() {
 }
 for tool in wrk nginx haproxy curl python3; do need "$tool"; done
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-wait_port() {
-    local port=$1
-    for _ in $(seq 1 200); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "nada escucha en el puerto $port" >&2
-    exit 1
-}
+source "$ROOT/bench/lib.sh"   # free_port, wait_port
 
 # 1. El binario, compilado en release y copiado a un nombre propio antes de compilar nada más
 #    (todos los problemas tienen un binario `servidor`).

@@ -30,8 +30,7 @@ trap cleanup EXIT
 cargo build -q --release -p problema7
 cp "${CARGO_TARGET_DIR:-target}"/release/servidor "$WORK/p7-servidor"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "el puerto $1 no abrió" >&2; exit 1; }
+source bench/lib.sh   # free_port, wait_port
 
 P_NGINX=$(free_port); P_OURS=$(free_port); P_TINY=$(free_port); P_SOCAT=$(free_port)
 

@@ -49,9 +49,7 @@ echo "== generando $SIZE_MIB MiB aleatorios en $WORK"
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/data.bin"
 BYTES=$(stat -c %s "$WORK/data.bin")
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source bench/lib.sh   # free_port
 
 # Espera a que alguien escuche en el puerto sin conectarse (socat sin `fork` atendería a la
 # sonda como si fuera la transferencia).
