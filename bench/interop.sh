@@ -12,6 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+source bench/lib.sh   # free_port
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=$ROOT/bench/out
 mkdir -p "$OUT"
@@ -140,7 +141,7 @@ echo "== problema7"
 CERT=$WORK/cert
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CERT.key" -out "$CERT.pem" -days 1 \
     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
-TLS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+TLS_PORT=$(free_port)
 openssl s_server -quiet -accept "127.0.0.1:$TLS_PORT" -cert "$CERT.pem" -key "$CERT.key" -www >/dev/null 2>&1 &
 PIDS+=($!)
 start p7 "$WORK/p7-servidor" --port 0 --connect-ports "443,$TLS_PORT,$P4"
