@@ -12,10 +12,12 @@
 #
 #   bash bench/proxy.sh            # wrk 10 s por caso, túnel de 1 GiB (mejor de 5)
 #   QUICK=1 bash bench/proxy.sh    # wrk 2 s, túnel de 64 MiB, una vez: solo demuestra que funciona
+#   SECS=, CONNS=, BIG_MIB=, ROUNDS= cambian la duración de wrk, las conexiones, el tamaño del
+#   fichero del túnel y las rondas de descarga.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECS=10; CONNS=64; BIG_MIB=1024; ROUNDS=5
+SECS=${SECS:-10}; CONNS=${CONNS:-64}; BIG_MIB=${BIG_MIB:-1024}; ROUNDS=${ROUNDS:-5}
 if [ "${QUICK:-}" = 1 ]; then SECS=2; BIG_MIB=64; ROUNDS=1; fi
 for tool in nginx tinyproxy wrk curl socat python3; do
     command -v "$tool" >/dev/null || { echo "falta $tool (apt-get install $tool)" >&2; exit 1; }

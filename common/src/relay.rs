@@ -1,8 +1,11 @@
 //! Reenvío de bytes entre dos sockets, en ambos sentidos, con medio cierre.
 //!
 //! Lo usan los túneles `CONNECT` del proxy (problema7) y el balanceador (problema9). Cada
-//! sentido se copia en su propio hilo con un buffer fijo ([`RELAY_BUFFER`]): la memoria no
-//! depende de cuántos bytes pasen. Cuando un lado cierra su escritura (fin de flujo), se
+//! sentido se copia en su propio hilo. En Linux los bytes no pasan por nuestra memoria: van
+//! de un socket al otro con `splice(2)` a través de una tubería de hasta 1 MiB por sentido
+//! (el kernel mueve referencias a páginas en vez de copiarlas); en otros sistemas, con un
+//! buffer fijo de [`RELAY_BUFFER`] bytes. En los dos casos la memoria no depende de cuántos
+//! bytes pasen. Cuando un lado cierra su escritura (fin de flujo), se
 //! propaga con `shutdown(Write)` al otro, y el sentido contrario sigue funcionando: así un
 //! cliente puede enviar todo, cerrar su mitad y aún recibir la respuesta completa.
 //!
@@ -84,49 +87,172 @@ pub fn relay(a: TcpStream, b: TcpStream, idle: Option<Duration>) -> io::Result<R
     Ok(RelayStats { a_to_b, b_to_a })
 }
 
+/// Cómo terminó un sentido del reenvío.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Fin de flujo ordenado: se propaga como medio cierre.
+    Eof,
+    /// Error, inactividad o fallo del otro sentido: se cierra todo.
+    Failed,
+    /// El sistema no sabe hacer `splice` con estos descriptores: hay que copiar a mano.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Unsupported,
+}
+
 /// Copia de `from` a `to` hasta fin de flujo o error; devuelve los bytes copiados.
+///
+/// En Linux mueve los bytes con `splice(2)` a través de una tubería: las páginas recibidas
+/// pasan del socket de entrada al de salida sin copiarse a nuestra memoria (ni volver al
+/// kernel). Si no se puede (otro sistema, o un kernel que no lo admite para estos sockets),
+/// copia con `read`/`write` y un buffer de [`RELAY_BUFFER`] bytes.
 fn copy_half(from: &TcpStream, to: &TcpStream, activity: &Activity, idle: Option<Duration>) -> u64 {
-    let mut buf = vec![0u8; RELAY_BUFFER];
     let mut total: u64 = 0;
-    let mut from_r = from;
-    let mut to_w = to;
-    loop {
-        if activity.failed.load(Ordering::Relaxed) {
-            break;
-        }
-        let n = match from_r.read(&mut buf) {
-            Ok(0) => {
-                // Fin de flujo: propagamos el medio cierre y dejamos vivo el otro sentido.
-                let _ = to.shutdown(NetShutdown::Write);
-                return total;
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) => match idle {
-                Some(limit) if activity.idle_for() < limit => continue,
-                _ => {
-                    log::debug!("túnel inactivo: se cierra");
-                    break;
-                }
-            },
-            Err(e) => {
-                log::debug!("túnel: error de lectura: {e}");
-                break;
-            }
-        };
-        activity.touch();
-        let chunk = buf.get(..n).unwrap_or_default();
-        if let Err(e) = to_w.write_all(chunk) {
-            log::debug!("túnel: error de escritura: {e}");
-            break;
-        }
-        total += n as u64;
+    #[cfg(target_os = "linux")]
+    let mut end = zero_copy::splice_half(from, to, activity, idle, &mut total);
+    #[cfg(not(target_os = "linux"))]
+    let mut end = End::Unsupported;
+    if end == End::Unsupported {
+        end = copy_with_buffer(from, to, activity, idle, &mut total);
+    }
+    if end == End::Eof {
+        // Fin de flujo: propagamos el medio cierre y dejamos vivo el otro sentido.
+        let _ = to.shutdown(NetShutdown::Write);
+        return total;
     }
     // Fallo o inactividad: cerramos ambos extremos para que el otro sentido también termine.
     activity.failed.store(true, Ordering::Relaxed);
     let _ = from.shutdown(NetShutdown::Both);
     let _ = to.shutdown(NetShutdown::Both);
     total
+}
+
+/// Qué hacer cuando una lectura agota su plazo (el "tic" con el que vigilamos la
+/// inactividad): seguir si el túnel se usó hace poco, cortar si no.
+fn keep_waiting(activity: &Activity, idle: Option<Duration>) -> bool {
+    match idle {
+        Some(limit) if activity.idle_for() < limit => true,
+        _ => {
+            log::debug!("túnel inactivo: se cierra");
+            false
+        }
+    }
+}
+
+/// La copia clásica por el espacio de usuario, con un buffer fijo.
+fn copy_with_buffer(
+    from: &TcpStream,
+    to: &TcpStream,
+    activity: &Activity,
+    idle: Option<Duration>,
+    total: &mut u64,
+) -> End {
+    let mut buf = vec![0u8; RELAY_BUFFER];
+    let mut from_r = from;
+    let mut to_w = to;
+    loop {
+        if activity.failed.load(Ordering::Relaxed) {
+            return End::Failed;
+        }
+        let n = match from_r.read(&mut buf) {
+            Ok(0) => return End::Eof,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => {
+                if keep_waiting(activity, idle) {
+                    continue;
+                }
+                return End::Failed;
+            }
+            Err(e) => {
+                log::debug!("túnel: error de lectura: {e}");
+                return End::Failed;
+            }
+        };
+        activity.touch();
+        let chunk = buf.get(..n).unwrap_or_default();
+        if let Err(e) = to_w.write_all(chunk) {
+            log::debug!("túnel: error de escritura: {e}");
+            return End::Failed;
+        }
+        *total += n as u64;
+    }
+}
+
+/// Reenvío sin copias con `splice(2)` (solo Linux).
+#[cfg(target_os = "linux")]
+mod zero_copy {
+    use super::{keep_waiting, Activity, End, Ordering, RELAY_BUFFER};
+    use nix::errno::Errno;
+    use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
+    use nix::unistd::pipe2;
+    use std::net::TcpStream;
+    use std::os::fd::AsRawFd;
+    use std::time::Duration;
+
+    /// Capacidad que pedimos para la tubería de cada sentido.
+    const PIPE_SIZE: usize = 1024 * 1024;
+
+    /// Mueve de `from` a `to` pasando por una tubería propia de este sentido: `splice` del
+    /// socket a la tubería (como mucho lo que cabe en ella, 64 KiB por omisión) y de la
+    /// tubería al otro socket hasta vaciarla. La tubería es el único buffer, y lo pone el
+    /// kernel: la memoria sigue acotada. El plazo de lectura del socket (`SO_RCVTIMEO`)
+    /// también vale para `splice`, así que la vigilancia de inactividad no cambia.
+    pub(super) fn splice_half(
+        from: &TcpStream,
+        to: &TcpStream,
+        activity: &Activity,
+        idle: Option<Duration>,
+        total: &mut u64,
+    ) -> End {
+        let Ok((pipe_out, pipe_in)) = pipe2(OFlag::O_CLOEXEC) else {
+            return End::Unsupported;
+        };
+        let chunk = grow_pipe(&pipe_in);
+        let flags = SpliceFFlags::SPLICE_F_MOVE;
+        loop {
+            if activity.failed.load(Ordering::Relaxed) {
+                return End::Failed;
+            }
+            let n = match splice(from, None, &pipe_in, None, chunk, flags) {
+                Ok(0) => return End::Eof,
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => {
+                    if keep_waiting(activity, idle) {
+                        continue;
+                    }
+                    return End::Failed;
+                }
+                Err(Errno::EINVAL | Errno::ENOSYS) if *total == 0 => return End::Unsupported,
+                Err(e) => {
+                    log::debug!("túnel: error de lectura: {e}");
+                    return End::Failed;
+                }
+            };
+            activity.touch();
+            let mut left = n;
+            while left > 0 {
+                match splice(&pipe_out, None, to, None, left, flags) {
+                    Ok(0) => return End::Failed,
+                    Ok(m) => left = left.saturating_sub(m),
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => {
+                        log::debug!("túnel: error de escritura: {e}");
+                        return End::Failed;
+                    }
+                }
+            }
+            *total += n as u64;
+        }
+    }
+
+    /// Agranda la tubería a [`PIPE_SIZE`] si el sistema lo permite y devuelve su capacidad.
+    fn grow_pipe(pipe: &impl AsRawFd) -> usize {
+        match fcntl(pipe.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32)) {
+            Ok(size) => usize::try_from(size).unwrap_or(RELAY_BUFFER),
+            Err(_) => RELAY_BUFFER,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +292,32 @@ mod tests {
                 b_to_a: 9
             }
         );
+    }
+
+    #[test]
+    fn large_streams_cross_intact_in_both_directions_at_once() {
+        let (client, a) = pair();
+        let (b, origin) = pair();
+        let t = thread::spawn(move || relay(a, b, Some(Duration::from_secs(10))).unwrap());
+        // Bytes distintos en cada posición y en cada sentido, más grandes que la tubería.
+        let up: Vec<u8> = (0..6_000_000u32).map(|i| (i % 251) as u8).collect();
+        let down: Vec<u8> = (0..5_000_000u32).map(|i| (i % 241) as u8).collect();
+        let pump = |mut s: TcpStream, data: Vec<u8>| {
+            thread::spawn(move || {
+                s.write_all(&data).unwrap();
+                s.shutdown(NetShutdown::Write).unwrap();
+                let mut got = Vec::new();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.read_to_end(&mut got).unwrap();
+                got
+            })
+        };
+        let from_client = pump(client, up.clone());
+        let from_origin = pump(origin, down.clone());
+        assert!(from_client.join().unwrap() == down, "el cliente no recibió lo enviado");
+        assert!(from_origin.join().unwrap() == up, "el destino no recibió lo enviado");
+        let stats = t.join().unwrap();
+        assert_eq!((stats.a_to_b, stats.b_to_a), (6_000_000, 5_000_000));
     }
 
     #[test]
