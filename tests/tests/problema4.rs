@@ -701,6 +701,66 @@ fn nothing_outside_the_root_is_ever_served() {
     assert_eq!(c.get("http://x/a.txt").1, b"hola\n");
 }
 
+#[test]
+fn symlinks_that_stay_inside_are_served_even_when_absolute() {
+    // El servidor abre con `openat2(RESOLVE_BENEATH)`, que rechaza todo enlace absoluto; el
+    // camino lento (canonicalizar y comprobar) debe seguir sirviendo los que se quedan dentro.
+    let fx = fixture();
+    let root = fs::canonicalize(&fx.root).unwrap();
+    std::os::unix::fs::symlink(root.join("a.txt"), root.join("abs-in")).unwrap();
+    std::os::unix::fs::symlink(root.join("site"), root.join("abs-dir")).unwrap();
+    std::os::unix::fs::symlink("../a.txt", root.join("dir/up-in")).unwrap();
+    std::os::unix::fs::symlink("../../secret.txt", root.join("dir/up-out")).unwrap();
+    std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    assert_eq!(c.get("/abs-in").1, b"hola\n");
+    assert_eq!(c.get("/abs-dir/index.html").1, b"<h1>sitio</h1>");
+    assert_eq!(c.get("/abs-dir/").1, b"<h1>sitio</h1>");
+    assert_eq!(c.get("/dir/up-in").1, b"hola\n");
+    let (h, b) = c.get("/dir/up-out");
+    assert_eq!(h.status, 403);
+    assert!(!text(&b).contains("SECRETO"));
+    assert_eq!(c.get("/loop").0.status, 404);
+    // El tipo sale del nombre pedido, como en nginx: `abs-in` no tiene extensión.
+    assert_eq!(
+        c.get("/abs-in").0.headers.get("content-type"),
+        Some("application/octet-stream")
+    );
+}
+
+#[test]
+fn a_fifo_in_the_root_gets_403_without_blocking_the_connection() {
+    // Abrir una FIFO para leer espera a que aparezca un escritor; el servidor abre con
+    // `O_NONBLOCK` y contesta enseguida.
+    let fx = fixture();
+    let fifo = fx.root.join("tuberia");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("sin mkfifo: se omite la prueba");
+        return;
+    }
+    let server = start(&fx);
+    let mut c = Conn::new(server.addr);
+    assert_eq!(c.get("/tuberia").0.status, 403);
+    assert_eq!(c.get("/a.txt").1, b"hola\n");
+}
+
+#[test]
+fn listing_reads_the_opened_directory_and_follows_links_inside() {
+    let fx = fixture();
+    std::os::unix::fs::symlink("sub", fx.root.join("dir/sub-link")).unwrap();
+    std::os::unix::fs::symlink("missing", fx.root.join("dir/broken")).unwrap();
+    let server = start(&fx);
+    let (h, b) = get(server.addr, "/dir/");
+    assert_eq!(h.status, 200);
+    let page = text(&b);
+    // Un enlace a un directorio se lista como directorio (con barra); uno roto, como fichero.
+    assert!(page.contains("href=\"./sub-link/\""), "{page}");
+    assert!(page.contains("href=\"./broken\""), "{page}");
+    assert!(page.contains("href=\"./sub/\""), "{page}");
+}
+
 // ---------------------------------------------------------------- cliente
 
 fn client_config(addr: SocketAddr, urls: &[&str]) -> ClientConfig {

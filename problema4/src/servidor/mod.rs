@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::http::{self, HttpError, Limits, RequestHead, ResponseHead, Version};
 use common::{ServeConfig, Shutdown};
 
+mod open;
 mod respond;
 
 use respond::{send_error, serve_request};
@@ -77,7 +78,7 @@ pub enum ServerError {
 }
 
 struct Context {
-    root: PathBuf,
+    root: open::Root,
     config: ServerConfig,
     shutdown: Shutdown,
 }
@@ -102,6 +103,10 @@ pub fn run(
         });
     }
     log::info!("[problema4] sirviendo {}", root.display());
+    let root = open::Root::new(root.clone()).map_err(|e| ServerError::Root {
+        path: root,
+        reason: common::net::describe_io_error(&e),
+    })?;
     let mut serve = ServeConfig::new("problema4");
     serve.max_connections = config.max_connections;
     serve.refusal = refusal_bytes();

@@ -4,21 +4,25 @@
 //! Todo devuelve `(estado, bytes de cuerpo, After)` para el registro de accesos y para que el
 //! bucle de la conexión sepa si seguir.
 
+use std::cell::RefCell;
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::http::{
     self, BodyKind, BodyReader, ChunkLimits, HttpError, RequestHead, ResponseHead, Target, Version,
 };
 
+use super::open::list_dir;
 use super::{After, Context, DeadlineStream, SERVER_NAME, SMALL_FILE};
 use crate::protocolo::{
-    self, error_detail, error_html, etag, listing_html, mime_type, none_match, not_modified_since,
-    parse_range, resolve, ListingEntry, PathError, RangeRequest, KNOWN_METHODS,
-    MAX_LISTING_ENTRIES,
+    self, decode_path, error_detail, error_html, etag, listing_html, mime_type, none_match,
+    not_modified_since, parse_range, PathError, RangeRequest, KNOWN_METHODS, MAX_LISTING_ENTRIES,
 };
 
 /// Atiende una petición ya leída. Devuelve estado, bytes de cuerpo enviados y si seguir.
@@ -79,8 +83,13 @@ pub(super) fn serve_request(
         }
     };
 
-    let real = match resolve(&ctx.root, &path) {
-        Ok(real) => real,
+    // La ruta se decodifica sin tocar el disco y se abre sin salir de la raíz (`open`).
+    let opened = decode_path(&path).and_then(|segments| {
+        let file = ctx.root.open(&segments, None)?;
+        Ok((segments, file))
+    });
+    let (segments, file) = match opened {
+        Ok(pair) => pair,
         Err(e) => {
             if e == PathError::Outside || matches!(e, PathError::Malformed(_)) {
                 log::warn!("[problema4] ruta rechazada {:?}: {e}", head.target);
@@ -91,17 +100,11 @@ pub(super) fn serve_request(
         }
     };
     // Se abre una sola vez y se consulta con `fstat`: el mismo descriptor sirve el fichero.
-    let opened = File::open(&real).and_then(|f| f.metadata().map(|m| (f, m)));
-    let (file, meta) = match opened {
-        Ok(pair) => pair,
-        Err(e) => {
-            let status = if e.kind() == io::ErrorKind::PermissionDenied {
-                403
-            } else {
-                404
-            };
-            let n = send_error_for(out, status, version, keep, &[], is_head)?;
-            return Ok((status, n, after(keep)));
+    let meta = match file.metadata() {
+        Ok(meta) => meta,
+        Err(_) => {
+            let n = send_error_for(out, 404, version, keep, &[], is_head)?;
+            return Ok((404, n, after(keep)));
         }
     };
 
@@ -115,27 +118,32 @@ pub(super) fn serve_request(
             let n = send_error_for(out, 301, version, keep, &[("Location", &location)], is_head)?;
             return Ok((301, n, after(keep)));
         }
-        // `index.html` puede ser un enlace simbólico: se canonicaliza y se comprueba igual.
-        if let Ok(index) = std::fs::canonicalize(real.join("index.html")) {
-            if index.starts_with(&ctx.root) {
-                if let Ok(f) = File::open(&index) {
-                    if let Ok(m) = f.metadata() {
-                        if m.is_file() {
-                            return serve_file(head, &index, f, &m, out, keep);
-                        }
-                    }
+        // `index.html` puede ser un enlace simbólico: se abre con las mismas reglas.
+        if let Ok(f) = ctx.root.open(&segments, Some("index.html")) {
+            if let Ok(m) = f.metadata() {
+                if m.is_file() {
+                    return serve_file(head, Path::new("index.html"), f, &m, out, keep);
                 }
             }
         }
         // El título muestra la ruta decodificada (`/mis fotos/`), escapada luego para HTML.
         let display = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
-        return serve_listing(&real, &display, version, keep, is_head, out);
+        return serve_listing(&file, &display, version, keep, is_head, out);
     }
     if !meta.is_file() {
         let n = send_error_for(out, 403, version, keep, &[], is_head)?;
         return Ok((403, n, after(keep)));
     }
-    serve_file(head, &real, file, &meta, out, keep)
+    // El tipo MIME sale del nombre pedido (como en nginx), no del destino de un enlace.
+    let name = segments.last().map_or(&[][..], Vec::as_slice);
+    serve_file(
+        head,
+        Path::new(OsStr::from_bytes(name)),
+        file,
+        &meta,
+        out,
+        keep,
+    )
 }
 
 fn after(keep: bool) -> After {
@@ -168,8 +176,7 @@ fn discard_body(
 /// Las cabeceras comunes a toda respuesta: `Date`, `Server` y `Connection` si hace falta.
 fn base_head(status: u16, version: Version, keep: bool) -> ResponseHead {
     let mut head = ResponseHead::new(status);
-    head.headers
-        .push("Date", httpdate::fmt_http_date(SystemTime::now()));
+    head.headers.push("Date", http_date_now());
     head.headers.push("Server", SERVER_NAME);
     match (keep, version) {
         (false, _) => head.headers.push("Connection", "close"),
@@ -177,6 +184,23 @@ fn base_head(status: u16, version: Version, keep: bool) -> ResponseHead {
         (true, Version::Http11) => {}
     }
     head
+}
+
+/// La fecha actual en formato HTTP, formateada una vez por segundo y por hilo (cada
+/// respuesta lleva `Date`; a miles de respuestas por segundo, formatearla cada vez se nota).
+fn http_date_now() -> String {
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            *cache = (secs, httpdate::fmt_http_date(now));
+        }
+        cache.1.clone()
+    })
 }
 
 pub(super) fn send_error(
@@ -229,38 +253,17 @@ fn send_error_for(
 }
 
 fn serve_listing(
-    dir: &Path,
+    dir: &File,
     display: &str,
     version: Version,
     keep: bool,
     is_head: bool,
     out: &mut &TcpStream,
 ) -> io::Result<(u16, u64, After)> {
-    let read = match std::fs::read_dir(dir) {
-        Ok(r) => r,
-        Err(_) => {
-            let n = send_error_for(out, 403, version, keep, &[], is_head)?;
-            return Ok((403, n, after(keep)));
-        }
+    let Ok((entries, truncated)) = list_dir(dir, MAX_LISTING_ENTRIES) else {
+        let n = send_error_for(out, 403, version, keep, &[], is_head)?;
+        return Ok((403, n, after(keep)));
     };
-    let mut entries = Vec::new();
-    let mut truncated = false;
-    for entry in read.flatten() {
-        if entries.len() == MAX_LISTING_ENTRIES {
-            truncated = true;
-            break;
-        }
-        use std::os::unix::ffi::OsStrExt;
-        // `metadata` sigue enlaces: un enlace a un directorio se lista como directorio.
-        let meta = entry.metadata().ok();
-        let followed = std::fs::metadata(entry.path()).ok().or(meta);
-        entries.push(ListingEntry {
-            name: entry.file_name().as_bytes().to_vec(),
-            is_dir: followed.as_ref().is_some_and(|m| m.is_dir()),
-            size: followed.as_ref().map_or(0, |m| m.len()),
-            modified: followed.and_then(|m| m.modified().ok()),
-        });
-    }
     let html = listing_html(display, entries, truncated);
     let mut head = base_head(200, version, keep);
     head.headers
@@ -282,7 +285,7 @@ fn serve_listing(
 fn serve_file(
     req: &RequestHead,
     path: &Path,
-    mut file: File,
+    file: File,
     meta: &std::fs::Metadata,
     out: &mut &TcpStream,
     keep: bool,
@@ -344,26 +347,21 @@ fn serve_file(
             format!("bytes {start}-{}/{len}", start + count - 1),
         );
     }
-    let mut bytes = Vec::with_capacity(512);
+    let inline = !is_head && count <= SMALL_FILE;
+    let mut bytes = Vec::with_capacity(512 + if inline { count as usize } else { 0 });
     head.encode(&mut bytes);
     if is_head {
         out.write_all(&bytes)?;
         return Ok((status, 0, after(keep)));
     }
-    if count <= SMALL_FILE {
-        if start > 0 {
-            file.seek(SeekFrom::Start(start))?;
-        }
-        // Cabecera y cuerpo en una sola escritura: un paquete para los ficheros pequeños.
+    if inline {
+        // Cabecera y cuerpo en una sola escritura: un paquete para los ficheros pequeños. El
+        // cuerpo se lee con un solo `pread` del tamaño justo (sin `seek` ni lecturas de
+        // tanteo); si el fichero encogió, `read_exact_at` falla y se corta la conexión: no
+        // podemos cumplir el `Content-Length` prometido.
         let head_len = bytes.len();
-        (&mut file).take(count).read_to_end(&mut bytes)?;
-        if (bytes.len() - head_len) as u64 != count {
-            // El fichero encogió mientras lo leíamos: no podemos cumplir Content-Length.
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "el fichero cambió",
-            ));
-        }
+        bytes.resize(head_len + count as usize, 0);
+        file.read_exact_at(&mut bytes[head_len..], start)?;
         out.write_all(&bytes)?;
         return Ok((status, count, after(keep)));
     }
