@@ -411,11 +411,12 @@ impl Node {
     }
 
     /// Los cubos en los que `link` tiene un contenido distinto del nuestro (vacío si son
-    /// iguales). Un par que no manda cubos cuenta como distinto en todos.
+    /// iguales), cada uno con su resumen aquí y allí. Un par que no manda cubos cuenta como
+    /// distinto en todos.
     ///
     /// # Errores
     /// El motivo en texto si el par no responde.
-    pub fn differing_buckets(&self, link: &Arc<PeerLink>) -> Result<Vec<u16>, String> {
+    pub fn differing_buckets(&self, link: &Arc<PeerLink>) -> Result<Vec<BucketDiff>, String> {
         match self
             .peers
             .ask(link, &Op::Digest, self.config.quorum_timeout)?
@@ -429,13 +430,32 @@ impl Node {
                 }
                 let ours = store.bucket_digests();
                 Ok((0..almacen::BUCKETS)
-                    .filter(|&b| buckets.get(b) != ours.get(b) || buckets.len() != ours.len())
-                    .filter_map(|b| u16::try_from(b).ok())
+                    .filter_map(|b| {
+                        let (o, t) = (ours.get(b).copied(), buckets.get(b).copied());
+                        let differs = o != t || buckets.len() != ours.len();
+                        let bucket = u16::try_from(b).ok()?;
+                        differs.then_some(BucketDiff {
+                            bucket,
+                            ours: o.unwrap_or(0),
+                            theirs: t.unwrap_or(0),
+                        })
+                    })
                     .collect())
             }
             other => Err(format!("respuesta inesperada de {}: {other:?}", link.name)),
         }
     }
+}
+
+/// Un cubo cuyo contenido difiere entre este nodo y un par, con el resumen de cada uno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketDiff {
+    /// El cubo.
+    pub bucket: u16,
+    /// Su resumen aquí.
+    pub ours: u64,
+    /// Su resumen en el par.
+    pub theirs: u64,
 }
 
 fn count_written(answers: &Answers) -> usize {

@@ -4,8 +4,9 @@
 //! hasta haberlo hecho con suficientes como para formar una mayoría con él; solo entonces se
 //! marca "al día" y responde `+PONG` (antes, `-LOADING`), que es lo que el balanceador
 //! comprueba con `--check ping`. Luego, cada `sync_interval`, compara su resumen (`digest`)
-//! con el de cada par y, si difieren, trae las entradas de los cubos de claves que difieren: así recupera lo que se perdió
-//! durante una partición aunque nadie lo lea.
+//! con el de cada par y, si difieren, trae las entradas de los cubos de claves que siguen
+//! difiriendo de una ronda a la siguiente (véase [`anti_entropy`]): así recupera lo que se
+//! perdió durante una partición aunque nadie lo lea.
 //!
 //! Si hay balanceador (`--balancer`), este hilo mantiene el registro (con la dirección de
 //! pares en `meta.peer_addr`) y, si no se dieron pares fijos (`--peer`), relee la lista de
@@ -13,7 +14,7 @@
 //! aprendido no se olvida: el tamaño del clúster, y con él la mayoría, no encoge porque un
 //! nodo caiga.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -43,9 +44,10 @@ pub fn run(node: &Node, shutdown: &Shutdown) {
         )
     });
     catch_up(node, shutdown);
+    let mut pending = Pending::new();
     while !shutdown.wait_timeout(node.config.sync_interval) {
         refresh_members(node);
-        anti_entropy(node, shutdown);
+        anti_entropy(node, shutdown, &mut pending);
     }
     if let Some(r) = registrar {
         r.stop();
@@ -96,8 +98,22 @@ fn catch_up(node: &Node, shutdown: &Shutdown) {
     }
 }
 
-/// Compara resúmenes con cada par y trae lo suyo si difieren.
-fn anti_entropy(node: &Node, shutdown: &Shutdown) {
+/// Rondas seguidas que un cubo puede diferir, cambiando, antes de traerlo de todos modos.
+pub const FORCE_PULL_AFTER: u32 = 5;
+
+/// Lo que la antientropía recuerda de la ronda anterior: por par, los cubos que diferían,
+/// con los dos resúmenes y cuántas rondas seguidas lleva distinto.
+pub type Pending = HashMap<String, HashMap<u16, (u64, u64, u32)>>;
+
+/// Compara resúmenes con cada par y trae los cubos que difieren de verdad.
+///
+/// Con escrituras en curso casi todos los cubos difieren en cualquier instante (unas ya
+/// llegaron aquí y aún no allí), y traerlos todos en cada ronda era copiar el almacén entero
+/// cada `sync_interval` por nada. Por eso un cubo se trae cuando difiere **igual** que en la
+/// ronda anterior (ninguno de los dos lados lo cambió: la diferencia no es una escritura en
+/// vuelo) o cuando lleva [`FORCE_PULL_AFTER`] rondas distinto aunque cambie (un nodo que
+/// perdió escrituras en un cubo con tráfico continuo también se repara).
+fn anti_entropy(node: &Node, shutdown: &Shutdown, pending: &mut Pending) {
     for link in node.peers.snapshot() {
         if shutdown.is_triggered() {
             return;
@@ -105,15 +121,34 @@ fn anti_entropy(node: &Node, shutdown: &Shutdown) {
         if !link.looks_reachable() {
             continue;
         }
-        let buckets = match node.differing_buckets(&link) {
+        let diffs = match node.differing_buckets(&link) {
             Ok(b) => b,
             Err(e) => {
                 log::debug!("nodo {}: resumen de {}: {e}", node.id, link.name);
                 continue;
             }
         };
+        let before = pending.remove(&link.name).unwrap_or_default();
+        let mut now = HashMap::new();
+        let mut to_pull = Vec::new();
+        for d in diffs {
+            let streak = match before.get(&d.bucket) {
+                Some(&(ours, theirs, _)) if (ours, theirs) == (d.ours, d.theirs) => {
+                    to_pull.push(d.bucket);
+                    continue;
+                }
+                Some(&(_, _, streak)) => streak + 1,
+                None => 1,
+            };
+            if streak >= FORCE_PULL_AFTER {
+                to_pull.push(d.bucket);
+            } else {
+                now.insert(d.bucket, (d.ours, d.theirs, streak));
+            }
+        }
+        pending.insert(link.name.clone(), now);
         let mut pulled = 0;
-        for bucket in buckets {
+        for bucket in to_pull {
             match node.pull_from(&link, Some(bucket)) {
                 Ok(n) => pulled += n,
                 Err(e) => {
