@@ -21,7 +21,7 @@ use common::{ServeConfig, Shutdown};
 mod open;
 mod respond;
 
-use respond::{send_error, serve_request};
+use respond::{send_error, serve_request, Output};
 
 use crate::protocolo::{error_detail, error_html, DEFAULT_MAX_DISCARD, DEFAULT_TIMEOUT};
 
@@ -189,7 +189,7 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
             applied: None,
         },
     );
-    let mut out = &stream;
+    let mut out = Output::new(&stream);
     loop {
         reader.get_mut().deadline = Instant::now() + ctx.config.timeout;
         let started = Instant::now();

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::http::{
-    self, BodyKind, BodyReader, ChunkLimits, HttpError, RequestHead, ResponseHead, Target, Version,
+    self, BodyKind, BodyReader, ChunkLimits, HttpError, RequestHead, Target, Version,
 };
 
 use super::open::list_dir;
@@ -25,12 +25,82 @@ use crate::protocolo::{
     not_modified_since, parse_range, PathError, RangeRequest, KNOWN_METHODS, MAX_LISTING_ENTRIES,
 };
 
+/// El lado de escritura de una conexión y el buffer donde se compone cada respuesta.
+///
+/// El buffer se reutiliza de una respuesta a la siguiente (sin reservar memoria por
+/// petición); la cabecera se escribe directamente en él, campo a campo, y sale con el cuerpo
+/// pequeño en una sola llamada a `write`.
+pub(super) struct Output<'a> {
+    stream: &'a TcpStream,
+    buf: Vec<u8>,
+}
+
+/// Por encima de esta capacidad (un listado grande), el buffer se libera tras enviarlo.
+const KEEP_BUFFER: usize = 64 * 1024;
+
+impl<'a> Output<'a> {
+    pub(super) fn new(stream: &'a TcpStream) -> Self {
+        Output {
+            stream,
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    /// Empieza una respuesta: línea de estado y los campos comunes (`Date`, `Server` y
+    /// `Connection` si hace falta).
+    fn start(&mut self, status: u16, version: Version, keep: bool) {
+        self.buf.clear();
+        self.buf.extend_from_slice(b"HTTP/1.1 ");
+        // Los códigos que usamos tienen tres cifras.
+        let _ = write!(self.buf, "{status:03} ");
+        self.buf
+            .extend_from_slice(http::reason_phrase(status).as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+        with_http_date(|date| self.field("Date", date));
+        self.field("Server", SERVER_NAME);
+        match (keep, version) {
+            (false, _) => self.field("Connection", "close"),
+            (true, Version::Http10) => self.field("Connection", "keep-alive"),
+            (true, Version::Http11) => {}
+        }
+    }
+
+    /// Añade un campo `Nombre: valor`.
+    fn field(&mut self, name: &str, value: &str) {
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b": ");
+        self.buf.extend_from_slice(value.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// Añade un campo numérico sin pasar por un `String`.
+    fn field_num(&mut self, name: &str, value: u64) {
+        self.buf.extend_from_slice(name.as_bytes());
+        let _ = write!(self.buf, ": {value}\r\n");
+    }
+
+    /// Cierra la cabecera (línea vacía).
+    fn end_head(&mut self) {
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// Envía lo compuesto en una sola escritura.
+    fn send(&mut self) -> io::Result<()> {
+        let result = self.stream.write_all(&self.buf);
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_BUFFER {
+            self.buf = Vec::with_capacity(1024);
+        }
+        result
+    }
+}
+
 /// Atiende una petición ya leída. Devuelve estado, bytes de cuerpo enviados y si seguir.
 pub(super) fn serve_request(
     ctx: &Context,
     head: &RequestHead,
     reader: &mut BufReader<DeadlineStream>,
-    out: &mut &TcpStream,
+    out: &mut Output,
 ) -> io::Result<(u16, u64, After)> {
     let version = head.version;
     // Al apagar, la respuesta en curso avisa con `Connection: close` (lo que HTTP permite).
@@ -173,22 +243,10 @@ fn discard_body(
     }
 }
 
-/// Las cabeceras comunes a toda respuesta: `Date`, `Server` y `Connection` si hace falta.
-fn base_head(status: u16, version: Version, keep: bool) -> ResponseHead {
-    let mut head = ResponseHead::new(status);
-    head.headers.push("Date", http_date_now());
-    head.headers.push("Server", SERVER_NAME);
-    match (keep, version) {
-        (false, _) => head.headers.push("Connection", "close"),
-        (true, Version::Http10) => head.headers.push("Connection", "keep-alive"),
-        (true, Version::Http11) => {}
-    }
-    head
-}
-
-/// La fecha actual en formato HTTP, formateada una vez por segundo y por hilo (cada
-/// respuesta lleva `Date`; a miles de respuestas por segundo, formatearla cada vez se nota).
-fn http_date_now() -> String {
+/// Llama a `f` con la fecha actual en formato HTTP, formateada una vez por segundo y por hilo
+/// (cada respuesta lleva `Date`; a miles de respuestas por segundo, formatearla cada vez se
+/// nota).
+fn with_http_date(f: impl FnOnce(&str)) {
     thread_local! {
         static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
@@ -199,12 +257,12 @@ fn http_date_now() -> String {
         if cache.0 != secs {
             *cache = (secs, httpdate::fmt_http_date(now));
         }
-        cache.1.clone()
-    })
+        f(&cache.1);
+    });
 }
 
 pub(super) fn send_error(
-    out: &mut &TcpStream,
+    out: &mut Output,
     status: u16,
     version: Version,
     keep: bool,
@@ -216,15 +274,13 @@ pub(super) fn send_error(
 /// Envía una respuesta de error (o una redirección) con su pequeña página HTML; sin cuerpo si
 /// la petición era `HEAD`. Devuelve los bytes de cuerpo enviados.
 fn send_error_for(
-    out: &mut &TcpStream,
+    out: &mut Output,
     status: u16,
     version: Version,
     keep: bool,
     extra: &[(&str, &str)],
     is_head: bool,
 ) -> io::Result<u64> {
-    let mut head = base_head(status, version, keep);
-    let reason = head.reason.clone();
     let body = if status == 301 {
         let location = extra
             .iter()
@@ -235,20 +291,19 @@ fn send_error_for(
             protocolo::html_escape(location)
         )
     } else {
-        error_html(status, &reason, error_detail(status))
+        error_html(status, http::reason_phrase(status), error_detail(status))
     };
+    out.start(status, version, keep);
     for (n, v) in extra {
-        head.headers.push(*n, *v);
+        out.field(n, v);
     }
-    head.headers
-        .push("Content-Type", "text/html; charset=utf-8");
-    head.headers.push("Content-Length", body.len().to_string());
-    let mut bytes = Vec::with_capacity(512 + body.len());
-    head.encode(&mut bytes);
+    out.field("Content-Type", "text/html; charset=utf-8");
+    out.field_num("Content-Length", body.len() as u64);
+    out.end_head();
     if !is_head {
-        bytes.extend_from_slice(body.as_bytes());
+        out.buf.extend_from_slice(body.as_bytes());
     }
-    out.write_all(&bytes)?;
+    out.send()?;
     Ok(if is_head { 0 } else { body.len() as u64 })
 }
 
@@ -258,23 +313,21 @@ fn serve_listing(
     version: Version,
     keep: bool,
     is_head: bool,
-    out: &mut &TcpStream,
+    out: &mut Output,
 ) -> io::Result<(u16, u64, After)> {
     let Ok((entries, truncated)) = list_dir(dir, MAX_LISTING_ENTRIES) else {
         let n = send_error_for(out, 403, version, keep, &[], is_head)?;
         return Ok((403, n, after(keep)));
     };
     let html = listing_html(display, entries, truncated);
-    let mut head = base_head(200, version, keep);
-    head.headers
-        .push("Content-Type", "text/html; charset=utf-8");
-    head.headers.push("Content-Length", html.len().to_string());
-    let mut bytes = Vec::with_capacity(256 + html.len());
-    head.encode(&mut bytes);
+    out.start(200, version, keep);
+    out.field("Content-Type", "text/html; charset=utf-8");
+    out.field_num("Content-Length", html.len() as u64);
+    out.end_head();
     if !is_head {
-        bytes.extend_from_slice(html.as_bytes());
+        out.buf.extend_from_slice(html.as_bytes());
     }
-    out.write_all(&bytes)?;
+    out.send()?;
     Ok((
         200,
         if is_head { 0 } else { html.len() as u64 },
@@ -287,7 +340,7 @@ fn serve_file(
     path: &Path,
     file: File,
     meta: &std::fs::Metadata,
-    out: &mut &TcpStream,
+    out: &mut Output,
     keep: bool,
 ) -> io::Result<(u16, u64, After)> {
     let version = req.version;
@@ -306,10 +359,11 @@ fn serve_file(
             .is_some_and(|ims| not_modified_since(ims, modified)),
     };
     if not_modified {
-        let mut head = base_head(304, version, keep);
-        head.headers.push("ETag", tag.as_str());
-        head.headers.push("Last-Modified", last_modified.as_str());
-        http::write_response_head(out, &head)?;
+        out.start(304, version, keep);
+        out.field("ETag", &tag);
+        out.field("Last-Modified", &last_modified);
+        out.end_head();
+        out.send()?;
         return Ok((304, 0, after(keep)));
     }
 
@@ -335,39 +389,38 @@ fn serve_file(
         }
     };
 
-    let mut head = base_head(status, version, keep);
-    head.headers.push("Content-Type", mime_type(path));
-    head.headers.push("Content-Length", count.to_string());
-    head.headers.push("Last-Modified", last_modified);
-    head.headers.push("ETag", tag);
-    head.headers.push("Accept-Ranges", "bytes");
+    out.start(status, version, keep);
+    out.field("Content-Type", mime_type(path));
+    out.field_num("Content-Length", count);
+    out.field("Last-Modified", &last_modified);
+    out.field("ETag", &tag);
+    out.field("Accept-Ranges", "bytes");
     if status == 206 {
-        head.headers.push(
-            "Content-Range",
-            format!("bytes {start}-{}/{len}", start + count - 1),
+        let _ = write!(
+            out.buf,
+            "Content-Range: bytes {start}-{}/{len}\r\n",
+            start + count - 1
         );
     }
-    let inline = !is_head && count <= SMALL_FILE;
-    let mut bytes = Vec::with_capacity(512 + if inline { count as usize } else { 0 });
-    head.encode(&mut bytes);
+    out.end_head();
     if is_head {
-        out.write_all(&bytes)?;
+        out.send()?;
         return Ok((status, 0, after(keep)));
     }
-    if inline {
+    if count <= SMALL_FILE {
         // Cabecera y cuerpo en una sola escritura: un paquete para los ficheros pequeños. El
         // cuerpo se lee con un solo `pread` del tamaño justo (sin `seek` ni lecturas de
         // tanteo); si el fichero encogió, `read_exact_at` falla y se corta la conexión: no
         // podemos cumplir el `Content-Length` prometido.
-        let head_len = bytes.len();
-        bytes.resize(head_len + count as usize, 0);
-        file.read_exact_at(&mut bytes[head_len..], start)?;
-        out.write_all(&bytes)?;
+        let head_len = out.buf.len();
+        out.buf.resize(head_len + count as usize, 0);
+        file.read_exact_at(&mut out.buf[head_len..], start)?;
+        out.send()?;
         return Ok((status, count, after(keep)));
     }
-    out.write_all(&bytes)?;
+    out.send()?;
     // `sendfile(2)`: del fichero al socket sin pasar por nuestra memoria.
-    let sent = common::sendfile::send_file(&file, start, count, out)?;
+    let sent = common::sendfile::send_file(&file, start, count, out.stream)?;
     if sent != count {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
