@@ -14,6 +14,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -332,7 +333,13 @@ impl Client {
     }
 
     /// Lee `size` bytes de `file` y los envía, pasando cada buffer al hilo del SHA-256 mientras
-    /// se lee el siguiente. Devuelve el SHA-256 de lo enviado.
+    /// se lee el siguiente. Devuelve el SHA-256 de lo enviado: los mismos bytes que salieron
+    /// por el socket, aunque alguien cambie el fichero a la vez.
+    ///
+    /// No usamos `sendfile` aquí: el SHA-256 obliga a leer los bytes de todas formas, y por
+    /// loopback medimos que `sendfile` solo traslada el coste al receptor (el servidor gastaba
+    /// unos 0,25 s más de CPU por GiB copiando desde la caché de páginas del cliente que lo
+    /// que ahorraba el cliente; véase `bench/README.md`).
     fn send_and_hash(
         &mut self,
         file: &mut File,
@@ -398,9 +405,9 @@ impl Client {
             path: path.to_path_buf(),
             error,
         };
-        let mut file = File::open(path).map_err(read_err)?;
+        let file = File::open(path).map_err(read_err)?;
         let size = file.metadata().map_err(read_err)?.len();
-        let sha256 = hash_prefix(&mut file, size).map_err(|e| match e {
+        let sha256 = hash_prefix(&file, size).map_err(|e| match e {
             HashError::Io(error) => read_err(error),
             HashError::Short => ClientError::LocalChanged {
                 path: path.to_path_buf(),
@@ -416,9 +423,8 @@ impl Client {
             Reply::Ready { offset } if offset <= size && (resume || offset == 0) => offset,
             other => return Err(Self::unexpected(&other)),
         };
-        file.seek(SeekFrom::Start(offset)).map_err(read_err)?;
         progress.start(size, offset);
-        let sent = self.send_body(&file, offset, size, progress);
+        let sent = send_range(&self.writer, &file, offset, size, progress);
         progress.finish();
         match sent {
             Ok(()) => {}
@@ -444,29 +450,6 @@ impl Client {
             }),
             other => Err(Self::unexpected(&other)),
         }
-    }
-
-    /// Envía los bytes `[offset, size)` de `file`. `io::copy` de fichero a socket usa
-    /// `sendfile` en Linux; lo hacemos por tramos para ir avisando a la barra de progreso.
-    fn send_body(
-        &mut self,
-        file: &File,
-        offset: u64,
-        size: u64,
-        progress: &mut dyn Progress,
-    ) -> Result<(), SendError> {
-        const STEP: u64 = 4 * 1024 * 1024;
-        let mut done = offset;
-        while done < size {
-            let step = (size - done).min(STEP);
-            let n = io::copy(&mut file.take(step), &mut self.writer).map_err(SendError::Net)?;
-            if n == 0 {
-                return Err(SendError::Local);
-            }
-            done += n;
-            progress.update(done);
-        }
-        Ok(())
     }
 
     /// Si el envío falla, quizá el servidor dejó una línea `ERROR` explicando por qué
@@ -634,6 +617,43 @@ enum HashError {
     Short,
 }
 
+/// Envía los bytes `[from, to)` de `file` por `out` leyéndolos con `read_at` en un buffer de
+/// [`BUFFER_SIZE`] (pocas llamadas al sistema: `io::copy` iba de 8 KiB en 8 KiB), avisando a
+/// la barra de progreso tras cada trozo.
+fn send_range(
+    mut out: &TcpStream,
+    file: &File,
+    from: u64,
+    to: u64,
+    progress: &mut dyn Progress,
+) -> Result<(), SendError> {
+    let mut buf = vec![
+        0u8;
+        usize::try_from(to - from)
+            .unwrap_or(BUFFER_SIZE)
+            .min(BUFFER_SIZE)
+    ];
+    let mut done = from;
+    while done < to {
+        let want = usize::try_from(to - done)
+            .unwrap_or(BUFFER_SIZE)
+            .min(buf.len());
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        let n = match file.read_at(chunk, done) {
+            // El fichero se acortó mientras se enviaba.
+            Ok(0) => return Err(SendError::Local),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(SendError::ReadLocal(e)),
+        };
+        out.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(SendError::Net)?;
+        done += n as u64;
+        progress.update(done);
+    }
+    Ok(())
+}
+
 fn check_name(name: &str) -> Result<(), ClientError> {
     validate_name(name).map_err(|reason| ClientError::BadName {
         name: name.to_string(),
@@ -656,15 +676,15 @@ pub fn default_remote_name(path: &Path) -> Option<String> {
 }
 
 /// SHA-256 de los primeros `len` bytes de `file`, desde el principio (leyendo en este hilo
-/// y resumiendo en otro).
-fn hash_prefix(file: &mut File, len: u64) -> Result<Digest, HashError> {
+/// y resumiendo en otro: la lectura se solapa con el resumen).
+fn hash_prefix(mut file: &File, len: u64) -> Result<Digest, HashError> {
     file.seek(SeekFrom::Start(0)).map_err(HashError::Io)?;
     let mut pipe = HashPipe::new(Sha256::new());
     let mut left = len;
     while left > 0 {
         let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
         let mut buf = pipe.buffer();
-        let (n, cut) = fill(file, buf.get_mut(..want).unwrap_or_default());
+        let (n, cut) = fill(&mut file, buf.get_mut(..want).unwrap_or_default());
         pipe.update(buf, n);
         left -= n as u64;
         match cut {
