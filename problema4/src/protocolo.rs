@@ -1,13 +1,12 @@
-//! Las reglas del servidor de ficheros que no necesitan sockets: de la ruta pedida al
-//! fichero (sin salir nunca de la raíz), tipos MIME, rangos de bytes, peticiones
-//! condicionales, etiquetas `ETag` y las páginas HTML (listados y errores).
+//! Las reglas del servidor de ficheros que no necesitan sockets: la decodificación segura de
+//! la ruta pedida (la apertura sin salir de la raíz, que sí toca el disco, está en
+//! `servidor::open`), tipos MIME, rangos de bytes, peticiones condicionales, etiquetas `ETag`
+//! y las páginas HTML (listados y errores).
 //!
 //! El HTTP en sí (cabeceras, cuerpos) está en [`common::http`]; aquí solo lo propio de servir
 //! ficheros estáticos.
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{percent_decode, utf8_percent_encode, AsciiSet, CONTROLS};
@@ -116,28 +115,6 @@ fn valid_percent(s: &str) -> bool {
         }
     }
     true
-}
-
-/// Lleva la ruta pedida a un camino real dentro de `root` (que debe venir ya canonicalizado),
-/// siguiendo enlaces simbólicos y comprobando que el resultado sigue dentro de `root`.
-///
-/// # Errores
-/// Los de [`decode_path`]; [`PathError::NotFound`] si no existe;
-/// [`PathError::Outside`] si un enlace lleva fuera; [`PathError::Forbidden`] sin permiso.
-pub fn resolve(root: &Path, raw_path: &str) -> Result<PathBuf, PathError> {
-    let segments = decode_path(raw_path)?;
-    let mut path = root.to_path_buf();
-    for seg in &segments {
-        path.push(OsStr::from_bytes(seg));
-    }
-    let real = std::fs::canonicalize(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => PathError::Forbidden,
-        _ => PathError::NotFound,
-    })?;
-    if !real.starts_with(root) {
-        return Err(PathError::Outside);
-    }
-    Ok(real)
 }
 
 /// El tipo MIME por la extensión del nombre (sin distinguir mayúsculas).
