@@ -17,6 +17,7 @@ use common::lock;
 use common::net::{is_disconnect, is_timeout};
 use common::Parsed;
 
+use super::pares::DirectLinks;
 use super::replicacion::QuorumError;
 use super::Node;
 use crate::resp::{encode, parse_command, Value};
@@ -39,6 +40,7 @@ pub fn serve_client(node: &Node, mut stream: TcpStream, peer: SocketAddr) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
+    let mut direct = DirectLinks::new();
     loop {
         // Ejecuta todas las órdenes completas que ya hay en el buffer.
         let mut start = 0;
@@ -50,7 +52,7 @@ pub fn serve_client(node: &Node, mut stream: TcpStream, peer: SocketAddr) {
                     if value.is_empty() {
                         continue;
                     }
-                    let (reply, quit) = execute(node, &value);
+                    let (reply, quit) = execute(node, &value, &mut direct);
                     encode(&reply, &mut out);
                     if quit {
                         close = true;
@@ -125,7 +127,10 @@ fn quorum_error(e: QuorumError) -> Value {
 const LOADING: &str = "LOADING el nodo se está poniendo al día con sus pares";
 
 /// Ejecuta una orden. Devuelve la respuesta y si hay que cerrar la conexión (`QUIT`).
-pub fn execute(node: &Node, args: &[Vec<u8>]) -> (Value, bool) {
+///
+/// `direct` son las conexiones propias del hilo con los pares para las lecturas (véase
+/// [`DirectLinks`]).
+pub fn execute(node: &Node, args: &[Vec<u8>], direct: &mut DirectLinks) -> (Value, bool) {
     let Some((name, rest)) = args.split_first() else {
         return (Value::error("ERR empty command"), false);
     };
@@ -157,7 +162,7 @@ pub fn execute(node: &Node, args: &[Vec<u8>]) -> (Value, bool) {
             Err(e) => quorum_error(e),
         },
         ("SET", [_, _, ..]) => Value::error("ERR syntax error (opciones de SET no soportadas)"),
-        ("GET", [key]) => match node.coordinate_read(key) {
+        ("GET", [key]) => match node.coordinate_read(key, Some(&mut *direct)) {
             Ok(Some(entry)) => entry.value.map_or(Value::Null, Value::Bulk),
             Ok(None) => Value::Null,
             Err(e) => quorum_error(e),
@@ -176,7 +181,7 @@ pub fn execute(node: &Node, args: &[Vec<u8>]) -> (Value, bool) {
         ("EXISTS", [_, ..]) => {
             let mut found = 0;
             for key in rest {
-                match node.coordinate_read(key) {
+                match node.coordinate_read(key, Some(&mut *direct)) {
                     Ok(Some(e)) if e.value.is_some() => found += 1,
                     Ok(_) => {}
                     Err(e) => return (quorum_error(e), false),

@@ -411,6 +411,112 @@ fn read_replies(stream: TcpStream, conn: Arc<Conn>, max_line: usize, name: Strin
     conn.fail_all(&why);
 }
 
+/// Conexiones propias de un hilo de cliente con cada par, para lecturas síncronas.
+///
+/// Una lectura (`GET`) pregunta a un solo par. Por la conexión compartida, la respuesta
+/// despierta primero al hilo lector y este al hilo que espera; por una conexión propia, el
+/// hilo escribe la pregunta y lee él mismo la respuesta: un despertar menos por lectura. Cada
+/// conexión lleva una pregunta cada vez; si algo falla o tarda, se cierra (una respuesta
+/// tardía nunca se confunde con la de la pregunta siguiente) y quien llama usa la conexión
+/// compartida. Se cierran al soltar la estructura, cuando el cliente se va.
+#[derive(Default)]
+pub struct DirectLinks {
+    conns: HashMap<String, DirectConn>,
+    next_id: u64,
+}
+
+struct DirectConn {
+    addr: String,
+    reader: BufReader<TcpStream>,
+}
+
+impl DirectLinks {
+    /// Sin conexiones todavía: se abren la primera vez que hacen falta.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Pregunta `op` a `link` por la conexión propia y espera la respuesta como mucho
+    /// `timeout`.
+    ///
+    /// # Errores
+    /// El motivo en texto si el par parece caído, no se pudo conectar, enviar o leer, o la
+    /// respuesta no es la de esta pregunta. La conexión queda cerrada en todos esos casos.
+    pub fn ask(
+        &mut self,
+        link: &PeerLink,
+        op: &Op,
+        timeout: Duration,
+        max_line: usize,
+    ) -> Result<Reply, String> {
+        let deadline = Instant::now() + timeout;
+        let reused = self.conns.contains_key(&link.name);
+        let mut result = self.try_ask(link, op, timeout, max_line);
+        if result.is_err() {
+            self.conns.remove(&link.name);
+            // Una conexión guardada puede estar rota sin que lo sepamos (el par renació): se
+            // prueba una vez con una nueva.
+            if reused {
+                let left = deadline.saturating_duration_since(Instant::now());
+                result = self.try_ask(link, op, left, max_line);
+                if result.is_err() {
+                    self.conns.remove(&link.name);
+                }
+            }
+        }
+        result
+    }
+
+    fn try_ask(
+        &mut self,
+        link: &PeerLink,
+        op: &Op,
+        timeout: Duration,
+        max_line: usize,
+    ) -> Result<Reply, String> {
+        if timeout.is_zero() {
+            return Err("sin tiempo para preguntar".into());
+        }
+        let addr = link.addr();
+        if self.conns.get(&link.name).map_or(true, |c| c.addr != addr) {
+            // Si el par se dio por caído hace poco, no pagamos un intento de conexión.
+            if !link.looks_reachable() {
+                return Err("par caído (reintento en breve)".into());
+            }
+            let stream = connect_with_timeout(&addr, CONNECT_TIMEOUT.min(timeout))
+                .map_err(|e| common::net::describe_io_error(&e))?;
+            let _ = stream.set_nodelay(true);
+            self.conns.insert(
+                link.name.clone(),
+                DirectConn {
+                    addr,
+                    reader: BufReader::with_capacity(16 * 1024, stream),
+                },
+            );
+        }
+        let conn = self
+            .conns
+            .get_mut(&link.name)
+            .ok_or_else(|| "conexión perdida".to_string())?;
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id;
+        let line =
+            encode_json_line(&PeerRequest { id, op: op.clone() }).map_err(|e| e.to_string())?;
+        let stream = conn.reader.get_mut();
+        stream
+            .set_write_timeout(Some(timeout))
+            .and_then(|()| stream.set_read_timeout(Some(timeout)))
+            .and_then(|()| stream.write_all(&line))
+            .map_err(|e| e.to_string())?;
+        match read_json_line::<PeerResponse>(&mut conn.reader, max_line) {
+            Ok(Some(resp)) if resp.id == id => Ok(resp.reply),
+            Ok(Some(_)) => Err("respuesta a otra pregunta".into()),
+            Ok(None) => Err("el par cerró la conexión".into()),
+            Err(e) => Err(format!("error leyendo del par: {e}")),
+        }
+    }
+}
+
 /// Los pares conocidos de un nodo.
 pub struct Peers {
     links: Mutex<BTreeMap<String, Arc<PeerLink>>>,

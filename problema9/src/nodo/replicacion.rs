@@ -30,7 +30,7 @@ use std::time::Instant;
 use common::lock;
 
 use super::almacen::{self, Applied, Entry};
-use super::pares::{Answers, Op, PeerLink, Reply, WireEntry};
+use super::pares::{Answers, DirectLinks, Op, PeerLink, Reply, WireEntry};
 use super::wal::WalError;
 use super::Node;
 
@@ -190,7 +190,14 @@ impl Node {
     ///
     /// # Errores
     /// [`QuorumError::NoQuorum`] si no responde una mayoría.
-    pub fn coordinate_read(&self, key: &[u8]) -> Result<Option<Entry>, QuorumError> {
+    ///
+    /// Con `direct`, cuando basta con preguntar a un par (clúster de 3), se le pregunta por
+    /// la conexión propia del hilo ([`DirectLinks`]); si falla, se sigue como sin ella.
+    pub fn coordinate_read(
+        &self,
+        key: &[u8],
+        mut direct: Option<&mut DirectLinks>,
+    ) -> Result<Option<Entry>, QuorumError> {
         let (links, cluster, need) = self.quorum_view();
         let local = lock(&self.store).get(key).cloned();
         let deadline = Instant::now() + self.config.quorum_timeout;
@@ -217,7 +224,21 @@ impl Node {
             } else {
                 deadline
             };
-            let call = self.peers.send(&batch, &Op::Read { key: key.to_vec() });
+            let op = Op::Read { key: key.to_vec() };
+            if let (Some(links), [link]) = (direct.as_deref_mut(), batch.as_slice()) {
+                let left = batch_deadline.saturating_duration_since(Instant::now());
+                let max_line = self.config.max_peer_line();
+                match links.ask(link, &op, left, max_line) {
+                    Ok(reply) => answers.push(Some(Ok(reply))),
+                    Err(e) => {
+                        log::debug!("lectura directa de {}: {e}", link.name);
+                        answers.push(Some(Err(e)));
+                    }
+                }
+                asked.extend(batch);
+                continue;
+            }
+            let call = self.peers.send(&batch, &op);
             let got = call
                 .collector
                 .wait(batch_deadline, |a| count_entries(a) >= batch.len());
