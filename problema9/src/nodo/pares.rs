@@ -4,7 +4,8 @@
 //! numeradas (`id`) y respuestas con el mismo `id`, una por línea; el que pregunta puede tener
 //! muchas en vuelo por la misma conexión (un hilo lector reparte las respuestas a quien
 //! espera cada `id`), así que cincuenta clientes escribiendo a la vez no necesitan cincuenta
-//! conexiones por par.
+//! conexiones por par. Las lecturas, que preguntan a un solo par, van además por conexiones
+//! propias de cada hilo de cliente ([`DirectLinks`]).
 //!
 //! Peticiones (`op`): `write` (aplica esta versión si es más nueva), `read` (dame tu versión de
 //! esta clave), `digest` (resumen de todo tu contenido y de cada uno de sus 256 cubos) y `pull`
