@@ -45,11 +45,13 @@ fn random_bytes(n: usize) -> Vec<u8> {
     v
 }
 
-/// Los nombres del directorio (incluidos los ocultos), ordenados.
+/// Los nombres del directorio (incluidos los ocultos), ordenados, sin los SHA-256 guardados
+/// junto a cada fichero (`.sha256-NOMBRE`: metadatos del servidor, no ficheros subidos).
 fn dir_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with(".sha256-"))
         .collect();
     v.sort();
     v

@@ -15,9 +15,10 @@
 //!   escriben en el mismo fichero.
 //! - La cuota (opcional) cuenta los ficheros visibles, los parciales y el tamaño completo de
 //!   cada subida en curso; la comprobación y la reserva se hacen bajo el mismo cerrojo.
-//! - Los SHA-256 se guardan en memoria, indexados por nombre, tamaño, fecha e inodo: `LIST` y
-//!   `DOWNLOAD` no releen un fichero que ya conocen, y si alguien lo cambia por fuera se
-//!   recalcula.
+//! - Los SHA-256 se guardan en memoria y en disco (`.sha256-NOMBRE`, módulo [`resumenes`]),
+//!   indexados por nombre, tamaño, inodo y fechas de modificación y de cambio: `LIST` y
+//!   `DOWNLOAD` no releen un fichero que ya conocen, ni siquiera tras reiniciar el servidor, y
+//!   si alguien lo cambia por fuera se recalcula.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -32,6 +33,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::protocolo::{validate_name, Digest, ErrorCode, ListEntry, BUFFER_SIZE};
 
+mod resumenes;
 mod subida;
 
 pub use subida::Upload;
@@ -119,23 +121,24 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 }
 
 /// Identidad de una versión concreta de un fichero, para saber si un SHA-256 guardado vale.
+/// `changed` es la fecha de cambio del inodo (`ctime`, segundos y nanosegundos): a diferencia
+/// de la de modificación, nadie la puede poner a mano, y cambia con cada escritura.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Version {
     len: u64,
     modified: Option<SystemTime>,
     inode: u64,
+    changed: (i64, i64),
 }
 
 impl Version {
     fn of(meta: &fs::Metadata) -> Self {
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(meta);
-        #[cfg(not(unix))]
-        let inode = 0;
+        use std::os::unix::fs::MetadataExt;
         Version {
             len: meta.len(),
             modified: meta.modified().ok(),
-            inode,
+            inode: meta.ino(),
+            changed: (meta.ctime(), meta.ctime_nsec()),
         }
     }
 }
@@ -185,6 +188,12 @@ impl Store {
             if name.starts_with(TEMP_PREFIX) {
                 log::info!("borrando el temporal abandonado {name}");
                 let _ = fs::remove_file(entry.path());
+            }
+            // Un resumen guardado cuyo fichero ya no existe (borrado por fuera) sobra.
+            if let Some(owner) = name.strip_prefix(resumenes::DIGEST_PREFIX) {
+                if !dir.join(owner).is_file() {
+                    let _ = fs::remove_file(entry.path());
+                }
             }
         }
         store.usage(true)?;
@@ -267,6 +276,7 @@ impl Store {
         match fs::remove_file(&path) {
             Ok(()) => {
                 state.digests.remove(name);
+                resumenes::remove(&self.inner.dir, name);
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(not_found(name)),
@@ -379,7 +389,8 @@ impl Store {
         for entry in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with(TEMP_PREFIX) {
+            // Los resúmenes guardados son metadatos de unos 200 bytes: no cuentan.
+            if name.starts_with(TEMP_PREFIX) || name.starts_with(resumenes::DIGEST_PREFIX) {
                 continue;
             }
             let Ok(meta) = entry.metadata() else { continue };
@@ -439,8 +450,9 @@ impl Store {
         Ok((file, meta))
     }
 
-    /// El SHA-256 de un fichero abierto: de la memoria si la versión coincide, si no se
-    /// calcula leyendo el fichero con el buffer fijo (sin tener el cerrojo durante la lectura).
+    /// El SHA-256 de un fichero abierto: de la memoria si la versión coincide; si no, del
+    /// resumen guardado en disco si es de esta versión; si no, se calcula leyendo el fichero
+    /// con el buffer fijo (sin tener el cerrojo durante la lectura) y se guarda.
     fn digest_of(
         &self,
         name: &str,
@@ -451,6 +463,14 @@ impl Store {
         if let Some((v, d)) = lock(&self.inner.state).digests.get(name) {
             if *v == version {
                 return Ok(*d);
+            }
+        }
+        if let Some((v, d)) = resumenes::load(&self.inner.dir, name) {
+            if v == version {
+                lock(&self.inner.state)
+                    .digests
+                    .insert(name.to_string(), (version, d));
+                return Ok(d);
             }
         }
         let path = self.inner.dir.join(name);
@@ -470,7 +490,14 @@ impl Store {
         lock(&self.inner.state)
             .digests
             .insert(name.to_string(), (version, digest));
+        self.save_digest(name, &version, digest);
         Ok(digest)
+    }
+
+    /// Guarda en disco el SHA-256 de la versión `version` de `name` ([`resumenes`]).
+    fn save_digest(&self, name: &str, version: &Version, digest: Digest) {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        resumenes::save(&self.inner.dir, &self.temp_path(id), name, version, digest);
     }
 }
 
@@ -488,10 +515,13 @@ mod tests {
         Digest(Sha256::digest(data).into())
     }
 
+    /// Lo que hay en el directorio, ocultos incluidos, salvo los resúmenes guardados
+    /// (`.sha256-*`, que tienen sus propias pruebas).
     fn visible(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with(resumenes::DIGEST_PREFIX))
             .collect();
         v.sort();
         v
@@ -569,6 +599,46 @@ mod tests {
         assert_eq!(up.finish_with(sha(b"nuevo")).unwrap().sha256, sha(b"nuevo"));
         assert_eq!(fs::read(tmp.path().join("a")).unwrap(), b"nuevo");
         assert_eq!(visible(tmp.path()), vec!["a"]);
+    }
+
+    #[test]
+    fn saved_digest_is_reused_after_a_restart_and_ignored_once_the_file_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path(), 1 << 20, None).unwrap();
+        let mut up = store.begin_upload("a", 5, sha(b"hello"), None).unwrap();
+        up.write_slice(b"hello").unwrap();
+        up.finish().unwrap();
+        let saved = tmp.path().join(".sha256-a");
+        let line = fs::read_to_string(&saved).unwrap();
+        assert!(
+            line.starts_with(&format!("SHA256 {} 5 ", sha(b"hello"))),
+            "{line}"
+        );
+        // Un servidor nuevo no tiene nada en memoria: si usa el resumen guardado (aquí
+        // falseado a propósito) es que no ha releído el fichero.
+        let fake = Digest([0xab; 32]);
+        fs::write(
+            &saved,
+            line.replace(&sha(b"hello").to_string(), &fake.to_string()),
+        )
+        .unwrap();
+        let restarted = Store::open(tmp.path(), 1 << 20, None).unwrap();
+        assert_eq!(restarted.list().unwrap()[0].sha256, fake);
+        // Si el fichero cambia por fuera, el resumen guardado ya no vale: se recalcula.
+        let restarted = Store::open(tmp.path(), 1 << 20, None).unwrap();
+        fs::write(tmp.path().join("a"), b"HELLO").unwrap();
+        assert_eq!(restarted.open_download("a").unwrap().2, sha(b"HELLO"));
+        let line = fs::read_to_string(&saved).unwrap();
+        assert!(
+            line.starts_with(&format!("SHA256 {} 5 ", sha(b"HELLO"))),
+            "{line}"
+        );
+        // Borrar el fichero borra su resumen; uno huérfano se limpia al arrancar.
+        restarted.delete("a").unwrap();
+        assert!(!saved.exists());
+        fs::write(tmp.path().join(".sha256-b"), b"basura").unwrap();
+        Store::open(tmp.path(), 1 << 20, None).unwrap();
+        assert!(fs::read_dir(tmp.path()).unwrap().next().is_none());
     }
 
     #[test]

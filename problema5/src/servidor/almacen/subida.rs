@@ -224,6 +224,9 @@ impl Upload {
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
+        // El SHA-256 junto al fichero: tras reiniciar, `LIST` y `DOWNLOAD` no lo releen.
+        self.store
+            .save_digest(&self.name, &Version::of(&meta), actual);
         let modified = meta
             .modified()
             .ok()
