@@ -65,6 +65,17 @@ wait_listening() {
 }
 
 now() { date +%s.%N; }
+
+# Segundos de CPU (usuario + sistema): de cada proceso medido con /usr/bin/time y del servidor
+# por /proc/PID/stat. Se apuntan en $WORK/cpu.log ("medida segundos_cliente segundos_servidor")
+# para explicar el tiempo: con dos núcleos, nada baja de (CPU total) / 2.
+TICK=$(getconf CLK_TCK)
+if [ -x /usr/bin/time ]; then TIMED=(/usr/bin/time -f "%U %S" -o); else TIMED=(); fi
+timed() { # timed FICHERO_CPU orden...
+    if [ ${#TIMED[@]} -gt 0 ]; then "${TIMED[@]}" "$@"; else shift; "$@"; fi
+}
+cpu_file() { [ -s "$1" ] && awk 'END { printf "%.2f", $1 + $2 }' "$1" || printf 0; }
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 mib_s() { awk -v t="$1" -v n="$BYTES" 'BEGIN { printf "%.0f", n / 1048576 / t }'; }
 
@@ -77,18 +88,19 @@ raw_copy() {
     out="$WORK/raw.bin"
     rm -f "$out"
     sync
+    rm -f "$WORK/cpu-a" "$WORK/cpu-b"
     if [ "$1" = upload ]; then
-        timeout "$STEP_TIMEOUT" socat -b 262144 -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "CREATE:$out" &
+        timed "$WORK/cpu-a" timeout "$STEP_TIMEOUT" socat -b 262144 -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "CREATE:$out" &
     else
-        timeout "$STEP_TIMEOUT" socat -b 262144 -u "OPEN:$WORK/data.bin" "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" &
+        timed "$WORK/cpu-a" timeout "$STEP_TIMEOUT" socat -b 262144 -u "OPEN:$WORK/data.bin" "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" &
     fi
     bg=$!
     wait_listening "$port"
     start=$(now)
     if [ "$1" = upload ]; then
-        timeout "$STEP_TIMEOUT" socat -b 262144 -u "OPEN:$WORK/data.bin" "TCP:127.0.0.1:$port"
+        timed "$WORK/cpu-b" timeout "$STEP_TIMEOUT" socat -b 262144 -u "OPEN:$WORK/data.bin" "TCP:127.0.0.1:$port"
     else
-        timeout "$STEP_TIMEOUT" socat -b 262144 -u "TCP:127.0.0.1:$port" "CREATE:$out"
+        timed "$WORK/cpu-b" timeout "$STEP_TIMEOUT" socat -b 262144 -u "TCP:127.0.0.1:$port" "CREATE:$out"
     fi
     wait "$bg"
     # Con `sync`, además, fsync del fichero recibido: la misma durabilidad que da nuestro
@@ -99,6 +111,10 @@ raw_copy() {
     end=$(now)
     [ "$(stat -c %s "$out")" = "$BYTES" ] || { echo "la copia cruda llegó incompleta" >&2; exit 1; }
     rm -f "$out"
+    if [ -z "${2:-}" ]; then
+        # Para socat, "cliente" es el lado que conecta y "servidor" el que escucha.
+        echo "socat-$1 $(cpu_file "$WORK/cpu-b") $(cpu_file "$WORK/cpu-a")" >>"$WORK/cpu.log"
+    fi
     elapsed "$start" "$end"
 }
 
@@ -130,22 +146,26 @@ ours() {
         "$WORK/cliente" --port "$SERVER_PORT" delete data.bin >/dev/null 2>&1 || true
         sync
     fi
+    rm -f "$WORK/down.bin" "$WORK/cpu-c"
+    local s0 s1
+    s0=$(server_ticks)
     start=$(now)
     if [ "$1" = upload ]; then
-        timeout "$STEP_TIMEOUT" "$WORK/cliente" --port "$SERVER_PORT" upload "$WORK/data.bin" --as data.bin "${extra[@]}" >/dev/null
+        timed "$WORK/cpu-c" timeout "$STEP_TIMEOUT" "$WORK/cliente" --port "$SERVER_PORT" upload "$WORK/data.bin" --as data.bin "${extra[@]}" >/dev/null
     else
-        rm -f "$WORK/down.bin"
-        timeout "$STEP_TIMEOUT" "$WORK/cliente" --port "$SERVER_PORT" download data.bin -o "$WORK/down.bin" >/dev/null
+        timed "$WORK/cpu-c" timeout "$STEP_TIMEOUT" "$WORK/cliente" --port "$SERVER_PORT" download data.bin -o "$WORK/down.bin" >/dev/null
     fi
     end=$(now)
+    s1=$(server_ticks)
+    echo "${LABEL:-p5-$1${2:-}} $(cpu_file "$WORK/cpu-c") $(awk -v t=$((s1 - s0)) -v h="$TICK" 'BEGIN { printf "%.2f", t / h }')" >>"$WORK/cpu.log"
     elapsed "$start" "$end"
 }
 
 best() { printf '%s\n' "$@" | sort -g | head -1; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-echo "== $REPS repeticiones de cada medida (se queda la mejor)"
-raw_up=(); raw_down=(); sync_up=(); sync_down=(); our_up=(); our_up_df=(); our_down=(); cold_down=()
+echo "== $REPS repeticiones de cada medida (se queda la mejor); carga al empezar: $(uptime)"
+raw_up=(); raw_down=(); sync_up=(); sync_down=(); our_up=(); our_up_df=(); our_down=(); restart_down=(); cold_down=()
 start_server
 for rep in $(seq 1 "$REPS"); do
     sync # que la escritura pendiente de la repetición anterior no caiga sobre la siguiente
@@ -163,10 +183,17 @@ for rep in $(seq 1 "$REPS"); do
 done
 PEAK_KIB=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
 stop_server
-# Descarga "en frío": un servidor recién arrancado no tiene el SHA-256 en memoria y tiene
-# que leer el fichero entero antes de enviar la primera línea.
+# Descarga tras reiniciar: el servidor nuevo no tiene el SHA-256 en memoria, pero lo lee del
+# `.sha256-data.bin` que guardó al publicar la subida (no relee el fichero).
 start_server
-cold_down+=("$(ours download)")
+restart_down+=("$(LABEL=p5-download-reiniciado ours download)")
+cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntica!" >&2; exit 1; }
+stop_server
+# Descarga "en frío" de verdad: sin resumen guardado (como un fichero copiado a mano en el
+# directorio), el servidor lee el fichero entero antes de enviar la primera línea.
+rm -f "$WORK/store/.sha256-data.bin"
+start_server
+cold_down+=("$(LABEL=p5-download-sin-sha ours download)")
 cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntica!" >&2; exit 1; }
 COLD_PEAK_KIB=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
 stop_server
@@ -192,5 +219,20 @@ line "subida: p5 --digest-first" our_up_df raw_up sync_up
 line "descarga: socat" raw_down raw_down sync_down
 line "descarga: socat + fsync" sync_down raw_down sync_down
 line "descarga: problema5" our_down raw_down sync_down
-line "descarga: problema5 en frío" cold_down raw_down sync_down
-echo "pico de memoria del servidor (VmHWM): $((PEAK_KIB / 1024)) MiB ($PEAK_KIB KiB); en frío: $((COLD_PEAK_KIB / 1024)) MiB"
+line "descarga: p5 tras reiniciar" restart_down raw_down sync_down
+line "descarga: p5 sin SHA guardado" cold_down raw_down sync_down
+echo
+echo "CPU (usuario + sistema, segundos; mediana de las repeticiones), cliente + servidor:"
+awk '{ n[$1]++; c[$1, n[$1]] = $2; s[$1, n[$1]] = $3; t[$1, n[$1]] = $2 + $3 }
+     END {
+         for (k in n) {
+             # mediana de la suma, con sus dos partes
+             m = n[k]; for (i = 1; i <= m; i++) idx[i] = i
+             for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
+                 if (t[k, idx[j]] < t[k, idx[i]]) { x = idx[i]; idx[i] = idx[j]; idx[j] = x }
+             med = idx[int((m + 1) / 2)]
+             printf "  %-26s %5.2f + %5.2f = %5.2f  (%d medidas)\n", k, c[k, med], s[k, med], t[k, med], m
+         }
+     }' "$WORK/cpu.log" | sort
+echo "carga al terminar: $(uptime)"
+echo "pico de memoria del servidor (VmHWM): $((PEAK_KIB / 1024)) MiB ($PEAK_KIB KiB); sin SHA guardado: $((COLD_PEAK_KIB / 1024)) MiB"
