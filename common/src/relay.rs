@@ -193,7 +193,8 @@ mod zero_copy {
     const PIPE_SIZE: usize = 1024 * 1024;
 
     /// Mueve de `from` a `to` pasando por una tubería propia de este sentido: `splice` del
-    /// socket a la tubería (como mucho lo que cabe en ella, 64 KiB por omisión) y de la
+    /// socket a la tubería (como mucho lo que cabe en ella: [`PIPE_SIZE`] si el sistema deja
+    /// agrandarla, 64 KiB si no) y de la
     /// tubería al otro socket hasta vaciarla. La tubería es el único buffer, y lo pone el
     /// kernel: la memoria sigue acotada. El plazo de lectura del socket (`SO_RCVTIMEO`)
     /// también vale para `splice`, así que la vigilancia de inactividad no cambia.
@@ -314,8 +315,14 @@ mod tests {
         };
         let from_client = pump(client, up.clone());
         let from_origin = pump(origin, down.clone());
-        assert!(from_client.join().unwrap() == down, "el cliente no recibió lo enviado");
-        assert!(from_origin.join().unwrap() == up, "el destino no recibió lo enviado");
+        assert!(
+            from_client.join().unwrap() == down,
+            "el cliente no recibió lo enviado"
+        );
+        assert!(
+            from_origin.join().unwrap() == up,
+            "el destino no recibió lo enviado"
+        );
         let stats = t.join().unwrap();
         assert_eq!((stats.a_to_b, stats.b_to_a), (6_000_000, 5_000_000));
     }
