@@ -248,6 +248,10 @@ mod zero_copy {
     }
 
     /// Agranda la tubería a [`PIPE_SIZE`] si el sistema lo permite y devuelve su capacidad.
+    /// Un usuario sin privilegios tiene un tope para la suma de sus tuberías
+    /// (`fs.pipe-user-pages-soft`, 64 MiB por omisión): con muchos túneles abiertos las
+    /// siguientes se quedan pequeñas. Es más lento, pero igual de correcto: cada `splice`
+    /// mueve lo que cabe.
     fn grow_pipe(pipe: &impl AsRawFd) -> usize {
         match fcntl(pipe.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32)) {
             Ok(size) => usize::try_from(size).unwrap_or(RELAY_BUFFER),
