@@ -184,19 +184,25 @@ done
 PEAK_KIB=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
 stop_server
 # Descarga tras reiniciar: el servidor nuevo no tiene el SHA-256 en memoria, pero lo lee del
-# `.sha256-data.bin` que guardó al publicar la subida (no relee el fichero).
-start_server
-restart_down+=("$(LABEL=p5-download-reiniciado ours download)")
-cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntica!" >&2; exit 1; }
-stop_server
-# Descarga "en frío" de verdad: sin resumen guardado (como un fichero copiado a mano en el
-# directorio), el servidor lee el fichero entero antes de enviar la primera línea.
-rm -f "$WORK/store/.sha256-data.bin"
-start_server
-cold_down+=("$(LABEL=p5-download-sin-sha ours download)")
-cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntica!" >&2; exit 1; }
-COLD_PEAK_KIB=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
-stop_server
+# `.sha256-data.bin` que guardó al publicar la subida (no relee el fichero). Y descarga "en
+# frío" de verdad: sin resumen guardado (como un fichero copiado a mano en el directorio), el
+# servidor lee el fichero entero antes de enviar la primera línea (y vuelve a guardar el
+# resumen, así que se borra antes de cada repetición).
+COLD_PEAK_KIB=0
+for rep in $(seq 1 "$REPS"); do
+    start_server
+    restart_down+=("$(LABEL=p5-download-reiniciado ours download)")
+    cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntica!" >&2; exit 1; }
+    stop_server
+    rm -f "$WORK/store/.sha256-data.bin"
+    start_server
+    cold_down+=("$(LABEL=p5-download-sin-sha ours download)")
+    cmp -s "$WORK/data.bin" "$WORK/down.bin" || { echo "¡la descarga no es idéntica!" >&2; exit 1; }
+    COLD_PEAK_KIB=$(awk '/VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+    stop_server
+    rm -f "$WORK/down.bin"
+    echo "   repetición $rep tras reiniciar: con SHA guardado ${restart_down[-1]} s, sin él ${cold_down[-1]} s"
+done
 
 ratio() { awk -v r="$1" -v o="$2" 'BEGIN { printf "%.0f%%", 100 * r / o }'; }
 row() { printf '%-32s %7s %7s %9s %14s %9s %17s\n' "$@"; }
