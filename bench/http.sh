@@ -7,7 +7,8 @@
 #
 # Variables: QUICK=1, WRK_SECS (duración de cada tanda de wrk), ROUNDS (tandas alternas; se
 # da la mejor de cada servidor), BIG_MIB (tamaño del fichero grande), SERVIDOR (binario ya
-# compilado del problema 4, para no recompilar).
+# compilado del problema 4, para no recompilar), COSTE=1 (al final, CPU y cambios de
+# contexto por petición de nginx y del nuestro, leídos de /proc durante una tanda de wrk).
 #
 # Todo escucha en 127.0.0.1 en puertos libres; los tres servidores se matan por PID al
 # salir. Los resultados se dan como cocientes frente a nginx medido en la misma ejecución:
@@ -98,11 +99,13 @@ http {
 EOF
 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/stderr" &
 PIDS+=($!)
+NGINX_PID=$!
 
 # El nuestro sin registro de accesos (como nginx), con sitio para las 1000 conexiones.
 RUST_LOG=warn "$SERVIDOR" --port "$P_OURS" --dir "$WORK/www" --max-connections 4000 \
     --timeout 60 >"$WORK/ours.out" 2>"$WORK/ours.err" &
 PIDS+=($!)
+OURS_PID=$!
 
 (cd "$WORK/www" && exec python3 -m http.server --bind 127.0.0.1 "$P_PY") \
     >"$WORK/py.out" 2>"$WORK/py.err" &
@@ -182,6 +185,66 @@ echo "| wrk 1 KiB, $FEW conexiones (req/s) | $N64 | $O64 | $Y64 | $(ratio "$O64"
 echo "| wrk 1 KiB, $MANY conexiones (req/s) | $N1K | $O1K | - | $(ratio "$O1K" "$N1K") | >= 70% | - |"
 echo "| descarga de $BIG_MIB MiB (MB/s) | $NB | $OB | $YB | $(ratio "$OB" "$NB") | >= 90% | $(times "$OB" "$YB") |"
 echo "| errores de wrk y descargas incompletas | ${ERR[nginx]} | ${ERR[nuestro]} | ${ERR[python]} | | 0 (nuestro) | |"
+
+# 4. Opcional: cuánto cuesta cada petición a cada servidor. Se leen de /proc el tiempo de CPU
+#    (usuario + sistema, de todo el proceso) y los cambios de contexto (suma de sus hilos)
+#    al principio y al final de una ventana de una tanda de wrk, y se dividen por las
+#    peticiones de esa ventana.
+proc_snapshot() { # pids... -> "ticks cambios"
+    python3 - "$@" <<'PY'
+import os, sys
+ticks = switches = 0
+for pid in sys.argv[1:]:
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                for line in open(f"/proc/{pid}/task/{tid}/status"):
+                    if "ctxt_switches" in line:
+                        switches += int(line.split()[1])
+            except OSError:
+                pass
+    except OSError:
+        pass
+print(ticks, switches)
+PY
+}
+
+cost_run() { # nombre puerto conexiones pids...
+    local name=$1 port=$2 conns=$3; shift 3
+    local window=$(( WRK_SECS > 4 ? WRK_SECS - 2 : 2 ))
+    wrk -t2 -c"$conns" -d"$((window + 2))s" --timeout 5s "http://127.0.0.1:$port/1k.bin" >"$WORK/cost.txt" 2>&1 &
+    local wrk_pid=$!
+    sleep 1
+    local before after
+    before=$(proc_snapshot "$@")
+    sleep "$window"
+    after=$(proc_snapshot "$@")
+    wait "$wrk_pid" || true
+    local rps
+    rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/cost.txt")
+    python3 - "$name" "$conns" "${rps:-0}" "$window" $before $after <<'PY'
+import os, sys
+name, conns, rps, window = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+t0, s0, t1, s1 = map(int, sys.argv[5:9])
+reqs = rps * window
+cpu = (t1 - t0) / os.sysconf("SC_CLK_TCK")
+if reqs > 0:
+    print(f"| {name} | {conns} | {rps:.0f} | {cpu / window:.2f} | {cpu * 1e6 / reqs:.1f} | {(s1 - s0) / reqs:.2f} |")
+PY
+}
+
+if [[ "${COSTE:-0}" == 1 ]]; then
+    echo
+    echo "| servidor | conexiones | req/s | CPU usadas | µs de CPU por petición | cambios de contexto por petición |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    mapfile -t nginx_pids < <(pgrep -P "$NGINX_PID")
+    for conns in "$FEW" "$MANY"; do
+        cost_run nginx "$P_NGINX" "$conns" "${nginx_pids[@]}"
+        cost_run nuestro "$P_OURS" "$conns" "$OURS_PID"
+    done
+fi
 
 if [[ "${ERR[nuestro]}" != 0 ]]; then
     exit 1
