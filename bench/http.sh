@@ -214,7 +214,9 @@ PY
 cost_run() { # nombre puerto conexiones pids...
     local name=$1 port=$2 conns=$3; shift 3
     local window=$(( WRK_SECS > 4 ? WRK_SECS - 2 : 2 ))
-    wrk -t2 -c"$conns" -d"$((window + 2))s" --timeout 5s "http://127.0.0.1:$port/1k.bin" >"$WORK/cost.txt" 2>&1 &
+    # Margen tras la ventana: con 1000 hilos ocupados, leer sus 1000 ficheros de /proc tarda
+    # segundos, y si wrk terminase antes los hilos habrían salido y sus cuentas faltarían.
+    wrk -t2 -c"$conns" -d"$((window + 6))s" --timeout 5s "http://127.0.0.1:$port/1k.bin" >"$WORK/cost.txt" 2>&1 &
     local wrk_pid=$!
     sleep 1
     local before after
