@@ -15,7 +15,7 @@
 //!   escriben en el mismo fichero.
 //! - La cuota (opcional) cuenta los ficheros visibles, los parciales y el tamaño completo de
 //!   cada subida en curso; la comprobación y la reserva se hacen bajo el mismo cerrojo.
-//! - Los SHA-256 se guardan en memoria y en disco (`.sha256-NOMBRE`, módulo [`resumenes`]),
+//! - Los SHA-256 se guardan en memoria y en disco (`.sha256-NOMBRE`, módulo `resumenes`),
 //!   indexados por nombre, tamaño, inodo y fechas de modificación y de cambio: `LIST` y
 //!   `DOWNLOAD` no releen un fichero que ya conocen, ni siquiera tras reiniciar el servidor, y
 //!   si alguien lo cambia por fuera se recalcula.
