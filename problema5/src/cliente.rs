@@ -34,6 +34,13 @@ use crate::resumen::{fill, HashPipe};
 /// servidor lee cada fichero entero para calcular su SHA-256). Con varios GiB son segundos.
 pub const FINAL_REPLY_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Buffer de las descargas del cliente: 256 KiB y no [`BUFFER_SIZE`] (1 MiB). Sobre ext4,
+/// recibir y escribir el fichero a trozos de 1 MiB salió más lento y más irregular (mediana de
+/// 1,30 s frente a 0,99 s por GiB en 6 pares alternados, con el tiempo de sistema entre 0,5 y
+/// 1,6 s); en tmpfs, igual dentro del ruido (mejor de 5: 0,80 s con 256 KiB, 0,82 s con
+/// 1 MiB). Véase `bench/README.md`.
+pub const DOWNLOAD_BUFFER: usize = 256 * 1024;
+
 /// Sufijo del fichero de una descarga a medias.
 pub const PARTIAL_SUFFIX: &str = ".parcial";
 
@@ -523,7 +530,7 @@ impl Client {
         };
         file.seek(SeekFrom::Start(offset)).map_err(write_err)?;
         progress.start(size, offset);
-        let mut pipe = HashPipe::new(hasher);
+        let mut pipe = HashPipe::with_buffer_size(hasher, DOWNLOAD_BUFFER);
         let received = self.receive_body(&mut file, &mut pipe, offset, size, progress);
         progress.finish();
         if let Err((received, e)) = received {
@@ -576,9 +583,10 @@ impl Client {
     ) -> Result<(), (u64, ReceiveError)> {
         let mut done = offset;
         while done < size {
-            let want =
-                usize::try_from((size - done).min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
             let mut buf = pipe.buffer();
+            let want = usize::try_from(size - done)
+                .unwrap_or(buf.len())
+                .min(buf.len());
             let (n, cut) = fill(&mut self.reader, buf.get_mut(..want).unwrap_or_default());
             if let Err(e) = file.write_all(buf.get(..n).unwrap_or_default()) {
                 return Err((done, ReceiveError::Local(e)));

@@ -26,6 +26,7 @@ pub struct HashPipe {
     mode: Mode,
     spare: Vec<Vec<u8>>,
     allocated: usize,
+    buffer_size: usize,
 }
 
 enum Mode {
@@ -38,8 +39,15 @@ enum Mode {
 }
 
 impl HashPipe {
-    /// Empieza desde el estado `initial` (vacío, o con el prefijo ya resumido al reanudar).
+    /// Empieza desde el estado `initial` (vacío, o con el prefijo ya resumido al reanudar), con
+    /// buffers de [`BUFFER_SIZE`].
     pub fn new(initial: Sha256) -> Self {
+        Self::with_buffer_size(initial, BUFFER_SIZE)
+    }
+
+    /// Como [`HashPipe::new`], con buffers de `buffer_size` bytes (al menos 1).
+    pub fn with_buffer_size(initial: Sha256, buffer_size: usize) -> Self {
+        let buffer_size = buffer_size.max(1);
         let (to_hash, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(1);
         let (back_tx, back) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
         let mut hasher = initial.clone();
@@ -68,22 +76,24 @@ impl HashPipe {
             mode,
             spare: Vec::new(),
             allocated: 0,
+            buffer_size,
         }
     }
 
-    /// Un buffer libre de [`BUFFER_SIZE`] bytes (reutilizado si el hilo ya devolvió uno).
+    /// Un buffer libre del tamaño de este `HashPipe` (reutilizado si el hilo ya devolvió uno).
     pub fn buffer(&mut self) -> Vec<u8> {
         if let Some(buf) = self.spare.pop() {
             return buf;
         }
+        let size = self.buffer_size;
         if self.allocated < BUFFERS {
             self.allocated += 1;
-            return vec![0u8; BUFFER_SIZE];
+            return vec![0u8; size];
         }
         match &self.mode {
             // Esperar a que el hilo devuelva uno: así la memoria no crece.
-            Mode::Thread { back, .. } => back.recv().unwrap_or_else(|_| vec![0u8; BUFFER_SIZE]),
-            Mode::Inline(_) => vec![0u8; BUFFER_SIZE],
+            Mode::Thread { back, .. } => back.recv().unwrap_or_else(|_| vec![0u8; size]),
+            Mode::Inline(_) => vec![0u8; size],
         }
     }
 
@@ -159,6 +169,24 @@ mod tests {
         let got = pipe.finish().unwrap();
         assert!(pipe.finish().is_none());
         assert_eq!(got.0, <[u8; 32]>::from(Sha256::digest(&data)));
+    }
+
+    #[test]
+    fn buffer_size_can_be_chosen() {
+        let mut pipe = HashPipe::with_buffer_size(Sha256::new(), 7);
+        let mut buf = pipe.buffer();
+        assert_eq!(buf.len(), 7);
+        buf.copy_from_slice(b"abcdefg");
+        pipe.update(buf, 7);
+        assert_eq!(pipe.buffer().len(), 7);
+        assert_eq!(
+            pipe.finish().unwrap().0,
+            <[u8; 32]>::from(Sha256::digest(b"abcdefg"))
+        );
+        assert_eq!(
+            HashPipe::with_buffer_size(Sha256::new(), 0).buffer().len(),
+            1
+        );
     }
 
     #[test]
