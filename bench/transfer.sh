@@ -110,7 +110,10 @@ raw_copy() {
     fi
     end=$(now)
     [ "$(stat -c %s "$out")" = "$BYTES" ] || { echo "la copia cruda llegó incompleta" >&2; exit 1; }
+    # Borrar 1 GiB en ext4 montado con `discard` se paga en el siguiente commit del diario:
+    # `sync` lo hace aquí, fuera de cualquier medida, y no durante la siguiente.
     rm -f "$out"
+    sync
     if [ -z "${2:-}" ]; then
         # Para socat, "cliente" es el lado que conecta y "servidor" el que escucha.
         echo "socat-$1 $(cpu_file "$WORK/cpu-b") $(cpu_file "$WORK/cpu-a")" >>"$WORK/cpu.log"
@@ -147,6 +150,7 @@ ours() {
         sync
     fi
     rm -f "$WORK/down.bin" "$WORK/cpu-c"
+    sync # lo mismo: que el borrado de la descarga anterior no caiga dentro de esta medida
     local s0 s1
     s0=$(server_ticks)
     start=$(now)
