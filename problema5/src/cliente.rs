@@ -324,19 +324,7 @@ impl Client {
         if let Err(e) = self.writer.write_all(encode_trailer(sha256).as_bytes()) {
             return Err(self.error_after_stream_failure(e));
         }
-        match self.patient_reply()? {
-            Reply::Stored {
-                name: stored,
-                size: s,
-                sha256: d,
-            } if stored == name && s == size && d == sha256 => Ok(Transfer {
-                name: stored,
-                size,
-                sha256,
-                resumed_from: 0,
-            }),
-            other => Err(Self::unexpected(&other)),
-        }
+        self.expect_stored(name, size, sha256, 0)
     }
 
     /// Lee `size` bytes de `file` y los envía, pasando cada buffer al hilo del SHA-256 mientras
@@ -443,7 +431,18 @@ impl Client {
             Err(SendError::ReadLocal(e)) => return Err(read_err(e)),
             Err(SendError::Net(e)) => return Err(self.error_after_send_failure(e)),
         }
-        // El servidor comprueba y hace `fsync` antes de contestar: damos más margen.
+        self.expect_stored(name, size, sha256, offset)
+    }
+
+    /// Espera la confirmación `STORED` de una subida (con más margen: el servidor comprueba y
+    /// hace `fsync` antes de contestar) y comprueba que nombra lo que enviamos.
+    fn expect_stored(
+        &mut self,
+        name: &str,
+        size: u64,
+        sha256: Digest,
+        resumed_from: u64,
+    ) -> Result<Transfer, ClientError> {
         match self.patient_reply()? {
             Reply::Stored {
                 name: stored,
@@ -453,7 +452,7 @@ impl Client {
                 name: stored,
                 size,
                 sha256,
-                resumed_from: offset,
+                resumed_from,
             }),
             other => Err(Self::unexpected(&other)),
         }
