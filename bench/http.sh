@@ -97,17 +97,17 @@ http {
     server { listen 127.0.0.1:$P_NGINX; root $WORK/www; }
 }
 EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/stderr" &
+own_session nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/stderr" &
 PIDS+=($!)
 NGINX_PID=$!
 
 # El nuestro sin registro de accesos (como nginx), con sitio para las 1000 conexiones.
-RUST_LOG=warn "$SERVIDOR" --port "$P_OURS" --dir "$WORK/www" --max-connections 4000 \
+RUST_LOG=warn own_session "$SERVIDOR" --port "$P_OURS" --dir "$WORK/www" --max-connections 4000 \
     --timeout 60 >"$WORK/ours.out" 2>"$WORK/ours.err" &
 PIDS+=($!)
 OURS_PID=$!
 
-(cd "$WORK/www" && exec python3 -m http.server --bind 127.0.0.1 "$P_PY") \
+(cd "$WORK/www" && own_session python3 -m http.server --bind 127.0.0.1 "$P_PY") \
     >"$WORK/py.out" 2>"$WORK/py.err" &
 PIDS+=($!)
 

@@ -16,3 +16,20 @@ wait_port() {
     echo "nada escucha en el puerto $port" >&2
     exit 1
 }
+
+# Ejecuta un servidor en su propia sesión (`setsid`), como cuando se arranca en otro terminal
+# o como servicio. Con `kernel.sched_autogroup_enabled=1` (lo habitual en Debian) el
+# planificador reparte la CPU primero entre sesiones y después entre los hilos de cada una: si
+# el servidor compartiera la sesión del guion, sus hilos competirían uno a uno con los de
+# `wrk`, que vive en la misma máquina, y un servidor de 1000 hilos le quitaría la CPU al
+# generador de carga (un efecto de medir en la misma máquina que no existe en uso real). Se
+# aplica igual a todos los servidores de una comparación (el nuestro y la referencia).
+# `MISMA_SESION=1` lo desactiva, para reproducir las medidas antiguas. Se usa en segundo
+# plano (`own_session cmd ... &`): `exec` conserva el PID, así que `$!` es el del servidor.
+own_session() {
+    if [[ "${MISMA_SESION:-0}" == 1 ]]; then
+        exec "$@"
+    else
+        exec setsid "$@"
+    fi
+}

@@ -7,18 +7,20 @@
 #    (`GET http://127.0.0.1:NGINX/f1k`), la que recibe un proxy explícito.
 # 2. Caudal de un túnel CONNECT: curl descarga un fichero grande de nginx directamente, con
 #    `curl -p -x` por nuestro proxy y con `curl -p -x` por tinyproxy (ConnectPort al puerto de
-#    nginx). Como referencia, un relé TCP en espacio de usuario sin CONNECT (socat -b 65536):
-#    lo que cuesta cualquier salto intermedio en esta máquina.
+#    nginx). Como referencia, dos relés TCP sin CONNECT: socat -b 65536 (copia por el espacio
+#    de usuario) y, si está instalado, HAProxy en modo TCP con splice: lo que cuesta
+#    cualquier salto intermedio en esta máquina.
 #
-#   bash bench/proxy.sh            # wrk 10 s por caso, túnel de 1 GiB (mejor de 5)
+#   bash bench/proxy.sh            # wrk 10 s por caso (mejor de 3 tandas), túnel de 1 GiB (mejor de 5)
 #   QUICK=1 bash bench/proxy.sh    # wrk 2 s, túnel de 64 MiB, una vez: solo demuestra que funciona
-#   SECS=, CONNS=, BIG_MIB=, ROUNDS= cambian la duración de wrk, las conexiones, el tamaño del
-#   fichero del túnel y las rondas de descarga.
+#   SECS=, CONNS=, WRK_ROUNDS=, BIG_MIB=, ROUNDS= cambian la duración de wrk, las conexiones,
+#   las tandas de wrk, el tamaño del fichero del túnel y las rondas de descarga.
+#   MISMA_SESION=1 arranca los servidores en la sesión del guion (véase own_session en lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECS=${SECS:-10}; CONNS=${CONNS:-64}; BIG_MIB=${BIG_MIB:-1024}; ROUNDS=${ROUNDS:-5}
-if [ "${QUICK:-}" = 1 ]; then SECS=2; BIG_MIB=64; ROUNDS=1; fi
+SECS=${SECS:-10}; CONNS=${CONNS:-64}; BIG_MIB=${BIG_MIB:-1024}; ROUNDS=${ROUNDS:-5}; WRK_ROUNDS=${WRK_ROUNDS:-3}
+if [ "${QUICK:-}" = 1 ]; then SECS=2; BIG_MIB=64; ROUNDS=1; WRK_ROUNDS=1; fi
 for tool in nginx tinyproxy wrk curl socat python3; do
     command -v "$tool" >/dev/null || { echo "falta $tool (apt-get install $tool)" >&2; exit 1; }
 done
@@ -62,7 +64,7 @@ http {
     }
 }
 EOF
-nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
+own_session nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
 
 # --- tinyproxy: loopback, sin registro, CONNECT permitido al puerto de nginx ---
 cat > "$WORK/tinyproxy.conf" <<EOF
@@ -76,15 +78,40 @@ Allow 127.0.0.1
 ConnectPort $P_NGINX
 LogLevel Critical
 EOF
-tinyproxy -d -c "$WORK/tinyproxy.conf" >/dev/null 2>&1 & PIDS+=($!)
+own_session tinyproxy -d -c "$WORK/tinyproxy.conf" >/dev/null 2>&1 & PIDS+=($!)
 
 # --- nuestro proxy: registro de accesos apagado (RUST_LOG=warn), CONNECT al puerto de nginx ---
-RUST_LOG=warn "$WORK/p7-servidor" --port "$P_OURS" --connect-ports "$P_NGINX" >/dev/null & PIDS+=($!)
+RUST_LOG=warn own_session "$WORK/p7-servidor" --port "$P_OURS" --connect-ports "$P_NGINX" >/dev/null & PIDS+=($!)
 
 # --- socat: relé TCP de referencia hacia nginx (sin HTTP) ---
-socat -b65536 "TCP-LISTEN:$P_SOCAT,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$P_NGINX" & PIDS+=($!)
+own_session socat -b65536 "TCP-LISTEN:$P_SOCAT,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$P_NGINX" & PIDS+=($!)
 
-wait_port "$P_NGINX"; wait_port "$P_TINY"; wait_port "$P_OURS"; wait_port "$P_SOCAT"; sleep 0.3
+# --- HAProxy en modo TCP con splice, si está instalado: el mejor relé del oficio, como techo
+#     de lo que cuesta un salto intermedio en esta máquina ---
+P_HAP=""
+if command -v haproxy >/dev/null; then
+    P_HAP=$(free_port)
+    cat > "$WORK/haproxy.cfg" <<EOF
+global
+    maxconn 1024
+defaults
+    mode tcp
+    option splice-auto
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind 127.0.0.1:$P_HAP
+    default_backend origen
+backend origen
+    server nginx 127.0.0.1:$P_NGINX
+EOF
+    own_session haproxy -db -f "$WORK/haproxy.cfg" >/dev/null 2>&1 & PIDS+=($!)
+fi
+
+wait_port "$P_NGINX"; wait_port "$P_TINY"; wait_port "$P_OURS"; wait_port "$P_SOCAT"
+[ -z "$P_HAP" ] || wait_port "$P_HAP"
+sleep 0.3
 
 # Comprobación previa: los tres caminos devuelven el fichero.
 for via in "" "-x http://127.0.0.1:$P_OURS" "-x http://127.0.0.1:$P_TINY"; do
@@ -109,9 +136,20 @@ run_wrk() {
     echo "${rps:-0} $(( ${errs:-0} + ${non2xx:-0} ))"
 }
 
-read -r d_rps d_err < <(run_wrk "http://127.0.0.1:$P_NGINX/f1k")
-read -r o_rps o_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_OURS/")
-read -r t_rps t_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_TINY/")
+# WRK_ROUNDS tandas alternas (directo, nuestro, tinyproxy); de cada camino se da la mejor y se
+# suman los errores de todas.
+rps_d=(); rps_o=(); rps_t=(); d_err=0; o_err=0; t_err=0
+for round in $(seq "$WRK_ROUNDS"); do
+    read -r rps err < <(run_wrk "http://127.0.0.1:$P_NGINX/f1k")
+    rps_d+=("$rps"); d_err=$((d_err + err))
+    read -r rps err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_OURS/")
+    rps_o+=("$rps"); o_err=$((o_err + err))
+    read -r rps err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_TINY/")
+    rps_t+=("$rps"); t_err=$((t_err + err))
+    echo "tanda $round de wrk: directo ${rps_d[-1]}, nuestro ${rps_o[-1]}, tinyproxy ${rps_t[-1]} req/s" >&2
+done
+top() { printf '%s\n' "$@" | sort -g | tail -1; }
+d_rps=$(top "${rps_d[@]}"); o_rps=$(top "${rps_o[@]}"); t_rps=$(top "${rps_t[@]}")
 
 # Caudal de descarga en MB/s: el mejor de ROUNDS intentos por camino, con los caminos
 # alternados en cada ronda para que el ruido de la máquina compartida les afecte por igual.
@@ -119,21 +157,25 @@ read -r t_rps t_err < <(run_wrk -s "$WORK/absoluta.lua" "http://127.0.0.1:$P_TIN
 curl -sS -o /dev/null "http://127.0.0.1:$P_NGINX/grande"
 speed() { curl -sS -o /dev/null -w '%{speed_download}' "$@" "http://127.0.0.1:${PORT:-$P_NGINX}/grande"; }
 best() { python3 -c "import sys; print(f'{max(map(float, sys.argv[1:]))/1e6:.0f}')" "$@"; }
-dl_d=(); dl_o=(); dl_t=(); dl_s=()
+dl_d=(); dl_o=(); dl_t=(); dl_s=(); dl_h=(0)
 for _ in $(seq "$ROUNDS"); do
     dl_d+=("$(speed)")
     dl_o+=("$(speed -p -x "http://127.0.0.1:$P_OURS")")
     dl_t+=("$(speed -p -x "http://127.0.0.1:$P_TINY")")
     dl_s+=("$(PORT=$P_SOCAT speed)")
+    [ -z "$P_HAP" ] || dl_h+=("$(PORT=$P_HAP speed)")
 done
 dl_direct=$(best "${dl_d[@]}"); dl_ours=$(best "${dl_o[@]}"); dl_tiny=$(best "${dl_t[@]}")
-dl_socat=$(best "${dl_s[@]}")
+dl_socat=$(best "${dl_s[@]}"); dl_hap=$(best "${dl_h[@]}")
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo "| medida | nginx directo | problema7 | tinyproxy | problema7/tinyproxy | problema7/directo |"
 echo "| --- | --- | --- | --- | --- | --- |"
-echo "| peticiones/s, 1 KiB, $CONNS conexiones, ${SECS} s | $d_rps | $o_rps | $t_rps | $(ratio "$o_rps" "$t_rps") | $(ratio "$o_rps" "$d_rps") |"
+echo "| peticiones/s, 1 KiB, $CONNS conexiones, ${SECS} s, mejor de $WRK_ROUNDS | $d_rps | $o_rps | $t_rps | $(ratio "$o_rps" "$t_rps") | $(ratio "$o_rps" "$d_rps") |"
 echo "| errores (socket + no 2xx) | $d_err | $o_err | $t_err | | |"
 echo "| túnel CONNECT, MB/s ($BIG_MIB MiB, mejor de $ROUNDS) | $dl_direct | $dl_ours | $dl_tiny | $(ratio "$dl_ours" "$dl_tiny") | $(ratio "$dl_ours" "$dl_direct") |"
 echo
 echo "Referencia: relé TCP socat -b65536 (sin CONNECT) hacia el mismo nginx: $dl_socat MB/s ($(ratio "$dl_socat" "$dl_direct") del directo; problema7/socat = $(ratio "$dl_ours" "$dl_socat"))."
+if [ -n "$P_HAP" ]; then
+    echo "Referencia: HAProxy en modo TCP con splice (sin CONNECT) hacia el mismo nginx: $dl_hap MB/s ($(ratio "$dl_hap" "$dl_direct") del directo; problema7/HAProxy = $(ratio "$dl_ours" "$dl_hap"))."
+fi
