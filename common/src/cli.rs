@@ -14,6 +14,13 @@ use crate::shutdown::{install_signal_handler, Shutdown};
 /// Tope de conexiones simultáneas por omisión.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
+/// Longitud por omisión de la cola de conexiones pendientes del socket de escucha: 1024.
+/// `std` escucha con 128; un cliente que abre cientos de conexiones a la vez (un navegador
+/// con muchas pestañas, `wrk -c1000`, mil jugadores que llegan juntos) desborda esa cola, el
+/// núcleo descarta los `SYN`/`ACK` sobrantes y esas conexiones esperan la retransmisión
+/// (1 s, 2 s, ...). nginx usa 511; el núcleo recorta el valor a `net.core.somaxconn`.
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
 /// Segundos de espera por omisión de un cliente (conexión y respuestas).
 pub const DEFAULT_CLIENT_TIMEOUT_SECS: u64 = 10;
 
@@ -29,6 +36,9 @@ pub struct ServerArgs {
     /// Máximo de conexiones simultáneas; las demás reciben un rechazo breve
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Conexiones pendientes de aceptar que guarda el núcleo (cola de `listen`)
+    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    pub backlog: u32,
 }
 
 /// No se pudo abrir el puerto de escucha.
@@ -83,10 +93,22 @@ impl ServerArgs {
     pub fn listen(&self, default_port: u16) -> Result<TcpListener, BindError> {
         let port = self.port.unwrap_or(default_port);
         let addr = self.addr(default_port);
-        TcpListener::bind((self.host.as_str(), port)).map_err(|e| BindError {
+        let listener = TcpListener::bind((self.host.as_str(), port)).map_err(|e| BindError {
             reason: describe_io_error(&e),
             addr,
-        })
+        })?;
+        set_backlog(&listener, self.backlog);
+        Ok(listener)
+    }
+}
+
+/// Cambia la longitud de la cola de conexiones pendientes de `listener` (ya escuchando: un
+/// segundo `listen(2)` solo cambia la cola). Si el sistema no lo permite, se avisa y se sigue
+/// con la de `std`.
+pub fn set_backlog(listener: &TcpListener, backlog: u32) {
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    if let Err(e) = socket2::SockRef::from(listener).listen(backlog) {
+        log::warn!("no se pudo agrandar la cola de escucha a {backlog}: {e}");
     }
 }
 
@@ -186,6 +208,30 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         server: ServerArgs,
+    }
+
+    /// Con la cola de `std` (128), las conexiones que llegan de golpe por encima de 129 sin
+    /// que nadie acepte se quedan esperando la retransmisión del `SYN` (1 s); con
+    /// `--backlog` (1024 por omisión) entran todas enseguida.
+    #[test]
+    fn listen_queue_holds_hundreds_of_pending_connections() {
+        let cli = Cli::parse_from(["prueba", "--port", "0"]);
+        assert_eq!(cli.server.backlog, DEFAULT_BACKLOG);
+        let listener = cli.server.listen(8000).expect("escuchar");
+        let addr = listener.local_addr().expect("dirección");
+        let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(4096);
+        let pending = 300.min(somaxconn);
+        let mut clients = Vec::new();
+        for i in 0..pending {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+                Ok(c) => clients.push(c),
+                Err(e) => panic!("la conexión {i} de {pending} no entró en la cola: {e}"),
+            }
+        }
+        assert_eq!(clients.len(), pending);
     }
 
     #[test]

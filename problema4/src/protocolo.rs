@@ -19,12 +19,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// conexión: 1 MiB. Uno mayor se contesta y se cierra la conexión en vez de leerlo entero.
 pub const DEFAULT_MAX_DISCARD: u64 = 1024 * 1024;
 
-/// Longitud por omisión de la cola de conexiones pendientes del socket de escucha: 1024.
-/// `std` escucha con 128; un cliente que abre cientos de conexiones a la vez (un navegador
-/// con muchas pestañas, `wrk -c1000`) desborda esa cola, el núcleo descarta los `SYN`/`ACK`
-/// sobrantes y esas conexiones esperan la retransmisión (1 s, 2 s, ...). nginx usa 511.
-pub const DEFAULT_BACKLOG: u32 = 1024;
-
 /// Entradas máximas de un listado de directorio: 10 000 (la página sigue siendo manejable).
 pub const MAX_LISTING_ENTRIES: usize = 10_000;
 

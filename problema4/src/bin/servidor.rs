@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use common::http::{DEFAULT_MAX_HEADERS, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_START_LINE};
-use problema4::protocolo::{DEFAULT_BACKLOG, DEFAULT_MAX_DISCARD, DEFAULT_TIMEOUT};
+use problema4::protocolo::{DEFAULT_MAX_DISCARD, DEFAULT_TIMEOUT};
 use problema4::{ServerConfig, DEFAULT_PORT};
 
 /// Servidor HTTP/1.1 de ficheros estáticos (GET y HEAD, listados, rangos, 304).
@@ -32,9 +32,6 @@ struct Args {
     /// Cuerpo máximo que se descarta en un GET antes de cerrar la conexión, en bytes
     #[arg(long, default_value_t = DEFAULT_MAX_DISCARD)]
     max_discard: u64,
-    /// Conexiones pendientes de aceptar que guarda el núcleo (cola de `listen`)
-    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
-    backlog: u32,
 }
 
 fn main() {
@@ -55,7 +52,6 @@ fn run() -> anyhow::Result<()> {
     config.limits.max_headers = args.max_headers;
     config.max_discard = args.max_discard;
     config.max_connections = args.server.max_connections;
-    config.backlog = args.backlog;
     problema4::run(listener, config, shutdown)?;
     Ok(())
 }

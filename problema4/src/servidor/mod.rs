@@ -23,9 +23,7 @@ mod respond;
 
 use respond::{send_error, serve_request, Output};
 
-use crate::protocolo::{
-    error_detail, error_html, DEFAULT_BACKLOG, DEFAULT_MAX_DISCARD, DEFAULT_TIMEOUT,
-};
+use crate::protocolo::{error_detail, error_html, DEFAULT_MAX_DISCARD, DEFAULT_TIMEOUT};
 
 /// Valor de la cabecera `Server`.
 pub const SERVER_NAME: &str = "taller-redes-problema4";
@@ -48,9 +46,6 @@ pub struct ServerConfig {
     pub max_discard: u64,
     /// Máximo de conexiones simultáneas (las demás reciben 503).
     pub max_connections: usize,
-    /// Longitud de la cola de conexiones pendientes del socket de escucha (`listen(2)`); el
-    /// núcleo la recorta a `net.core.somaxconn`.
-    pub backlog: u32,
 }
 
 impl ServerConfig {
@@ -62,7 +57,6 @@ impl ServerConfig {
             timeout: DEFAULT_TIMEOUT,
             max_discard: DEFAULT_MAX_DISCARD,
             max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
-            backlog: DEFAULT_BACKLOG,
         }
     }
 }
@@ -107,11 +101,6 @@ pub fn run(
             path: config.root.clone(),
             reason: "no es un directorio".into(),
         });
-    }
-    // `listen(2)` sobre un socket que ya escucha solo cambia la longitud de su cola.
-    let backlog = i32::try_from(config.backlog).unwrap_or(i32::MAX);
-    if let Err(e) = socket2::SockRef::from(&listener).listen(backlog) {
-        log::warn!("[problema4] no se pudo agrandar la cola de escucha a {backlog}: {e}");
     }
     log::info!("[problema4] sirviendo {}", root.display());
     let root = open::Root::new(root.clone()).map_err(|e| ServerError::Root {

@@ -37,13 +37,17 @@ fn main() {
     }
 }
 
+/// Abre un puerto del nodo con la misma cola de `listen` que los demás servidores
+/// ([`common::cli::DEFAULT_BACKLOG`]).
 fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
-    TcpListener::bind((host, port)).with_context(|| {
+    let listener = TcpListener::bind((host, port)).with_context(|| {
         format!(
             "no se pudo escuchar en {}",
             common::cli::host_port(host, port)
         )
-    })
+    })?;
+    common::cli::set_backlog(&listener, common::cli::DEFAULT_BACKLOG);
+    Ok(listener)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
