@@ -92,7 +92,7 @@ http {
     server { listen 127.0.0.1:$N2; root $WORK/www; }
 }
 EOF
-nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/stderr" &
+own_session nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/stderr" &
 PIDS+=($!)
 
 cat >"$WORK/haproxy.cfg" <<EOF
@@ -111,11 +111,11 @@ backend nginx
     server n1 127.0.0.1:$N1 check inter 2s fall 3 rise 2
     server n2 127.0.0.1:$N2 check inter 2s fall 3 rise 2
 EOF
-haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+own_session haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
 HAP_PID=$!
 
-RUST_LOG=warn "$SERVIDOR" balanceador --port "$LB" --control-port "$LB_CTL" \
+RUST_LOG=warn own_session "$SERVIDOR" balanceador --port "$LB" --control-port "$LB_CTL" \
     --backend "127.0.0.1:$N1" --backend "127.0.0.1:$N2" ${LB_ARGS:-} >"$WORK/lb.out" 2>"$WORK/lb.err" &
 PIDS+=($!)
 LB_PID=$!

@@ -38,6 +38,7 @@ echo "== compilando problema9 (release)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 cp "$TARGET/release/servidor" "$WORK/servidor"
 cp "$TARGET/release/cliente" "$WORK/cliente"
+source "$ROOT/bench/lib.sh"   # own_session
 
 wait_pong() {
     local port=$1
@@ -50,7 +51,7 @@ wait_pong() {
 }
 
 echo "== arrancando balanceador (:$BAL, control :$CTRL) y 3 nodos (fsync=$FSYNC)"
-"$WORK/servidor" balanceador --port "$BAL" --control-port "$CTRL" --check ping \
+own_session "$WORK/servidor" balanceador --port "$BAL" --control-port "$CTRL" --check ping \
     --check-interval 500ms >"$WORK/bal.out" 2>"$WORK/bal.err" &
 PIDS+=($!)
 for i in 1 2 3; do
@@ -58,7 +59,7 @@ for i in 1 2 3; do
     for j in 1 2 3; do
         [[ $i == "$j" ]] || peers+=(--peer "127.0.0.1:$((BASE + 40 + j))")
     done
-    RUST_LOG=warn "$WORK/servidor" nodo --id "n$i" --data-dir "$WORK/n$i" \
+    RUST_LOG=warn own_session "$WORK/servidor" nodo --id "n$i" --data-dir "$WORK/n$i" \
         --port $((BASE + 30 + i)) --peer-port $((BASE + 40 + i)) "${peers[@]}" \
         --balancer "127.0.0.1:$CTRL" --cluster-size 3 --fsync "$FSYNC" \
         >"$WORK/n$i.out" 2>"$WORK/n$i.err" &
@@ -79,7 +80,7 @@ case "$FSYNC" in
     *) REDIS_ARGS=(--appendonly no); REDIS_DESC="sin persistencia" ;;
 esac
 mkdir -p "$WORK/redis"
-redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --dir "$WORK/redis" "${REDIS_ARGS[@]}" \
+own_session redis-server --port "$REDIS" --bind 127.0.0.1 --save '' --dir "$WORK/redis" "${REDIS_ARGS[@]}" \
     >"$WORK/redis.out" 2>&1 &
 PIDS+=($!)
 wait_pong "$REDIS"
