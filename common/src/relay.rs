@@ -331,6 +331,62 @@ mod tests {
         assert_eq!((stats.a_to_b, stats.b_to_a), (6_000_000, 5_000_000));
     }
 
+    fn fresh_activity() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// La copia por el espacio de usuario (la que se usa donde no hay `splice`) mueve un
+    /// flujo mayor que su buffer sin perder ni reordenar nada y termina en el fin de flujo.
+    #[test]
+    fn buffer_fallback_copies_a_stream_larger_than_its_buffer() {
+        let (mut client, a) = pair();
+        let (b, mut origin) = pair();
+        let data: Vec<u8> = (0..1_000_003u32).map(|i| (i % 253) as u8).collect();
+        let sent = data.clone();
+        let writer = thread::spawn(move || {
+            client.write_all(&sent).unwrap();
+            client.shutdown(NetShutdown::Write).unwrap();
+            client
+        });
+        let reader = thread::spawn(move || {
+            origin
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut got = Vec::new();
+            origin.read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut total = 0;
+        let end = copy_with_buffer(&a, &b, &fresh_activity(), None, &mut total);
+        assert_eq!(end, End::Eof);
+        assert_eq!(total, data.len() as u64);
+        b.shutdown(NetShutdown::Write).unwrap();
+        assert!(
+            reader.join().unwrap() == data,
+            "el destino no recibió lo enviado"
+        );
+        drop(writer.join().unwrap());
+    }
+
+    /// Sin tráfico, la copia por buffer también respeta el plazo de inactividad.
+    #[test]
+    fn buffer_fallback_gives_up_on_an_idle_stream() {
+        let (_client, a) = pair();
+        let (b, _origin) = pair();
+        a.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        let started = Instant::now();
+        let mut total = 0;
+        let idle = Some(Duration::from_millis(100));
+        let end = copy_with_buffer(&a, &b, &fresh_activity(), idle, &mut total);
+        assert_eq!(end, End::Failed);
+        assert_eq!(total, 0);
+        assert!(started.elapsed() >= Duration::from_millis(100));
+    }
+
     #[test]
     fn idle_tunnel_is_closed() {
         let (mut client, a) = pair();
