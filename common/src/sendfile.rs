@@ -51,6 +51,44 @@ pub fn send_file(file: &File, offset: u64, count: u64, out: &TcpStream) -> io::R
     copy_at(file, offset + sent, count - sent, out).map(|n| sent + n)
 }
 
+/// El socket "taponado" (`TCP_CORK` en Linux) mientras vive: lo que se escribe se junta en
+/// segmentos llenos en vez de salir en cuanto llega, y al soltarlo sale el resto. Es lo que
+/// hace nginx con `tcp_nopush on` alrededor de `sendfile`: la cabecera viaja con el principio
+/// del fichero y el fichero en segmentos de tamaño máximo. Con `TCP_NODELAY` y sin tapón,
+/// `sendfile` empuja un segmento a medio llenar al final de cada tramo interno: en loopback,
+/// una descarga de 1 GiB pasaba de unos 25 000 segmentos (nginx) a 43 000 (nosotros) y el
+/// receptor gastaba más CPU en cada uno.
+///
+/// Donde no existe `TCP_CORK` no hace nada. Si no se puede poner, tampoco: es una
+/// optimización, no cambia los bytes.
+pub struct Cork<'a> {
+    stream: &'a TcpStream,
+    corked: bool,
+}
+
+impl<'a> Cork<'a> {
+    /// Tapona `stream` hasta que se suelte el valor devuelto.
+    pub fn new(stream: &'a TcpStream) -> Self {
+        #[cfg(target_os = "linux")]
+        let corked = socket2::SockRef::from(stream).set_cork(true).is_ok();
+        #[cfg(not(target_os = "linux"))]
+        let corked = false;
+        Cork { stream, corked }
+    }
+}
+
+impl Drop for Cork<'_> {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if self.corked {
+            // Quitar el tapón envía enseguida lo que quedara pendiente.
+            let _ = socket2::SockRef::from(self.stream).set_cork(false);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (self.stream, self.corked);
+    }
+}
+
 /// Copia de reserva con `read_at` (sin mover la posición del fichero) y un buffer fijo.
 fn copy_at(file: &File, offset: u64, count: u64, mut out: &TcpStream) -> io::Result<u64> {
     use std::os::unix::fs::FileExt;
@@ -114,6 +152,40 @@ mod tests {
             assert_eq!(send_file(&file, 1000, 2_000_000, out).unwrap(), 2_000_000);
         });
         assert_eq!(got, &data[1000..2_001_000]);
+    }
+
+    /// Con el tapón puesto, los bytes llegan iguales; al soltarlo sale lo pendiente (un
+    /// resto menor que un segmento no se queda retenido los 200 ms del tapón).
+    #[test]
+    fn corked_sends_arrive_whole_and_the_tail_leaves_on_release() {
+        let data: Vec<u8> = (0..300_001u32).map(|i| (i % 249) as u8).collect();
+        let file = temp_file(&data);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let out = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = l.accept().unwrap();
+        {
+            let cork = Cork::new(&out);
+            #[cfg(target_os = "linux")]
+            assert!(cork.corked, "no se pudo poner TCP_CORK");
+            (&out).write_all(b"cabecera\r\n\r\n").unwrap();
+            assert_eq!(
+                send_file(&file, 0, data.len() as u64, &out).unwrap(),
+                300_001
+            );
+            (&out).write_all(b"!").unwrap();
+        }
+        #[cfg(target_os = "linux")]
+        assert!(!socket2::SockRef::from(&out).cork().unwrap());
+        // La conexión sigue abierta: el último byte tiene que llegar por haber quitado el
+        // tapón, no por el cierre.
+        let mut got = vec![0u8; 12 + data.len() + 1];
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got[..12], b"cabecera\r\n\r\n");
+        assert_eq!(&got[12..12 + data.len()], &data[..]);
+        assert_eq!(got.last(), Some(&b'!'));
+        drop(out);
     }
 
     #[test]

@@ -418,9 +418,13 @@ fn serve_file(
         out.send()?;
         return Ok((status, count, after(keep)));
     }
+    // Con el socket taponado (como `tcp_nopush` de nginx) la cabecera sale junto al principio
+    // del fichero y el fichero en segmentos llenos; el tapón se quita al terminar.
+    let cork = common::sendfile::Cork::new(out.stream);
     out.send()?;
     // `sendfile(2)`: del fichero al socket sin pasar por nuestra memoria.
     let sent = common::sendfile::send_file(&file, start, count, out.stream)?;
+    drop(cork);
     if sent != count {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
