@@ -161,6 +161,9 @@ for round in $(seq 1 "$ROUNDS"); do
         fi
         # La descarga de Python es lenta: una sola vez.
         if [[ $name != python || $round == 1 ]]; then
+            # Un respiro antes: que el servidor termine de cerrar las 1000 conexiones de la
+            # tanda anterior (nuestros 1000 hilos salen a la vez) fuera de la medida.
+            sleep 1
             read -r mbs bytes < <(bulk_run "$port")
             if [[ "$bytes" != "$BIG_BYTES" ]]; then
                 echo "  $name: descarga incompleta ($bytes de $BIG_BYTES bytes)" >&2
