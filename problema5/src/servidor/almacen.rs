@@ -120,6 +120,16 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
+/// Crea el fichero temporal de una subida (nunca uno que ya exista).
+fn create_temp(temp: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .map_err(io_err(temp))
+}
+
 /// Identidad de una versión concreta de un fichero, para saber si un SHA-256 guardado vale.
 /// `changed` es la fecha de cambio del inodo (`ctime`, segundos y nanosegundos): a diferencia
 /// de la de modificación, nadie la puede poner a mano, y cambia con cada escritura.
@@ -298,27 +308,19 @@ impl Store {
         sha256: Digest,
         resume: Option<u64>,
     ) -> Result<Upload, StoreError> {
-        if size > self.inner.max_size {
-            return Err(StoreError::TooLarge {
-                size,
-                max: self.inner.max_size,
-            });
-        }
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let temp = self.temp_path(id);
+        let (id, temp) = self.new_temp(size)?;
         let partial = self.partial_path(sha256, size);
         // Reclamar el parcial: si el rename funciona, es nuestro y de nadie más.
         let claimed = resume.is_some() && fs::rename(&partial, &temp).is_ok();
         let file = if claimed {
-            OpenOptions::new().read(true).write(true).open(&temp)
-        } else {
             OpenOptions::new()
                 .read(true)
                 .write(true)
-                .create_new(true)
                 .open(&temp)
-        }
-        .map_err(io_err(&temp))?;
+                .map_err(io_err(&temp))?
+        } else {
+            create_temp(&temp)?
+        };
         let held = if claimed {
             file.metadata().map_err(io_err(&temp))?.len()
         } else {
@@ -341,20 +343,8 @@ impl Store {
     /// [`StoreError::TooLarge`], [`StoreError::Quota`] o [`StoreError::Io`]; en todos los
     /// casos no queda nada escrito.
     pub fn begin_stream_upload(&self, name: &str, size: u64) -> Result<Upload, StoreError> {
-        if size > self.inner.max_size {
-            return Err(StoreError::TooLarge {
-                size,
-                max: self.inner.max_size,
-            });
-        }
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let temp = self.temp_path(id);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(io_err(&temp))?;
+        let (id, temp) = self.new_temp(size)?;
+        let file = create_temp(&temp)?;
         let upload = Upload::new(self.clone(), id, name, size, None, temp, file, 0);
         self.reserve(id, size)?;
         Ok(upload)
@@ -412,6 +402,19 @@ impl Store {
             total = total.saturating_add(meta.len());
         }
         Ok(total)
+    }
+
+    /// El primer paso de toda subida: comprobar que el tamaño cabe en `--max-size` y darle un
+    /// id y un nombre temporal propios.
+    fn new_temp(&self, size: u64) -> Result<(u64, PathBuf), StoreError> {
+        if size > self.inner.max_size {
+            return Err(StoreError::TooLarge {
+                size,
+                max: self.inner.max_size,
+            });
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        Ok((id, self.temp_path(id)))
     }
 
     fn temp_path(&self, id: u64) -> PathBuf {
