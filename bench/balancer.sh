@@ -8,7 +8,8 @@
 # Variables: QUICK=1, WRK_SECS (duración de cada tanda de wrk), ROUNDS (tandas alternas por
 # balanceador; se da la mejor), BIG_MIB (tamaño del fichero grande), SERVIDOR (binario ya
 # compilado con la orden `balanceador`, para no recompilar), LB_ARGS (opciones extra para el
-# balanceador, por ejemplo `--strategy least-connections`).
+# balanceador, por ejemplo `--strategy least-connections`), MISMA_SESION=1 (los servidores
+# en la sesión del guion en vez de cada uno en la suya: véase own_session en bench/lib.sh).
 #
 # Todo escucha en 127.0.0.1 en puertos libres; nginx, HAProxy y el balanceador se matan por
 # PID al salir. Los resultados se dan como cocientes frente a HAProxy medido en la misma

@@ -8,7 +8,9 @@
 # Variables: QUICK=1, WRK_SECS (duración de cada tanda de wrk), ROUNDS (tandas alternas; se
 # da la mejor de cada servidor), BIG_MIB (tamaño del fichero grande), SERVIDOR (binario ya
 # compilado del problema 4, para no recompilar), COSTE=1 (al final, CPU y cambios de
-# contexto por petición de nginx y del nuestro, leídos de /proc durante una tanda de wrk).
+# contexto por petición de nginx y del nuestro, leídos de /proc durante una tanda de wrk),
+# MISMA_SESION=1 (los servidores en la sesión del guion en vez de cada uno en la suya:
+# véase own_session en bench/lib.sh).
 #
 # Todo escucha en 127.0.0.1 en puertos libres; los tres servidores se matan por PID al
 # salir. Los resultados se dan como cocientes frente a nginx medido en la misma ejecución:

@@ -6,6 +6,8 @@
 # Uso: bench/kv.sh            (N=100000 peticiones por prueba)
 #      QUICK=1 bench/kv.sh    (N=2000: solo prueba que el script funciona)
 #      FSYNC=never bench/kv.sh  (política de fsync de los nodos; por omisión always)
+#      MISMA_SESION=1 bench/kv.sh  (los servidores en la sesión del guion en vez de cada uno
+#                                   en la suya: véase own_session en bench/lib.sh)
 #
 # Con FSYNC=always, redis-server se lanza con appendonly yes + appendfsync always (misma
 # política: cada escritura en disco antes de responder); con batch, appendfsync everysec; con
