@@ -152,7 +152,6 @@ bulk_run() { # puerto -> "MiB/s bytes"
     awk '{printf "%.1f %d\n", $1 / 1048576, $2}' <<<"$out"
 }
 
-best() { sort -g | tail -1; }
 least() { grep . | sort -g | head -1; }
 
 declare -A RPS BULK CPU

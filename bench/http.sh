@@ -134,7 +134,6 @@ bulk_run() { # puerto -> "MB/s bytes"
     awk '{printf "%.0f %d\n", $1 / 1000000, $2}' <<<"$out"
 }
 
-best() { sort -g | tail -1; }
 
 declare -A RPS64 RPS1K BULK ERR
 for name in nginx nuestro python; do RPS64[$name]=""; RPS1K[$name]=""; BULK[$name]=""; ERR[$name]=0; done

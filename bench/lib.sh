@@ -17,6 +17,9 @@ wait_port() {
     exit 1
 }
 
+# El mayor de los números que llegan por la entrada, uno por línea (la mejor de varias tandas).
+best() { sort -g | tail -1; }
+
 # Ejecuta un servidor en su propia sesión (`setsid`), como cuando se arranca en otro terminal
 # o como servicio. Con `kernel.sched_autogroup_enabled=1` (lo habitual en Debian) el
 # planificador reparte la CPU primero entre sesiones y después entre los hilos de cada una: si

@@ -34,7 +34,7 @@ trap cleanup EXIT
 cargo build -q --release -p problema7
 cp "${CARGO_TARGET_DIR:-target}"/release/servidor "$WORK/p7-servidor"
 
-source bench/lib.sh   # free_port, wait_port
+source bench/lib.sh   # free_port, wait_port, best, own_session
 
 P_NGINX=$(free_port); P_OURS=$(free_port); P_TINY=$(free_port); P_SOCAT=$(free_port)
 
@@ -148,15 +148,16 @@ for round in $(seq "$WRK_ROUNDS"); do
     rps_t+=("$rps"); t_err=$((t_err + err))
     echo "tanda $round de wrk: directo ${rps_d[-1]}, nuestro ${rps_o[-1]}, tinyproxy ${rps_t[-1]} req/s" >&2
 done
-top() { printf '%s\n' "$@" | sort -g | tail -1; }
-d_rps=$(top "${rps_d[@]}"); o_rps=$(top "${rps_o[@]}"); t_rps=$(top "${rps_t[@]}")
+d_rps=$(printf '%s\n' "${rps_d[@]}" | best)
+o_rps=$(printf '%s\n' "${rps_o[@]}" | best)
+t_rps=$(printf '%s\n' "${rps_t[@]}" | best)
 
 # Caudal de descarga en MB/s: el mejor de ROUNDS intentos por camino, con los caminos
 # alternados en cada ronda para que el ruido de la máquina compartida les afecte por igual.
 # Antes, una descarga de calentamiento deja el fichero en la caché de páginas.
 curl -sS -o /dev/null "http://127.0.0.1:$P_NGINX/grande"
 speed() { curl -sS -o /dev/null -w '%{speed_download}' "$@" "http://127.0.0.1:${PORT:-$P_NGINX}/grande"; }
-best() { python3 -c "import sys; print(f'{max(map(float, sys.argv[1:]))/1e6:.0f}')" "$@"; }
+best_mbs() { python3 -c "import sys; print(f'{max(map(float, sys.argv[1:]))/1e6:.0f}')" "$@"; }
 dl_d=(); dl_o=(); dl_t=(); dl_s=(); dl_h=(0)
 for _ in $(seq "$ROUNDS"); do
     dl_d+=("$(speed)")
@@ -165,8 +166,8 @@ for _ in $(seq "$ROUNDS"); do
     dl_s+=("$(PORT=$P_SOCAT speed)")
     [ -z "$P_HAP" ] || dl_h+=("$(PORT=$P_HAP speed)")
 done
-dl_direct=$(best "${dl_d[@]}"); dl_ours=$(best "${dl_o[@]}"); dl_tiny=$(best "${dl_t[@]}")
-dl_socat=$(best "${dl_s[@]}"); dl_hap=$(best "${dl_h[@]}")
+dl_direct=$(best_mbs "${dl_d[@]}"); dl_ours=$(best_mbs "${dl_o[@]}"); dl_tiny=$(best_mbs "${dl_t[@]}")
+dl_socat=$(best_mbs "${dl_s[@]}"); dl_hap=$(best_mbs "${dl_h[@]}")
 
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo "| medida | nginx directo | problema7 | tinyproxy | problema7/tinyproxy | problema7/directo |"
