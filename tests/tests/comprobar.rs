@@ -123,6 +123,100 @@ fn problema5_passes_completo() {
     });
 }
 
+#[test]
+fn problema6_passes_completo() {
+    let rooms = tempfile::tempdir().expect("tempdir");
+    let config = problema6::ServerConfig {
+        handshake_timeout: Duration::from_secs(1),
+        rooms_file: rooms.path().join("salas.json"),
+        ..problema6::ServerConfig::default()
+    };
+    let server = start_server(move |l, s| problema6::run(l, config, s));
+    passes_completo(6, server.addr, |o| {
+        o.server_idle = Some(Duration::from_secs(1))
+    });
+}
+
+#[test]
+fn problema7_passes_completo() {
+    // El puerto del origen de comprobar se elige antes, para admitirlo en CONNECT.
+    let origin_port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("puerto libre")
+        .port();
+    let config = problema7::ServerConfig {
+        connect_ports: vec![origin_port],
+        client_timeout: Duration::from_secs(1),
+        ..problema7::ServerConfig::default()
+    };
+    let server = start_server(move |l, s| problema7::run(l, config, s));
+    passes_completo(7, server.addr, |o| {
+        o.server_idle = Some(Duration::from_secs(1));
+        o.origin_port = origin_port;
+    });
+}
+
+#[test]
+fn problema8_passes_completo() {
+    let server = start_server(|l, s| problema8::run(l, problema8::ServerConfig::default(), s));
+    passes_completo(8, server.addr, |_| {});
+}
+
+#[test]
+fn problema9_passes_completo() {
+    use problema9::balanceador::{self, BalancerConfig, CheckKind};
+    use problema9::nodo::{self, NodeConfig};
+    let control = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let control_addr = control.local_addr().expect("addr");
+    let cfg = BalancerConfig {
+        check: CheckKind::Ping,
+        check_interval: Duration::from_millis(100),
+        fall: 1,
+        rise: 1,
+        ..BalancerConfig::default()
+    };
+    let balancer = start_server(move |l, s| balanceador::run(l, control, cfg, s));
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let nodes: Vec<ServerGuard> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let mut c = NodeConfig::new(format!("n{}", i + 1), dir.path());
+            c.balancer = Some(control_addr.to_string());
+            c.cluster_size = Some(3);
+            c.heartbeat = Duration::from_millis(100);
+            c.sync_interval = Duration::from_millis(200);
+            let peers = TcpListener::bind("127.0.0.1:0").expect("bind");
+            start_server(move |l, s| nodo::run(l, peers, c, s))
+        })
+        .collect();
+    // Listo cuando los tres están registrados y responden a PING a través del balanceador.
+    let ready = tests::wait_until(Duration::from_secs(30), || {
+        let registered =
+            problema9::registro::status(&control_addr.to_string(), Duration::from_secs(2))
+                .map(|s| {
+                    s.len() == 3
+                        && s.iter()
+                            .all(|b| b.state == problema9::registro::BackendState::Up)
+                })
+                .unwrap_or(false);
+        registered
+            && (0..3).all(|_| {
+                let mut c = tests::connect(balancer.addr);
+                std::io::Write::write_all(&mut c, b"PING\r\n").is_ok() && {
+                    let mut buf = [0u8; 7];
+                    std::io::Read::read_exact(&mut c, &mut buf).is_ok() && &buf == b"+PONG\r\n"
+                }
+            })
+    });
+    assert!(ready, "el clúster no se puso en marcha");
+    passes_completo(9, balancer.addr, |o| o.control = Some(control_addr));
+    drop(nodes);
+    drop(balancer);
+}
+
 // ---------------------------------------------------------------------------------------
 // Servidores en Python
 

@@ -296,7 +296,7 @@ impl<'o> Checker<'o> {
         self.skip(
             name,
             &format!(
-                "el plazo del servidor es de {} s; arránquelo con `{flag} 2` y pase `--plazo 2` a comprobar",
+                "el plazo del servidor es de {} s; arránquelo con `{flag}` y pase `--plazo 2` a comprobar",
                 wait.as_secs()
             ),
         );

@@ -178,7 +178,7 @@ fn completo(ch: &mut Checker<'_>) {
         || long_line(false),
     );
 
-    if let Some(wait) = ch.idle_wait("cliente que no envía nada", README_IDLE, "--timeout") {
+    if let Some(wait) = ch.idle_wait("cliente que no envía nada", README_IDLE, "--timeout 2") {
         let secs = wait.as_secs();
         ch.check(
             Step {

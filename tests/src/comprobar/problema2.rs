@@ -108,7 +108,7 @@ pub(super) fn run(ch: &mut Checker<'_>) {
         );
     }
 
-    if let Some(wait) = ch.idle_wait("cliente inactivo", README_IDLE, "--timeout") {
+    if let Some(wait) = ch.idle_wait("cliente inactivo", README_IDLE, "--timeout 2") {
         ch.check(
             Step {
                 name: "cliente inactivo",

@@ -363,7 +363,7 @@ fn completo(ch: &mut Checker<'_>) {
         },
     );
 
-    if let Some(wait) = ch.idle_wait("sin nombre a tiempo", README_IDLE, "--handshake-timeout") {
+    if let Some(wait) = ch.idle_wait("sin nombre a tiempo", README_IDLE, "--handshake-timeout 2") {
         ch.check(
             Step {
                 name: "sin nombre a tiempo",

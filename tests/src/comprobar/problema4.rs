@@ -543,7 +543,11 @@ fn completo(ch: &mut Checker<'_>, dir: &Path, url: &str, local: &[u8]) {
         },
     );
 
-    if let Some(wait) = ch.idle_wait("petición que no acaba de llegar", README_IDLE, "--timeout") {
+    if let Some(wait) = ch.idle_wait(
+        "petición que no acaba de llegar",
+        README_IDLE,
+        "--timeout 2",
+    ) {
         ch.check(
             Step {
                 name: "petición que no acaba de llegar",

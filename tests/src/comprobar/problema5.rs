@@ -369,7 +369,7 @@ fn completo(ch: &mut Checker<'_>, file_a: &str, text: &[u8]) {
         },
     );
 
-    if let Some(wait) = ch.idle_wait("cliente inactivo", README_IDLE, "--idle-timeout") {
+    if let Some(wait) = ch.idle_wait("cliente inactivo", README_IDLE, "--idle-timeout 2") {
         ch.check(
             Step {
                 name: "cliente inactivo",
