@@ -22,9 +22,23 @@ pub(super) fn run(ch: &mut Checker<'_>) {
     }
 }
 
-/// Un nombre distinto en cada ejecución, para no chocar con clientes que ya estén dentro.
+/// Un nombre distinto en cada llamada y en cada ejecución, para no chocar con clientes que ya
+/// estén dentro ni con lo que dejó una ejecución anterior (las salas de problema6 persisten).
+/// Como mucho `base` y 7 cifras (los nombres de problema8 tienen hasta 16 caracteres).
 pub(super) fn unique(base: &str) -> String {
-    format!("{base}{}", std::process::id() % 100_000)
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    static SEED: OnceLock<u32> = OnceLock::new();
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ d.as_secs() as u32)
+            .unwrap_or(0);
+        (nanos ^ std::process::id()) % 100_000
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) % 100;
+    format!("{base}{seed:05}{n:02}")
 }
 
 /// Entra con `name` sin suponer el texto del saludo ni de la confirmación: lo que llegue antes

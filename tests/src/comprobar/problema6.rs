@@ -3,7 +3,7 @@
 //! privados (`/msg`); en el protocolo completo, además, `/users`, `/nick`, `/topic`, historial,
 //! errores y límites.
 //!
-//! Las salas que crea comprobar (`comprobar_PID`, `comprobar_PID_b`) quedan en el fichero de
+//! La sala que crea comprobar (`comprobar_NNNNNNN`, distinta en cada ejecución) queda en el fichero de
 //! salas del servidor: el protocolo no permite borrarlas.
 
 use std::net::SocketAddr;
@@ -31,7 +31,7 @@ fn login(addr: SocketAddr, timeout: Duration, name: &str) -> Result<Conn, Failur
 pub(super) fn run(ch: &mut Checker<'_>) {
     let (addr, timeout) = (ch.opts.addr, ch.opts.timeout);
     let (ana, beto) = (unique("ana"), unique("beto"));
-    let room = format!("comprobar_{}", std::process::id());
+    let room = unique("comprobar_");
     let mut pair = None;
     ch.check(
         Step {

@@ -27,6 +27,7 @@ const ORIGIN_TIMEOUT: Duration = Duration::from_secs(10);
 struct Origin {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    accept_loop: Option<thread::JoinHandle<()>>,
 }
 
 impl Origin {
@@ -41,7 +42,7 @@ impl Origin {
             .map_err(|e| Failure::new(format!("origen sin dirección: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        thread::Builder::new()
+        let accept_loop = thread::Builder::new()
             .name("comprobar-origen".into())
             .spawn(move || {
                 for stream in listener.incoming() {
@@ -56,15 +57,24 @@ impl Origin {
                 }
             })
             .map_err(|e| Failure::new(format!("no se pudo crear el hilo del origen: {e}")))?;
-        Ok(Self { addr, stop })
+        Ok(Self {
+            addr,
+            stop,
+            accept_loop: Some(accept_loop),
+        })
     }
 }
 
 impl Drop for Origin {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Despierta al accept bloqueado.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        // Despierta al accept bloqueado y espera a que suelte el puerto (otra ejecución puede
+        // querer el mismo enseguida).
+        if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
+            if let Some(h) = self.accept_loop.take() {
+                let _ = h.join();
+            }
+        }
     }
 }
 
