@@ -166,15 +166,12 @@ fn completo(ch: &mut Checker<'_>) {
         },
         || long_line(true),
     );
-    ch.known_failure(
+    ch.check(
         Step {
             name: "mensaje demasiado largo sin `\\n`",
             sent: &format!("{} bytes y nada más", MAX_LINE + 1),
             expected: &format!("`{too_long}` en cuanto pasa del máximo"),
         },
-        "common::line::read_line admite max+1 bytes por si el siguiente es el `\\n` de un `\\r\\n`, \
-         así que con exactamente max+1 bytes sin `\\r` espera un byte más y acaba en el plazo \
-         (`ERROR tiempo agotado`) en vez de en `ERROR mensaje demasiado largo`",
         || long_line(false),
     );
 
