@@ -246,6 +246,11 @@ fn start_python(script: &str, args: &[&str]) -> Option<PyServer> {
     if !tests::require_tool("python3") {
         return None;
     }
+    if !python_dir().join(script).is_file() {
+        // Los servidores de los problemas 1 a 3 llegan desde otra rama (la del taller).
+        eprintln!("AVISO: falta tests/python/{script}; se salta esta prueba");
+        return None;
+    }
     let mut child = Command::new("python3")
         .arg("-u")
         .arg(python_dir().join(script))
@@ -291,6 +296,18 @@ fn check_python(
     let mut opts = Options::new(problem, server.addr, Level::Taller);
     tweak(&mut opts);
     check(&opts)
+}
+
+#[test]
+fn python_workshop_servers_1_to_3_pass_taller() {
+    for n in 1..=3u8 {
+        let Some(server) = start_python(&format!("taller/problema{n}_servidor.py"), &[]) else {
+            continue;
+        };
+        let (summary, text) = check_python(n, &server, |_| {});
+        assert_eq!(summary.failed, 0, "{text}");
+        assert!(summary.passed >= 2, "{text}");
+    }
 }
 
 #[test]
@@ -360,6 +377,32 @@ fn python_chat_that_echoes_to_the_sender_fails_with_a_hint() {
 
 // ---------------------------------------------------------------------------------------
 // La propia herramienta
+
+#[test]
+fn the_binary_exits_1_on_a_failed_check_and_2_on_a_refused_address() {
+    let bin = env!("CARGO_BIN_EXE_comprobar");
+    let refused = tests::run_with_timeout(
+        Command::new(bin).args(["problema3", "--addr", "192.168.1.10:8003"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("no es de loopback"), "{err}");
+
+    let Some(server) = start_python("rotos/eco_pierde_byte.py", &[]) else {
+        return;
+    };
+    let out = tests::run_with_timeout(
+        Command::new(bin).args(["problema2", "--addr", &server.addr.to_string()]),
+        Duration::from_secs(60),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.lines().last().unwrap_or("").ends_with("falladas"),
+        "{text}"
+    );
+}
 
 #[test]
 fn non_loopback_addresses_are_refused_with_a_clear_message() {
