@@ -16,11 +16,12 @@ use tests::{start_on, start_server, ServerGuard};
 
 /// Ejecuta comprobar y devuelve el recuento y el informe (que también se imprime: con
 /// `--nocapture` se ve como lo vería un estudiante).
-fn check(opts: &Options) -> (Summary, String) {
+fn check(opts: &Options, label: &str) -> (Summary, String) {
     let mut out = Vec::new();
     let summary = comprobar::run(opts, &mut out).expect("comprobar arranca");
     let text = String::from_utf8_lossy(&out).into_owned();
-    println!("{text}");
+    // En línea propia aunque cargo haya dejado a medias la suya (.ci/run filtra el recuento).
+    println!("\n[{label}]\n{text}");
     (summary, text)
 }
 
@@ -31,7 +32,7 @@ fn passes_completo(problem: u8, addr: SocketAddr, tweak: impl FnOnce(&mut Option
     tweak(&mut opts);
     for level in [Level::Completo, Level::Taller] {
         opts.level = level;
-        let (summary, text) = check(&opts);
+        let (summary, text) = check(&opts, "nuestro servidor");
         assert_eq!(summary.failed, 0, "comprobar encontró fallos:\n{text}");
         assert!(summary.passed > 0, "{text}");
     }
@@ -291,11 +292,12 @@ fn start_python(script: &str, args: &[&str]) -> Option<PyServer> {
 fn check_python(
     problem: u8,
     server: &PyServer,
+    label: &str,
     tweak: impl FnOnce(&mut Options),
 ) -> (Summary, String) {
     let mut opts = Options::new(problem, server.addr, Level::Taller);
     tweak(&mut opts);
-    check(&opts)
+    check(&opts, label)
 }
 
 #[test]
@@ -304,7 +306,7 @@ fn python_workshop_servers_1_to_3_pass_taller() {
         let Some(server) = start_python(&format!("taller/problema{n}_servidor.py"), &[]) else {
             continue;
         };
-        let (summary, text) = check_python(n, &server, |_| {});
+        let (summary, text) = check_python(n, &server, "Python del taller", |_| {});
         assert_eq!(summary.failed, 0, "{text}");
         assert!(summary.passed >= 2, "{text}");
     }
@@ -318,7 +320,7 @@ fn python_problema4_passes_taller() {
         return;
     };
     for file in ["a.txt", "datos.bin"] {
-        let (summary, text) = check_python(4, &server, |o| {
+        let (summary, text) = check_python(4, &server, "Python del taller", |o| {
             o.dir = Some(dir.path().to_path_buf());
             o.file = Some(file.into());
         });
@@ -335,7 +337,7 @@ fn python_http_without_content_length_fails_with_a_hint() {
     else {
         return;
     };
-    let (summary, text) = check_python(4, &server, |o| {
+    let (summary, text) = check_python(4, &server, "Python roto: debe fallar", |o| {
         o.dir = Some(dir.path().to_path_buf());
         o.file = Some("a.txt".into());
     });
@@ -349,7 +351,7 @@ fn python_echo_that_drops_a_byte_fails_with_a_hint() {
     let Some(server) = start_python("rotos/eco_pierde_byte.py", &[]) else {
         return;
     };
-    let (summary, text) = check_python(2, &server, |_| {});
+    let (summary, text) = check_python(2, &server, "Python roto: debe fallar", |_| {});
     assert!(summary.failed >= 1, "{text}");
     assert!(text.contains("✗ eco de texto"), "{text}");
     assert!(
@@ -363,7 +365,7 @@ fn python_chat_that_echoes_to_the_sender_fails_with_a_hint() {
     let Some(server) = start_python("rotos/chat_eco_remitente.py", &[]) else {
         return;
     };
-    let (summary, text) = check_python(3, &server, |_| {});
+    let (summary, text) = check_python(3, &server, "Python roto: debe fallar", |_| {});
     assert!(summary.failed >= 1, "{text}");
     assert!(
         text.contains("✗ una línea llega a todos menos a quien la envía"),
@@ -430,7 +432,7 @@ fn a_server_that_never_answers_fails_fast_instead_of_hanging() {
     let mut opts = Options::new(1, listener.local_addr().expect("addr"), Level::Taller);
     opts.timeout = Duration::from_millis(500);
     let start = std::time::Instant::now();
-    let (summary, text) = check(&opts);
+    let (summary, text) = check(&opts, "servidor que nunca responde: debe fallar");
     assert_eq!(summary.failed, 1, "{text}");
     assert!(
         text.contains("✗ enviar un mensaje y recibir respuesta"),

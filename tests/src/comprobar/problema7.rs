@@ -78,54 +78,46 @@ impl Drop for Origin {
     }
 }
 
+/// Una conexión con el origen: las peticiones se leen con `common::http` (el analizador del
+/// proyecto; aquí solo hace de servidor de prueba, no se comprueba a sí mismo).
 fn serve_origin(stream: TcpStream) {
+    use common::http::{self, BodyReader, ChunkLimits, Limits};
     let _ = stream.set_read_timeout(Some(ORIGIN_TIMEOUT));
     let _ = stream.set_write_timeout(Some(ORIGIN_TIMEOUT));
-    let Ok(write_half) = stream.try_clone() else {
+    let Ok(mut out) = stream.try_clone() else {
         return;
     };
-    let mut out = write_half;
     let mut reader = BufReader::new(stream);
     loop {
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if head.is_empty() && line == "ECO\n" {
-                // Túnel: eco de bytes hasta el fin de flujo, y luego cierre.
-                let _ = out.write_all(b"ECO\n");
-                let _ = std::io::copy(&mut reader, &mut out);
-                let _ = out.shutdown(NetShutdown::Write);
-                return;
-            }
-            let end = line == "\r\n" || line == "\n";
-            head.push_str(&line);
-            if end || head.len() > 64 * 1024 {
-                break;
-            }
-        }
-        let lower = head.to_ascii_lowercase();
-        let mut body = Vec::new();
-        if let Some(len) = lower
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse::<usize>().ok())
+        if reader
+            .fill_buf()
+            .map(|b| b.starts_with(b"ECO\n"))
+            .unwrap_or(false)
         {
-            body = vec![0; len.min(16 << 20)];
-            if reader.read_exact(&mut body).is_err() {
-                return;
-            }
-        } else if lower.contains("transfer-encoding: chunked") {
-            match read_chunked(&mut reader) {
-                Some(b) => body = b,
-                None => return,
-            }
+            // Túnel: eco de bytes hasta el fin de flujo, y luego cierre.
+            let _ = std::io::copy(&mut reader, &mut out);
+            let _ = out.shutdown(NetShutdown::Write);
+            return;
         }
+        let Ok(Some(head)) = http::read_request_head(&mut reader, &Limits::default()) else {
+            return;
+        };
+        let Ok(kind) = http::request_body_kind(&head) else {
+            return;
+        };
+        let mut body = Vec::new();
+        if BodyReader::new(&mut reader, kind, ChunkLimits::default())
+            .take(16 << 20)
+            .read_to_end(&mut body)
+            .is_err()
+        {
+            return;
+        }
+        let mut seen = Vec::new();
+        let _ = http::write_request_head(&mut seen, &head);
         let reply = format!(
-            "{head}--cuerpo: {} bytes: {}\n",
+            "{}--cuerpo: {} bytes: {}\n",
+            String::from_utf8_lossy(&seen),
             body.len(),
             String::from_utf8_lossy(&body)
         );
@@ -136,31 +128,6 @@ fn serve_origin(stream: TcpStream) {
         if out.write_all(response.as_bytes()).is_err() {
             return;
         }
-    }
-}
-
-/// Un cuerpo `chunked` decodificado (sin extensiones ni trailers que importen).
-fn read_chunked(reader: &mut impl BufRead) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size = String::new();
-        reader.read_line(&mut size).ok()?;
-        let n = usize::from_str_radix(size.trim().split(';').next()?.trim(), 16).ok()?;
-        if n == 0 {
-            let mut trailer = String::new();
-            loop {
-                trailer.clear();
-                reader.read_line(&mut trailer).ok()?;
-                if trailer.trim().is_empty() {
-                    return Some(body);
-                }
-            }
-        }
-        let mut chunk = vec![0; n.min(16 << 20)];
-        reader.read_exact(&mut chunk).ok()?;
-        body.extend_from_slice(&chunk);
-        let mut crlf = [0u8; 2];
-        reader.read_exact(&mut crlf).ok()?;
     }
 }
 
