@@ -53,14 +53,29 @@ impl Outbox {
         write_timeout: Duration,
         name: &str,
     ) -> std::io::Result<(Outbox, JoinHandle<()>)> {
-        let writer = stream.try_clone()?;
-        writer.set_write_timeout(Some(write_timeout))?;
-        let control = Arc::new(stream.try_clone()?);
+        Self::spawn_shared(Arc::new(stream.try_clone()?), capacity, write_timeout, name)
+    }
+
+    /// Como [`Outbox::spawn`], pero sobre el mismo socket compartido (`Arc`), sin duplicar
+    /// el descriptor: cada descriptor de más por cliente acerca el límite del proceso
+    /// (`RLIMIT_NOFILE`). Fija el tiempo de escritura del socket a `write_timeout`.
+    ///
+    /// # Errores
+    /// Si no se puede fijar el tiempo de escritura o crear el hilo.
+    pub fn spawn_shared(
+        stream: Arc<TcpStream>,
+        capacity: usize,
+        write_timeout: Duration,
+        name: &str,
+    ) -> std::io::Result<(Outbox, JoinHandle<()>)> {
+        stream.set_write_timeout(Some(write_timeout))?;
+        let writer = Arc::clone(&stream);
+        let control = stream;
         let (tx, rx) = sync_channel::<Arc<[u8]>>(capacity.max(1));
         let handle = thread::Builder::new()
             .name(format!("{name}-escritor"))
             .spawn(move || {
-                let mut w = &writer;
+                let mut w = &*writer;
                 while let Ok(msg) = rx.recv() {
                     if let Err(e) = w.write_all(&msg) {
                         log::debug!("escritor: error de escritura: {e}");
