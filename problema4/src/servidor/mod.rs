@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub max_discard: u64,
     /// Máximo de conexiones simultáneas (las demás reciben 503).
     pub max_connections: usize,
+    /// ¿Se sirven y se listan los ficheros ocultos (`.git/`, `.env`)? Por omisión no: se
+    /// contestan con 404 como si no existieran (`--hidden` los muestra).
+    pub hidden: bool,
 }
 
 impl ServerConfig {
@@ -57,6 +60,7 @@ impl ServerConfig {
             timeout: DEFAULT_TIMEOUT,
             max_discard: DEFAULT_MAX_DISCARD,
             max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
+            hidden: false,
         }
     }
 }
@@ -83,7 +87,61 @@ struct Context {
     shutdown: Shutdown,
 }
 
-/// Sirve `config.root` en `listener` hasta que se dispare `shutdown`.
+/// Un servidor ya comprobado (la raíz existe, es un directorio y está abierta) que aún no
+/// escucha. Se separa de [`Server::run`] para que el binario valide todo antes de abrir el
+/// puerto e imprimir `escuchando en ...`: quien espera esa línea no debe oír "listo" de un
+/// servidor que va a fallar (issue 16).
+pub struct Server {
+    root: open::Root,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Comprueba la configuración y abre la raíz.
+    ///
+    /// # Errores
+    /// [`ServerError::Root`] si la raíz no es un directorio accesible.
+    pub fn new(config: ServerConfig) -> Result<Server, ServerError> {
+        let root = std::fs::canonicalize(&config.root).map_err(|e| ServerError::Root {
+            path: config.root.clone(),
+            reason: common::net::describe_io_error(&e),
+        })?;
+        if !root.is_dir() {
+            return Err(ServerError::Root {
+                path: config.root.clone(),
+                reason: "no es un directorio".into(),
+            });
+        }
+        let root = open::Root::new(root.clone()).map_err(|e| ServerError::Root {
+            path: root,
+            reason: common::net::describe_io_error(&e),
+        })?;
+        Ok(Server { root, config })
+    }
+
+    /// Sirve la raíz en `listener` hasta que se dispare `shutdown`.
+    ///
+    /// # Errores
+    /// [`ServerError::Io`] si falla el bucle de aceptación.
+    pub fn run(self, listener: TcpListener, shutdown: Shutdown) -> Result<(), ServerError> {
+        log::info!("[problema4] sirviendo {}", self.root.path().display());
+        let mut serve = ServeConfig::new("problema4");
+        serve.max_connections = self.config.max_connections;
+        serve.refusal = refusal_bytes();
+        let ctx = Arc::new(Context {
+            root: self.root,
+            config: self.config,
+            shutdown: shutdown.clone(),
+        });
+        common::serve(listener, serve, shutdown, move |stream, peer| {
+            handle_connection(&ctx, stream, peer)
+        })?;
+        Ok(())
+    }
+}
+
+/// Sirve `config.root` en `listener` hasta que se dispare `shutdown` ([`Server::new`] y
+/// [`Server::run`] de una vez).
 ///
 /// # Errores
 /// [`ServerError::Root`] si la raíz no es un directorio accesible.
@@ -92,36 +150,11 @@ pub fn run(
     config: ServerConfig,
     shutdown: Shutdown,
 ) -> Result<(), ServerError> {
-    let root = std::fs::canonicalize(&config.root).map_err(|e| ServerError::Root {
-        path: config.root.clone(),
-        reason: common::net::describe_io_error(&e),
-    })?;
-    if !root.is_dir() {
-        return Err(ServerError::Root {
-            path: config.root.clone(),
-            reason: "no es un directorio".into(),
-        });
-    }
-    log::info!("[problema4] sirviendo {}", root.display());
-    let root = open::Root::new(root.clone()).map_err(|e| ServerError::Root {
-        path: root,
-        reason: common::net::describe_io_error(&e),
-    })?;
-    let mut serve = ServeConfig::new("problema4");
-    serve.max_connections = config.max_connections;
-    serve.refusal = refusal_bytes();
-    let ctx = Arc::new(Context {
-        root,
-        config,
-        shutdown: shutdown.clone(),
-    });
-    common::serve(listener, serve, shutdown, move |stream, peer| {
-        handle_connection(&ctx, stream, peer)
-    })?;
-    Ok(())
+    Server::new(config)?.run(listener, shutdown)
 }
 
-/// La respuesta 503 que reciben las conexiones por encima del tope.
+/// La respuesta 503 que reciben las conexiones por encima del tope (`common::serve` le
+/// añade `Date` al enviarla: [`common::http::stamp_date`]).
 pub fn refusal_bytes() -> Vec<u8> {
     let body = error_html(503, "Service Unavailable", error_detail(503));
     let mut head = ResponseHead::new(503);
