@@ -9,12 +9,13 @@
 //! Aquí están el bucle de cada conexión, los plazos y el cierre; la respuesta a cada petición
 //! (validación, ficheros, listados, errores) está en `respond`.
 
-use std::io::{self, BufReader, Read};
-use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::conn::{linger_close, DeadlineReader, Linger};
 use common::http::{self, HttpError, Limits, RequestHead, ResponseHead, Version};
 use common::{ServeConfig, Shutdown};
 
@@ -170,35 +171,17 @@ pub fn refusal_bytes() -> Vec<u8> {
     out
 }
 
-/// Un socket cuya lectura respeta un plazo absoluto: antes de cada `read` se ajusta el
-/// tiempo de espera del socket a lo que queda hasta el plazo.
-struct DeadlineStream {
-    stream: TcpStream,
-    deadline: Instant,
-    /// El último tiempo de espera puesto en el socket (para no repetir la llamada al sistema
-    /// en cada lectura cuando apenas ha cambiado).
-    applied: Option<Duration>,
-}
+/// El lado de lectura de una conexión: con buffer y con el plazo total de
+/// [`common::conn::DeadlineReader`] (el mismo socket que escribe `Output`, prestado: sin
+/// duplicar el descriptor).
+type Reader<'a> = BufReader<DeadlineReader<&'a TcpStream>>;
 
-impl Read for DeadlineStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        // Con una holgura de 1/8 del plazo: en una conexión rápida el tiempo restante casi no
-        // cambia entre lecturas y nos ahorramos un `setsockopt` por petición.
-        let close_enough = self.applied.is_some_and(|a| {
-            let diff = if a > left { a - left } else { left - a };
-            diff <= left / 8
-        });
-        if !close_enough {
-            self.stream.set_read_timeout(Some(left))?;
-            self.applied = Some(left);
-        }
-        self.stream.read(buf)
-    }
-}
+/// El cierre con espera de una conexión que se corta tras responder: como mucho 256 KiB y
+/// 1 s (lo que ya venía en camino; un cliente hostil no retiene el hilo).
+const LINGER: Linger = Linger {
+    max_bytes: 256 * 1024,
+    max_time: Duration::from_secs(1),
+};
 
 /// Lo que hay que hacer con la conexión tras una respuesta.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,20 +194,11 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
     log::debug!("[problema4] {peer}: conectado");
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(ctx.config.timeout));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(
-        16 * 1024,
-        DeadlineStream {
-            stream: read_half,
-            deadline: Instant::now() + ctx.config.timeout,
-            applied: None,
-        },
-    );
+    let mut reader: Reader = BufReader::with_capacity(16 * 1024, DeadlineReader::new(&stream));
     let mut out = Output::new(&stream);
     loop {
-        reader.get_mut().deadline = Instant::now() + ctx.config.timeout;
+        // Plazo total para la petición entera, desde que se empieza a esperarla.
+        reader.get_mut().expire_in(Some(ctx.config.timeout));
         let started = Instant::now();
         let head = match http::read_request_head(&mut reader, &ctx.config.limits) {
             Ok(Some(head)) => head,
@@ -242,7 +216,7 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
                 let status = e.status();
                 let sent = send_error(&mut out, status, Version::Http11, false, &[]);
                 access_log(peer, "-", status, sent.unwrap_or(0), started);
-                lingering_close(&stream, &mut reader);
+                linger_close(&stream, LINGER);
                 return;
             }
         };
@@ -252,7 +226,7 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
                     access_log(peer, &request_line(&head), status, bytes, started);
                 }
                 if after == After::Close || ctx.shutdown.is_triggered() {
-                    lingering_close(&stream, &mut reader);
+                    linger_close(&stream, LINGER);
                     return;
                 }
             }
@@ -274,13 +248,4 @@ fn access_log(peer: SocketAddr, line: &str, status: u16, bytes: u64, started: In
         "[problema4] {peer} \"{line}\" {status} {bytes} {:.1}ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
-}
-
-/// Cierre "con espera" (como el `lingering close` de Apache): cerramos nuestra escritura y
-/// leemos un poco lo que el cliente siga enviando, para que el núcleo no responda con un
-/// RST que destruya la respuesta antes de que el cliente la lea.
-fn lingering_close(stream: &TcpStream, reader: &mut BufReader<DeadlineStream>) {
-    let _ = stream.shutdown(NetShutdown::Write);
-    reader.get_mut().deadline = Instant::now() + Duration::from_secs(1);
-    let _ = io::copy(&mut reader.take(256 * 1024), &mut io::sink());
 }

@@ -6,7 +6,7 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
@@ -18,7 +18,7 @@ use common::http::{
 };
 
 use super::open::list_dir;
-use super::{After, Context, DeadlineStream, SERVER_NAME, SMALL_FILE};
+use super::{After, Context, Reader, SERVER_NAME, SMALL_FILE};
 use crate::protocolo::{
     self, decode_path, error_detail, error_html, etag, evaluate_preconditions, is_hidden,
     listing_html, mime_type, parse_range, ByteRange, PathError, Precondition, RangeRequest,
@@ -99,7 +99,7 @@ impl<'a> Output<'a> {
 pub(super) fn serve_request(
     ctx: &Context,
     head: &RequestHead,
-    reader: &mut BufReader<DeadlineStream>,
+    reader: &mut Reader<'_>,
     out: &mut Output,
 ) -> io::Result<(u16, u64, After)> {
     let version = head.version;
@@ -246,11 +246,7 @@ fn after(keep: bool) -> After {
 
 /// Lee y descarta el cuerpo, como mucho `max` bytes. `Ok(false)` si no se pudo leer entero
 /// (demasiado grande o mal formado): entonces hay que cerrar tras responder.
-fn discard_body(
-    reader: &mut BufReader<DeadlineStream>,
-    kind: BodyKind,
-    max: u64,
-) -> io::Result<bool> {
+fn discard_body(reader: &mut Reader<'_>, kind: BodyKind, max: u64) -> io::Result<bool> {
     let mut body = BodyReader::new(&mut *reader, kind, ChunkLimits::default());
     match io::copy(
         &mut (&mut body).take(max.saturating_add(1)),
