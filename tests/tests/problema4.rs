@@ -1485,7 +1485,7 @@ fn every_status_passes_httplint() {
         (505, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n".to_vec()),
         (408, b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec()),
     ];
-    let mut lint = |status: u16, response: &[u8]| {
+    let lint = |status: u16, response: &[u8]| {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(response).unwrap();
         let out = run_with_timeout(
