@@ -44,6 +44,6 @@ pub mod sync;
 pub use cli::{ClientArgs, ServerArgs};
 pub use logging::init_logging;
 pub use parsed::Parsed;
-pub use server::{serve, ServeConfig};
+pub use server::{serve, serve_shared, ServeConfig};
 pub use shutdown::Shutdown;
 pub use sync::lock;

@@ -31,7 +31,8 @@ pub const TOKEN_LEN: usize = 16;
 /// para que el rival no espere mucho y suficiente para reconectar tras un corte breve.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
-/// Tiempo sin recibir nada tras el que se cierra una conexión: esperar rival o mirar una
+/// Tiempo sin recibir una orden completa tras el que se cierra una conexión (total: un goteo
+/// de bytes no lo renueva): esperar rival o mirar una
 /// partida es parte del protocolo, así que el tope es largo (una hora).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -574,7 +575,7 @@ pub enum ErrorCode {
     NoRematch,
     /// El servidor está lleno.
     Full,
-    /// Demasiado tiempo sin recibir nada.
+    /// Demasiado tiempo sin recibir una orden completa.
     Idle,
     /// Demasiadas órdenes por segundo: se ignoró esta.
     RateLimited,
