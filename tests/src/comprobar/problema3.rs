@@ -401,6 +401,42 @@ fn completo(ch: &mut Checker<'_>) {
         );
     }
 
+    ch.check(
+        Step {
+            name: "demasiados intentos de nombre",
+            sent: "10 nombres no válidos seguidos (vacío, con espacios, con ':'...)",
+            expected: "un `ERROR` por cada uno y, al décimo, `ERROR demasiados intentos de nombre: desconectado` y el cierre",
+        },
+        || {
+            let mut c = Conn::open(addr, timeout)?;
+            expect_line(&mut c, "Introduce tu nombre:")?;
+            for i in 0..10 {
+                c.send_line(if i % 2 == 0 { "a b" } else { "a:b" })?;
+            }
+            expect_eventually(&mut c, "ERROR demasiados intentos de nombre: desconectado")?;
+            c.until_closed(timeout)?;
+            Ok("el aviso y el cierre".into())
+        },
+    );
+    ch.check(
+        Step {
+            name: "inundación que no para",
+            sent: "100 mensajes de golpe desde un cliente nuevo",
+            expected: "`ERROR demasiados mensajes seguidos: desconectado` y el cierre (tras 50 rechazos seguidos)",
+        },
+        || {
+            let mut f = join_exact(addr, timeout, &unique("rio"))?;
+            let mut burst = Vec::new();
+            for i in 0..100 {
+                burst.extend_from_slice(format!("i{i}\n").as_bytes());
+            }
+            f.send(&burst)?;
+            expect_eventually(&mut f, "ERROR demasiados mensajes seguidos: desconectado")?;
+            f.until_closed(timeout)?;
+            Ok("el aviso y el cierre".into())
+        },
+    );
+
     if let Some(wait) = ch.idle_wait("sin nombre a tiempo", README_IDLE, "--handshake-timeout 2") {
         ch.check(
             Step {

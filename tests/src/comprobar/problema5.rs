@@ -248,6 +248,11 @@ fn completo(ch: &mut Checker<'_>, file_a: &str, text: &[u8]) {
             format!("LIST {}", "x".repeat(1100)),
             "LINE_TOO_LONG",
         ),
+        (
+            "fichero de más de 4 GiB",
+            "UPLOAD enorme.bin 5000000000 -".into(),
+            "TOO_LARGE",
+        ),
     ];
     ch.check(
         Step {
@@ -291,6 +296,30 @@ fn completo(ch: &mut Checker<'_>, file_a: &str, text: &[u8]) {
             )?;
             c.send(text)?;
             let got = expect_error(c.line_within(SLOW)?, "CHECKSUM")?;
+            expect_error(command(&mut c, &format!("DOWNLOAD {file}"))?, "NOT_FOUND")?;
+            Ok(got)
+        },
+    );
+
+    ch.check(
+        Step {
+            name: "línea SHA256 final mal escrita o distinta",
+            sent:
+                "`UPLOAD x 5 -`, 5 bytes y `SHA256 abc`; luego otra con el SHA-256 de otros bytes",
+            expected: "`ERROR BAD_COMMAND ...`, `ERROR CHECKSUM ...` y que no se guarde nada",
+        },
+        || {
+            let mut c = open(addr, timeout)?;
+            let file = name("trailer.txt");
+            expect(command(&mut c, &format!("UPLOAD {file} 5 -"))?, "READY 0")?;
+            c.send(text)?;
+            expect_error(command(&mut c, "SHA256 abc")?, "BAD_COMMAND")?;
+            expect(command(&mut c, &format!("UPLOAD {file} 5 -"))?, "READY 0")?;
+            c.send(text)?;
+            let got = expect_error(
+                command(&mut c, &format!("SHA256 {}", sha_hex(b"otra cosa")))?,
+                "CHECKSUM",
+            )?;
             expect_error(command(&mut c, &format!("DOWNLOAD {file}"))?, "NOT_FOUND")?;
             Ok(got)
         },

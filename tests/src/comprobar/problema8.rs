@@ -324,7 +324,7 @@ fn completo(ch: &mut Checker<'_>, g: &mut Game) {
     );
 
     let long = format!("LIST {}", "x".repeat(300));
-    let errors: [(&str, &[u8], &str); 7] = [
+    let errors: [(&str, &[u8], &str); 10] = [
         ("orden desconocida", b"BAILAR\n", "UNKNOWN_COMMAND"),
         ("argumento malo", b"MOVE x\n", "BAD_ARGUMENT"),
         ("sin nombre", b"PLAY\n", "NO_NAME"),
@@ -332,6 +332,13 @@ fn completo(ch: &mut Checker<'_>, g: &mut Game) {
         ("nombre no válido", b"NAME a.b\n", "BAD_NAME"),
         ("línea demasiado larga", long.as_bytes(), "LINE_TOO_LONG"),
         ("UTF-8 no válido", b"\xff\xfe\n", "INVALID_UTF8"),
+        (
+            "mirar una partida que no existe",
+            b"WATCH 999999\n",
+            "NO_SUCH_GAME",
+        ),
+        ("mover sin partida", b"MOVE 5\n", "NOT_IN_GAME"),
+        ("revancha sin partida", b"REMATCH\n", "NO_REMATCH"),
     ];
     let mut c = match welcome(addr, timeout) {
         Ok(c) => c,
@@ -367,6 +374,20 @@ fn completo(ch: &mut Checker<'_>, g: &mut Game) {
             },
         );
     }
+    ch.check(
+        Step {
+            name: "nombre ya elegido y partida ocupada",
+            sent: "`NAME` dos veces, y `PLAY CPU` con una partida en curso",
+            expected: "`ERROR ALREADY_NAMED ...` y `ERROR BUSY ...`",
+        },
+        || {
+            let (mut p, _) = named(addr, timeout, &unique("pepe"))?;
+            refused(&mut p, &format!("NAME {}", unique("otro")), "ALREADY_NAMED")?;
+            p.send_line("PLAY CPU")?;
+            p.line_where("`START ...`", |l| l.starts_with("START "))?;
+            refused(&mut p, "PLAY CPU", "BUSY")
+        },
+    );
     ch.check(
         Step {
             name: "HELP",

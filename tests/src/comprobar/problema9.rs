@@ -240,6 +240,17 @@ fn completo(ch: &mut Checker<'_>, key: &str) {
     let (addr, timeout) = (ch.opts.addr, ch.opts.timeout);
     let cases: Vec<(&str, Vec<&str>, Value)> = vec![
         ("ECHO", vec!["ECHO", "eco"], bulk("eco")),
+        ("PING con mensaje", vec!["PING", "hola"], bulk("hola")),
+        (
+            "CONFIG GET (lo pide redis-benchmark)",
+            vec!["CONFIG", "GET", "databases"],
+            Value::Array(Some(vec![bulk("databases"), bulk("1")])),
+        ),
+        (
+            "CLIENT GETNAME",
+            vec!["CLIENT", "GETNAME"],
+            Value::Bulk(None),
+        ),
         (
             "EXISTS",
             vec!["EXISTS", key, "comprobar-no-existe"],
@@ -389,6 +400,11 @@ fn completo(ch: &mut Checker<'_>, key: &str) {
             "latido de un desconocido",
             r#"{"type":"heartbeat","id":"comprobar-nadie"}"#,
             r#"{"type":"unknown","id":"comprobar-nadie"}"#,
+        ),
+        (
+            "registro con una dirección mala",
+            r#"{"type":"register","id":"comprobar-malo","addr":"sin-puerto"}"#,
+            r#"{"type":"error","message":"#,
         ),
     ] {
         ch.check(
