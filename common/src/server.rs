@@ -290,7 +290,8 @@ impl OutOfFds {
 fn refuse(mut stream: TcpStream, refusal: &[u8]) {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
     if !refusal.is_empty() {
-        let _ = stream.write_all(refusal);
+        // Un rechazo HTTP (el 503) lleva la fecha del momento, no la del arranque.
+        let _ = stream.write_all(&crate::http::stamp_date(refusal));
     }
     let _ = stream.shutdown(NetShutdown::Write);
 }
