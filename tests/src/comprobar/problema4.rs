@@ -226,7 +226,17 @@ pub(super) fn run(ch: &mut Checker<'_>) -> Result<(), ComprobarError> {
             ),
         },
         || {
-            let r = until_close(addr, timeout, &get(&url))?.expect_status(200)?;
+            let r = until_close(addr, timeout, &get(&url))?;
+            if r.status == 404 {
+                return Err(Failure::hint(
+                    r.brief(),
+                    format!(
+                        "comprobar pidió {url} porque está en {}: ¿sirve su servidor ese directorio? Indíquelo con --dir (y el fichero con --fichero)",
+                        dir.display()
+                    ),
+                ));
+            }
+            let r = r.expect_status(200)?;
             let Some(ctype) = r.header("Content-Type") else {
                 return Err(Failure::hint(
                     r.brief(),
