@@ -47,6 +47,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
+    // El directorio se comprueba antes de la línea `escuchando en` (issue 16).
+    problema5::Store::open(&args.dir, args.max_size, args.quota)?;
     let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let config = ServerConfig {
         dir: args.dir,
