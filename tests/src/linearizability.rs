@@ -97,6 +97,8 @@ pub struct Violation {
     pub ops: usize,
     /// Cuántas se lograron linealizar como mucho.
     pub longest_prefix: usize,
+    /// La operación cuya respuesta no se pudo alcanzar con ningún orden.
+    pub stuck: Option<Operation>,
     /// Las operaciones alrededor del punto de atasco, en orden de invocación.
     pub around: Vec<Operation>,
 }
@@ -116,9 +118,14 @@ impl std::fmt::Display for Violation {
                 Outcome::Ok => format!("+OK a +{:.1} ms", ms(op.complete)),
                 Outcome::Value(v) => format!("{v:?} a +{:.1} ms", ms(op.complete)),
             };
+            let mark = if self.stuck.as_ref() == Some(op) {
+                "   <- no linealizable"
+            } else {
+                ""
+            };
             writeln!(
                 f,
-                "  cliente{} {:?} invocada a +{:.1} ms -> {done}",
+                "  cliente{} {:?} invocada a +{:.1} ms -> {done}{mark}",
                 op.client,
                 op.call,
                 ms(op.invoke)
@@ -386,20 +393,25 @@ fn unlift(events: &mut [Event], call: usize) {
 }
 
 fn violation(key: &str, ops: &[&Operation], best: usize, stuck_at: usize) -> Violation {
+    // Las operaciones que se solapan con la que no se pudo linealizar, y las de los 20 ms
+    // anteriores: ahí está la contradicción.
     let stuck = ops.get(stuck_at);
     let (from, to) = stuck.map_or((0, 0), |s| {
-        (s.invoke.saturating_sub(40_000_000), s.complete + 10_000_000)
+        (s.invoke.saturating_sub(20_000_000), s.complete)
     });
     let mut around: Vec<Operation> = ops
         .iter()
         .filter(|op| op.invoke <= to && (op.pending() || op.complete >= from))
         .map(|op| (*op).clone())
         .collect();
-    around.truncate(40);
+    if around.len() > 60 {
+        around.drain(..around.len() - 60);
+    }
     Violation {
         key: key.to_string(),
         ops: ops.len(),
         longest_prefix: best,
+        stuck: stuck.map(|s| (*s).clone()),
         around,
     }
 }
