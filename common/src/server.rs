@@ -53,7 +53,7 @@ impl ServeConfig {
 /// Las conexiones vivas, para despertarlas al apagar y saber cuándo han terminado todas.
 #[derive(Default)]
 struct Registry {
-    streams: Mutex<HashMap<u64, TcpStream>>,
+    streams: Mutex<HashMap<u64, Arc<TcpStream>>>,
     empty: Condvar,
 }
 
@@ -78,7 +78,8 @@ impl Drop for Registered {
 ///
 /// `handler` recibe el socket y la dirección del cliente. Lo que haga el manejador con el
 /// socket (tiempos de espera, límites) es cosa suya; el bucle solo garantiza el tope de
-/// conexiones y el apagado ordenado.
+/// conexiones y el apagado ordenado. Cada conexión cuesta aquí dos descriptores (el del
+/// manejador y el del registro del apagado); [`serve_shared`] cuesta uno.
 ///
 /// # Errores
 /// Solo si no se puede consultar la dirección local del listener. Los errores de `accept`
@@ -91,6 +92,33 @@ pub fn serve<H>(
 ) -> io::Result<()>
 where
     H: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+{
+    let name = config.name.clone();
+    serve_shared(
+        listener,
+        config,
+        shutdown,
+        move |stream, peer| match stream.try_clone() {
+            Ok(own) => handler(own, peer),
+            Err(e) => log::error!("[{name}] {peer}: no se pudo duplicar el socket: {e}"),
+        },
+    )
+}
+
+/// Como [`serve`], pero el manejador recibe el socket compartido (`Arc<TcpStream>`) con el
+/// registro del apagado: un solo descriptor por conexión. Quien necesite el socket en otro
+/// hilo (un escritor) clona el `Arc`, no el descriptor.
+///
+/// # Errores
+/// Los de [`serve`].
+pub fn serve_shared<H>(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: Shutdown,
+    handler: H,
+) -> io::Result<()>
+where
+    H: Fn(Arc<TcpStream>, SocketAddr) + Send + Sync + 'static,
 {
     let local = listener.local_addr()?;
     // Despertar el `accept()` bloqueado conectándonos a nosotros mismos.
@@ -134,19 +162,10 @@ where
             continue;
         }
 
-        let clone = match stream.try_clone() {
-            Ok(c) => c,
-            Err(e) => {
-                log::error!(
-                    "[{}] {peer}: no se pudo duplicar el socket: {e}",
-                    config.name
-                );
-                continue;
-            }
-        };
+        let stream = Arc::new(stream);
         next_id += 1;
         let id = next_id;
-        lock(&registry.streams).insert(id, clone);
+        lock(&registry.streams).insert(id, Arc::clone(&stream));
         let guard = Registered {
             registry: Arc::clone(&registry),
             id,
@@ -175,7 +194,8 @@ where
 fn refuse(mut stream: TcpStream, refusal: &[u8]) {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
     if !refusal.is_empty() {
-        let _ = stream.write_all(refusal);
+        // Un rechazo HTTP (el 503) lleva la fecha del momento, no la del arranque.
+        let _ = stream.write_all(&crate::http::stamp_date(refusal));
     }
     let _ = stream.shutdown(NetShutdown::Write);
 }

@@ -31,7 +31,8 @@ pub const TOKEN_LEN: usize = 16;
 /// para que el rival no espere mucho y suficiente para reconectar tras un corte breve.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 
-/// Tiempo sin recibir nada tras el que se cierra una conexión: esperar rival o mirar una
+/// Tiempo sin recibir una orden completa tras el que se cierra una conexión (total: un goteo
+/// de bytes no lo renueva): esperar rival o mirar una
 /// partida es parte del protocolo, así que el tope es largo (una hora).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -574,7 +575,7 @@ pub enum ErrorCode {
     NoRematch,
     /// El servidor está lleno.
     Full,
-    /// Demasiado tiempo sin recibir nada.
+    /// Demasiado tiempo sin recibir una orden completa.
     Idle,
     /// Demasiadas órdenes por segundo: se ignoró esta.
     RateLimited,
@@ -1166,36 +1167,7 @@ impl fmt::Display for ServerMessage {
     }
 }
 
-/// Lee una duración de la línea de órdenes: `10` o `10s` (segundos), `500ms`, `2m`.
-///
-/// # Errores
-/// Un texto en español si no es un número con una de esas unidades.
-///
-/// ```
-/// use problema8::protocolo::parse_duration;
-/// use std::time::Duration;
-/// assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert!(parse_duration("diez").is_err());
-/// ```
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (digits, unit_ms) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (s, 1000)
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_ms))
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("duración no válida `{s}`: use por ejemplo 10s, 500ms o 2m"))
-}
+pub use common::conn::parse_duration;
 
 /// Las líneas de `HELP`, en el orden en que se envían (cada una como `INFO`).
 pub const HELP_LINES: [&str; 11] = [
