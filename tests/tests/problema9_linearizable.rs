@@ -116,6 +116,19 @@ impl Drop for Burners {
     }
 }
 
+/// La carga de una ejecución: `clients` clientes por el balanceador sobre `keys` claves.
+fn workload(balancer: String, clients: usize, keys: usize, secs: u64) -> Workload {
+    Workload {
+        addrs: vec![balancer],
+        clients,
+        keys,
+        duration: Duration::from_secs(secs),
+        max_ops: 2_000_000,
+        del_ratio: 0.05,
+        timeout: Duration::from_secs(5),
+    }
+}
+
 /// Comprueba lo grabado, imprime la línea de resumen y falla si hay violaciones.
 fn verify(name: &str, rec: &Recording, kills: usize) {
     let start = Instant::now();
@@ -179,15 +192,7 @@ fn one_hot_key_under_cpu_load_is_linearizable() {
     let bal = balancer.addr.to_string();
     wait_balancer_ready(&bal);
     let _burners = Burners::start(2, Duration::from_secs(secs + 60));
-    let workload = Workload {
-        addrs: vec![bal],
-        clients: 8,
-        keys: 1,
-        duration: Duration::from_secs(secs),
-        max_ops: 2_000_000,
-        del_ratio: 0.05,
-        timeout: Duration::from_secs(5),
-    };
+    let workload = workload(bal, 8, 1, secs);
     let rec = record(&workload, Instant::now(), &AtomicBool::new(false));
     verify("ejecución 1 (sin fallos, 1 clave, CPU ocupada)", &rec, 0);
 }
@@ -325,15 +330,7 @@ fn five_keys_with_nodes_killed_one_at_a_time_are_linearizable() {
     }
     let bal = balancer.addr.to_string();
     wait_balancer_ready(&bal);
-    let workload = Workload {
-        addrs: vec![bal],
-        clients: 6,
-        keys: 5,
-        duration: Duration::from_secs(secs),
-        max_ops: 2_000_000,
-        del_ratio: 0.05,
-        timeout: Duration::from_secs(5),
-    };
+    let workload = workload(bal, 6, 5, secs);
     let stop = AtomicBool::new(false);
     let (rec, kills) = thread::scope(|s| {
         let killer = s.spawn(|| {
