@@ -12,9 +12,10 @@
 //! linealizar cada operación invocada antes de la primera respuesta pendiente y se vuelve atrás
 //! al topar con una respuesta. Se memoriza cada par (conjunto de operaciones ya linealizadas,
 //! estado del registro) visto, para no explorar dos veces lo mismo: así un historial de miles
-//! de operaciones con ocho clientes se comprueba en milisegundos. El conjunto se guarda
-//! compacto (el primer índice no linealizado y las pocas linealizadas tras él), no como un
-//! mapa de bits de todo el historial.
+//! de operaciones con ocho clientes se comprueba en milisegundos. El conjunto no se guarda
+//! entero sino como un hash de Zobrist de 128 bits (el XOR de un número al azar por operación
+//! linealizada), que se actualiza en O(1) a cada paso; una colisión (probabilidad del orden de
+//! n² / 2¹²⁸) solo podría hacer saltarse un camino.
 //!
 //! Resultados desconocidos: una escritura que no respondió, que cortó la conexión o que
 //! respondió un error (`-NOQUORUM`) *pudo o no* surtir efecto, en cualquier momento posterior a
@@ -163,8 +164,20 @@ struct Event {
 /// Índice "ninguno" de la lista enlazada.
 const NIL: usize = usize::MAX;
 
-/// El conjunto de operaciones linealizadas, en forma compacta para la memoria de estados.
-type MemoKey = (u32, Vec<u32>, Option<u32>);
+/// El conjunto de operaciones linealizadas (su hash de Zobrist) y el estado del registro.
+type MemoKey = (u128, Option<u32>);
+
+/// El número de Zobrist de la operación `i` (splitmix64 dos veces: fijo y bien repartido).
+fn zobrist(i: usize) -> u128 {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let a = mix(i as u64);
+    (u128::from(a) << 64) | u128::from(mix(a ^ 0x5851_F42D_4C95_7F2D))
+}
 
 fn check_key(key: &str, ops: &[&Operation]) -> Option<Violation> {
     // Valores internados: el estado del registro es `Option<u32>` (`None` = nil).
@@ -250,23 +263,13 @@ fn check_key(key: &str, ops: &[&Operation]) -> Option<Violation> {
         }
     }
 
-    let pending: Vec<bool> = ops.iter().map(|op| op.pending()).collect();
-    let pending_ops: Vec<usize> = (0..n).filter(|&i| pending[i]).collect();
-    let mut linearized = vec![false; n];
-    let mut first_open = 0usize; // primera operación completada sin linealizar
+    let mut linearized: u128 = 0;
     let mut state: Option<u32> = None;
     let mut stack: Vec<(usize, Option<u32>)> = Vec::new();
     let mut memo: HashSet<MemoKey> = HashSet::new();
     let mut best = 0usize;
     let mut stuck_at = 0usize;
     let mut cursor = events[0].next;
-
-    let advance = |first_open: &mut usize, linearized: &[bool]| {
-        while *first_open < n && (linearized[*first_open] || pending[*first_open]) {
-            *first_open += 1;
-        }
-    };
-    advance(&mut first_open, &linearized);
 
     loop {
         if events[0].next == NIL {
@@ -289,19 +292,10 @@ fn check_key(key: &str, ops: &[&Operation]) -> Option<Violation> {
                 (Call::Get, _) => None,
             };
             if let Some(next_state) = next_state {
-                linearized[ev.op] = true;
-                let old_open = first_open;
-                advance(&mut first_open, &linearized);
-                let key = memo_key(
-                    &ops,
-                    &pending,
-                    &pending_ops,
-                    &linearized,
-                    first_open,
-                    next_state,
-                );
-                if memo.insert(key) {
+                let with_op = linearized ^ zobrist(ev.op);
+                if memo.insert((with_op, next_state)) {
                     stack.push((cursor, state));
+                    linearized = with_op;
                     state = next_state;
                     lift(&mut events, cursor);
                     if stack.len() > best {
@@ -310,8 +304,6 @@ fn check_key(key: &str, ops: &[&Operation]) -> Option<Violation> {
                     cursor = events[0].next;
                     continue;
                 }
-                linearized[ev.op] = false;
-                first_open = old_open;
             }
             cursor = ev.next;
         } else {
@@ -323,45 +315,11 @@ fn check_key(key: &str, ops: &[&Operation]) -> Option<Violation> {
                 return Some(violation(key, &ops, best, stuck_at));
             };
             state = old_state;
-            let op = events[call].op;
-            linearized[op] = false;
-            if op < first_open && !pending[op] {
-                first_open = op;
-            }
+            linearized ^= zobrist(events[call].op);
             unlift(&mut events, call);
             cursor = events[call].next;
         }
     }
-}
-
-/// La forma compacta del conjunto linealizado: el primer índice completado sin linealizar,
-/// las linealizadas tras él que empezaron antes de que este respondiera (las únicas posibles:
-/// nada se linealiza tras una respuesta pendiente), y las pendientes linealizadas.
-fn memo_key(
-    ops: &[&Operation],
-    pending: &[bool],
-    pending_ops: &[usize],
-    linearized: &[bool],
-    first_open: usize,
-    state: Option<u32>,
-) -> MemoKey {
-    let mut rest = Vec::new();
-    let limit = ops.get(first_open).map_or(u64::MAX, |op| op.complete);
-    for (i, op) in ops.iter().enumerate().skip(first_open + 1) {
-        if op.invoke > limit {
-            break;
-        }
-        if linearized[i] && !pending[i] {
-            rest.push(i as u32);
-        }
-    }
-    rest.push(u32::MAX);
-    for &i in pending_ops {
-        if linearized[i] {
-            rest.push(i as u32);
-        }
-    }
-    (first_open as u32, rest, state)
 }
 
 fn unlink(events: &mut [Event], idx: usize) {
