@@ -10,6 +10,7 @@
 //! ([`wait_until`]), así que una máquina lenta alarga la prueba pero no la hace fallar.
 
 pub mod fuzz_checks;
+pub mod linearizability;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
