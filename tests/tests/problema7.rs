@@ -1342,3 +1342,80 @@ fn truncated_response_from_origin_closes_the_client_connection() {
     assert_eq!(rest, b"solo diez.");
     assert_eq!(stats(&p)["upstream_errors"], 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// Clientes lentos (issue 16): la cabecera entera tiene un plazo total
+// ---------------------------------------------------------------------------------------
+
+/// Lo que le pasó a un atacante que envía un byte de cabecera cada `every`.
+#[derive(Debug, PartialEq, Eq)]
+enum Slowloris {
+    /// El proxy contestó (con estos primeros bytes) y/o cerró: el atacante fue cortado.
+    Cut(String),
+    /// Pasado `give_up`, la conexión seguía abierta.
+    StillOpen,
+}
+
+/// Un cliente *slowloris*: una cabecera que nunca termina, un byte cada `every`.
+fn slowloris(addr: SocketAddr, every: Duration, give_up: Duration) -> Slowloris {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(every)).unwrap();
+    let started = std::time::Instant::now();
+    let header = b"GET http://127.0.0.1:9/ HTTP/1.1\r\nX-Lento: ";
+    let mut sent = 0usize;
+    let mut got = Vec::new();
+    while started.elapsed() < give_up {
+        let byte = header.get(sent).copied().unwrap_or(b'a');
+        if s.write_all(&[byte]).is_err() {
+            return Slowloris::Cut(String::from_utf8_lossy(&got).into_owned());
+        }
+        sent += 1;
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(0) => return Slowloris::Cut(String::from_utf8_lossy(&got).into_owned()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if is_wait(&e) => {}
+            Err(_) => return Slowloris::Cut(String::from_utf8_lossy(&got).into_owned()),
+        }
+    }
+    Slowloris::StillOpen
+}
+
+fn is_wait(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
+
+#[test]
+fn slowloris_one_header_byte_at_a_time_is_cut_and_others_are_served() {
+    // Issue 16: `--client-timeout` se reiniciaba con cada byte, así que un byte cada
+    // `timeout / 3` ocupaba una plaza para siempre y, con todas ocupadas, el resto recibía 503.
+    let origin = ok_origin("servido");
+    const ATTACKERS: usize = 4;
+    let timeout = Duration::from_millis(1500);
+    let p = start_proxy(ServerConfig {
+        client_timeout: timeout,
+        max_connections: ATTACKERS,
+        ..ServerConfig::default()
+    });
+    let addr = p.addr;
+    let attackers: Vec<_> = (0..ATTACKERS)
+        .map(|_| thread::spawn(move || slowloris(addr, timeout / 3, timeout * 8)))
+        .collect();
+    for a in attackers {
+        match a.join().unwrap() {
+            Slowloris::Cut(reply) => assert!(
+                reply.is_empty() || reply.starts_with("HTTP/1.1 408 "),
+                "{reply}"
+            ),
+            Slowloris::StillOpen => panic!("un atacante lento siguió conectado"),
+        }
+    }
+    // Con los atacantes fuera, las plazas vuelven a estar libres.
+    let mut c = Conn::new(p.addr);
+    let (head, body) = c.request("GET", &get(&origin.url("/")));
+    assert_eq!(head.status, 200);
+    assert_eq!(body, b"servido");
+}

@@ -12,144 +12,28 @@
 //! Tras un error generado por el proxy la conexión se cierra: no sabemos dónde empieza la
 //! siguiente petición si el cuerpo de ésta no se leyó.
 
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{Shutdown as NetShutdown, SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
 
-use common::http::{self, HttpError, RequestHead, Target, Version};
+use common::http::{self, HttpError, RequestHead, Target};
 
 use super::access::{check_proxy_auth, is_allowed, is_blocked};
 use super::access_log::AccessRecord;
-use super::pool::UpstreamConn;
+use super::client::{connection_header, Client, Next, Outcome};
 use super::stats::add;
 use super::{forward, tunnel, Proxy};
-use crate::protocolo::{simple_response, Origin, STATS_HOST, STATS_PATH};
-
-/// Tamaño de los buffers de lectura y escritura con el cliente.
-const CLIENT_BUFFER: usize = 16 * 1024;
-
-/// Qué hacer con la conexión tras una petición.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Next {
-    /// Seguir leyendo peticiones.
-    KeepAlive,
-    /// Cerrar la conexión.
-    Close,
-}
-
-/// Cuenta los bytes que pasan por un socket (para el registro y las estadísticas).
-pub(crate) struct Counted {
-    pub(crate) stream: TcpStream,
-    pub(crate) bytes: u64,
-}
-
-impl Read for Counted {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.stream.read(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-impl Write for Counted {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.stream.write(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-/// La conexión al origen que esta conexión de cliente usó la última vez, para la siguiente
-/// petición al mismo origen.
-pub(crate) struct Sticky {
-    pub(crate) key: String,
-    pub(crate) conn: UpstreamConn,
-    pub(crate) last_used: Instant,
-}
-
-/// Todo lo de una conexión de cliente.
-pub(crate) struct Client<'a> {
-    pub(crate) proxy: &'a Proxy,
-    pub(crate) peer: SocketAddr,
-    /// El socket original (para los túneles y para cerrar).
-    pub(crate) stream: TcpStream,
-    pub(crate) reader: BufReader<Counted>,
-    pub(crate) writer: BufWriter<Counted>,
-    pub(crate) upstream: Option<Sticky>,
-    /// El proxy contestó con un error y va a cerrar: hay que hacerlo con cortesía.
-    pub(crate) failed: bool,
-    /// Buffer de copia de cuerpos, reservado una vez por conexión.
-    pub(crate) buf: Vec<u8>,
-}
-
-/// Lo que se anota al terminar una petición.
-pub(crate) struct Outcome {
-    /// El código enviado al cliente (0 si no llegó a enviarse ninguno).
-    pub(crate) status: u16,
-    /// Si la conexión sigue.
-    pub(crate) next: Next,
-    /// Bytes del cliente al destino por un túnel (no pasan por nuestros buffers).
-    pub(crate) tunnel_in: u64,
-    /// Bytes del destino al cliente por un túnel.
-    pub(crate) tunnel_out: u64,
-}
-
-impl Outcome {
-    /// Respuesta enviada; la conexión sigue o se cierra según `next`.
-    pub(crate) fn new(status: u16, next: Next) -> Self {
-        Self {
-            status,
-            next,
-            tunnel_in: 0,
-            tunnel_out: 0,
-        }
-    }
-
-    /// Respuesta enviada (o intentada) y la conexión se cierra.
-    pub(crate) fn close(status: u16) -> Self {
-        Self::new(status, Next::Close)
-    }
-}
-
-impl Client<'_> {
-    /// Bytes recibidos del cliente hasta ahora.
-    pub(crate) fn bytes_in(&self) -> u64 {
-        self.reader.get_ref().bytes
-    }
-
-    /// Bytes enviados al cliente hasta ahora.
-    pub(crate) fn bytes_out(&self) -> u64 {
-        self.writer.get_ref().bytes
-    }
-
-    /// Envía una respuesta generada por el proxy y marca la conexión para cerrarse.
-    pub(crate) fn fail(&mut self, status: u16, extra: &[(&str, &str)], body: &str) -> Outcome {
-        self.failed = true;
-        let bytes = simple_response(status, extra, body, true);
-        let _ = self
-            .writer
-            .write_all(&bytes)
-            .and_then(|()| self.writer.flush());
-        Outcome::close(status)
-    }
-
-    /// Devuelve al almacén común la conexión al origen guardada, si la hay.
-    fn release_upstream(&mut self) {
-        if let Some(sticky) = self.upstream.take() {
-            self.proxy.pool.put(&sticky.key, sticky.conn);
-        }
-    }
-}
+use crate::protocolo::{Origin, STATS_HOST, STATS_PATH};
 
 /// Atiende una conexión de cliente hasta que se cierre.
 pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
     let _active = proxy.stats.connection();
-    let Some(mut client) = setup(proxy, stream, peer) else {
-        return;
+    let mut client = match Client::new(proxy, stream, peer) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{peer}: no se pudo preparar el socket: {e}");
+            return;
+        }
     };
     log::debug!("{peer}: conexión abierta");
     if !is_allowed(peer.ip(), &proxy.config.allow) {
@@ -162,13 +46,14 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
             &[],
             "este proxy no atiende a su red (véase --allow del servidor)\n",
         );
-        linger_close(&client.stream);
         record_unparsed(&mut client, 403, 0, 0, started);
+        client.close();
         return;
     }
     let mut counted_in = 0;
     let mut counted_out = 0;
     loop {
+        client.start_head();
         let head = match http::read_request_head(&mut client.reader, &proxy.config.limits) {
             Ok(Some(head)) => head,
             Ok(None) => break,
@@ -191,6 +76,7 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
                 break;
             }
         };
+        client.end_head();
         let started = Instant::now();
         add(&proxy.stats.requests, 1);
         let method = head.method.clone();
@@ -216,11 +102,7 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
             break;
         }
     }
-    client.release_upstream();
-    if client.failed {
-        linger_close(&client.stream);
-    }
-    let _ = client.stream.shutdown(NetShutdown::Both);
+    client.close();
     log::debug!("{peer}: conexión cerrada");
 }
 
@@ -249,65 +131,6 @@ fn account(client: &mut Client<'_>, counted_in: u64, counted_out: u64) {
     let stats = &client.proxy.stats;
     add(&stats.bytes_from_clients, client.bytes_in() - counted_in);
     add(&stats.bytes_to_clients, client.bytes_out() - counted_out);
-}
-
-/// Prepara los buffers y los tiempos de espera del socket del cliente.
-fn setup(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) -> Option<Client<'_>> {
-    let timeout = Some(proxy.config.client_timeout.max(Duration::from_millis(1)));
-    let prepared = stream
-        .set_read_timeout(timeout)
-        .and_then(|()| stream.set_write_timeout(timeout))
-        // Sin Nagle: cabecera y cuerpo salen en cuanto los escribimos (las escrituras ya van
-        // agrupadas por el `BufWriter`).
-        .and_then(|()| stream.set_nodelay(true))
-        .and_then(|()| Ok((stream.try_clone()?, stream.try_clone()?)));
-    let (r, w) = match prepared {
-        Ok(pair) => pair,
-        Err(e) => {
-            log::error!("{peer}: no se pudo preparar el socket: {e}");
-            return None;
-        }
-    };
-    Some(Client {
-        proxy,
-        peer,
-        stream,
-        reader: BufReader::with_capacity(
-            CLIENT_BUFFER,
-            Counted {
-                stream: r,
-                bytes: 0,
-            },
-        ),
-        writer: BufWriter::with_capacity(
-            CLIENT_BUFFER,
-            Counted {
-                stream: w,
-                bytes: 0,
-            },
-        ),
-        upstream: None,
-        failed: false,
-        buf: vec![0u8; super::forward::BODY_BUFFER],
-    })
-}
-
-/// Cierra con cortesía tras un error: deja de escribir y lee (y tira) lo que el cliente aún
-/// estuviera enviando durante un momento (como mucho 1 s y 1 MiB). Si se cerrara con datos sin leer en el buffer del
-/// núcleo, se enviaría un RST y el cliente podría perder nuestra respuesta de error.
-pub(crate) fn linger_close(stream: &TcpStream) {
-    let _ = stream.shutdown(NetShutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let mut sink = [0u8; 8192];
-    let mut reader = stream;
-    let mut total = 0usize;
-    while Instant::now() < deadline && total < 1024 * 1024 {
-        match reader.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
-    }
 }
 
 /// Decide qué hacer con una petición ya leída.
@@ -451,24 +274,18 @@ fn serve_stats(client: &mut Client<'_>, head: &RequestHead) -> Outcome {
     Outcome::new(200, next)
 }
 
-/// La cabecera `Connection` (con su CRLF) que dice al cliente si la conexión sigue, o nada si
-/// es lo que su versión supone por omisión.
-pub(crate) fn connection_header(version: Version, keep_alive: bool) -> &'static str {
-    match (version, keep_alive) {
-        (Version::Http11, true) => "",
-        (Version::Http10, true) => "Connection: keep-alive\r\n",
-        (_, false) => "Connection: close\r\n",
-    }
-}
-
 /// El puerto de estadísticas (`--stats-port`): cualquier `GET` recibe el JSON.
 pub(crate) fn handle_stats_only(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
-    let Some(mut client) = setup(proxy, stream, peer) else {
-        return;
+    let mut client = match Client::new(proxy, stream, peer) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{peer}: no se pudo preparar el socket: {e}");
+            return;
+        }
     };
     if !is_allowed(peer.ip(), &proxy.config.allow) {
         client.fail(403, &[], "este proxy no atiende a su red\n");
-        linger_close(&client.stream);
+        client.close();
         return;
     }
     loop {
@@ -477,13 +294,13 @@ pub(crate) fn handle_stats_only(proxy: &Proxy, stream: TcpStream, peer: SocketAd
             Ok(None) | Err(HttpError::Timeout { received: 0 } | HttpError::Io(_)) => break,
             Err(e) => {
                 client.fail(e.status(), &[], &format!("petición no válida: {e}\n"));
-                linger_close(&client.stream);
                 break;
             }
         };
+        client.end_head();
         if serve_stats(&mut client, &head).next == Next::Close {
             break;
         }
     }
-    let _ = client.stream.shutdown(NetShutdown::Both);
+    client.close();
 }

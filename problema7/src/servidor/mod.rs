@@ -5,6 +5,9 @@
 //! decide qué hacer con cada una en `conexion`; el trabajo se reparte en módulos, uno por
 //! tarea:
 //! - [`args`]: las opciones de línea de órdenes y su traducción a [`ServerConfig`].
+//! - `client`: el vocabulario común de una conexión de cliente (la conexión, el resultado
+//!   de cada petición, los tamaños de buffer); no depende de ningún otro módulo del servidor.
+//! - `conexion`: leer cada petición y decidir a qué módulo le toca.
 //! - [`access`]: quién puede usar el proxy (`--allow`, `--auth`) y a dónde (`--block`).
 //! - [`forward`]: reenviar una petición al origen y la respuesta de vuelta, en flujo.
 //! - [`tunnel`]: los túneles `CONNECT`.
@@ -17,6 +20,7 @@
 pub mod access;
 pub mod access_log;
 pub mod args;
+mod client;
 mod conexion;
 pub mod forward;
 pub mod pool;

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use common::net::{describe_io_error, is_timeout};
 
-use super::conexion::{Client, Outcome};
-use super::forward::BODY_BUFFER;
+use super::client::{Client, Outcome, BODY_BUFFER};
 use super::pool::{is_alive, UpstreamConn};
 use super::stats::add;
 use super::Proxy;

@@ -1,0 +1,268 @@
+//! El vocabulario que comparten los módulos que atienden una conexión de cliente: la
+//! conexión misma ([`Client`]), lo que queda tras cada petición ([`Outcome`], [`Next`]), la
+//! conexión al origen que se guarda para la siguiente ([`Sticky`]) y los tamaños de buffer.
+//!
+//! Es un módulo hoja: no usa `conexion`, `forward`, `tunnel` ni `upstream`, y todos ellos lo
+//! usan a él. Así cada uno se puede leer sin dar la vuelta a los demás.
+//!
+//! Tiempos de espera del cliente: mientras se espera la cabecera de una petición, el plazo es
+//! **total** ([`Client::start_head`]): la cabecera entera tiene que llegar en
+//! `--client-timeout`. Con un plazo por lectura, un cliente que envía un byte cada pocos
+//! segundos (*slowloris*) ocuparía una plaza para siempre. Durante el cuerpo el plazo es por
+//! lectura, para que una subida grande y lenta pero viva no se corte.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown as NetShutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::http::Version;
+
+use super::pool::UpstreamConn;
+use super::Proxy;
+use crate::protocolo::simple_response;
+
+/// Tamaño de los buffers de lectura y escritura con el cliente.
+pub(crate) const CLIENT_BUFFER: usize = 16 * 1024;
+
+/// Tamaño del buffer de copia de cuerpos y del de lectura de cada conexión al origen.
+pub const BODY_BUFFER: usize = 32 * 1024;
+
+/// Qué hacer con la conexión tras una petición.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Seguir leyendo peticiones.
+    KeepAlive,
+    /// Cerrar la conexión.
+    Close,
+}
+
+/// Lo que se anota al terminar una petición.
+pub(crate) struct Outcome {
+    /// El código enviado al cliente (0 si no llegó a enviarse ninguno).
+    pub(crate) status: u16,
+    /// Si la conexión sigue.
+    pub(crate) next: Next,
+    /// Bytes del cliente al destino por un túnel (no pasan por nuestros buffers).
+    pub(crate) tunnel_in: u64,
+    /// Bytes del destino al cliente por un túnel.
+    pub(crate) tunnel_out: u64,
+}
+
+impl Outcome {
+    /// Respuesta enviada; la conexión sigue o se cierra según `next`.
+    pub(crate) fn new(status: u16, next: Next) -> Self {
+        Self {
+            status,
+            next,
+            tunnel_in: 0,
+            tunnel_out: 0,
+        }
+    }
+
+    /// Respuesta enviada (o intentada) y la conexión se cierra.
+    pub(crate) fn close(status: u16) -> Self {
+        Self::new(status, Next::Close)
+    }
+}
+
+/// La conexión al origen que esta conexión de cliente usó la última vez, para la siguiente
+/// petición al mismo origen.
+pub(crate) struct Sticky {
+    pub(crate) key: String,
+    pub(crate) conn: UpstreamConn,
+    pub(crate) last_used: Instant,
+}
+
+/// El socket del cliente para leer: cuenta los bytes (registro y estadísticas) y aplica el
+/// plazo de lectura, total mientras se espera una cabecera o por lectura si no.
+pub(crate) struct ClientReader {
+    stream: TcpStream,
+    pub(crate) bytes: u64,
+    /// Espera máxima de cada lectura cuando no hay plazo total.
+    per_read: Duration,
+    /// Plazo total en curso (el de una cabecera).
+    deadline: Option<Instant>,
+    /// El último tiempo de espera puesto en el socket, para no repetir la llamada al sistema.
+    applied: Duration,
+}
+
+impl ClientReader {
+    fn new(stream: TcpStream, per_read: Duration) -> Self {
+        Self {
+            stream,
+            bytes: 0,
+            per_read,
+            deadline: None,
+            applied: per_read,
+        }
+    }
+
+    /// Pone en el socket el tiempo de espera `want` si difiere bastante del puesto (más de
+    /// 1/8): en una conexión rápida casi nunca hace falta la llamada al sistema.
+    fn apply(&mut self, want: Duration) -> io::Result<()> {
+        let diff = self.applied.max(want) - self.applied.min(want);
+        if diff > want / 8 {
+            self.stream.set_read_timeout(Some(want))?;
+            self.applied = want;
+        }
+        Ok(())
+    }
+}
+
+impl Read for ClientReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = match self.deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                left
+            }
+            None => self.per_read,
+        };
+        self.apply(want)?;
+        let n = self.stream.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// El socket del cliente para escribir, contando los bytes.
+pub(crate) struct Counted {
+    pub(crate) stream: TcpStream,
+    pub(crate) bytes: u64,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// Todo lo de una conexión de cliente.
+pub(crate) struct Client<'a> {
+    pub(crate) proxy: &'a Proxy,
+    pub(crate) peer: SocketAddr,
+    /// El socket original (para los túneles y para cerrar).
+    pub(crate) stream: TcpStream,
+    pub(crate) reader: BufReader<ClientReader>,
+    pub(crate) writer: BufWriter<Counted>,
+    pub(crate) upstream: Option<Sticky>,
+    /// El proxy contestó con un error y va a cerrar: hay que hacerlo con cortesía.
+    pub(crate) failed: bool,
+    /// Buffer de copia de cuerpos, reservado una vez por conexión.
+    pub(crate) buf: Vec<u8>,
+}
+
+impl<'a> Client<'a> {
+    /// Prepara los buffers y los tiempos de espera del socket del cliente.
+    ///
+    /// # Errores
+    /// Los de las llamadas al sistema que configuran el socket.
+    pub(crate) fn new(proxy: &'a Proxy, stream: TcpStream, peer: SocketAddr) -> io::Result<Self> {
+        let timeout = proxy.config.client_timeout.max(Duration::from_millis(1));
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        // Sin Nagle: cabecera y cuerpo salen en cuanto los escribimos (las escrituras ya van
+        // agrupadas por el `BufWriter`).
+        stream.set_nodelay(true)?;
+        let reader = ClientReader::new(stream.try_clone()?, timeout);
+        let writer = Counted {
+            stream: stream.try_clone()?,
+            bytes: 0,
+        };
+        Ok(Client {
+            proxy,
+            peer,
+            stream,
+            reader: BufReader::with_capacity(CLIENT_BUFFER, reader),
+            writer: BufWriter::with_capacity(CLIENT_BUFFER, writer),
+            upstream: None,
+            failed: false,
+            buf: vec![0u8; BODY_BUFFER],
+        })
+    }
+
+    /// Empieza la espera de una cabecera: desde ahora tiene `--client-timeout` en total.
+    pub(crate) fn start_head(&mut self) {
+        self.reader.get_mut().deadline = Some(Instant::now() + self.proxy.config.client_timeout);
+    }
+
+    /// La cabecera llegó: el cuerpo vuelve al plazo por lectura.
+    pub(crate) fn end_head(&mut self) {
+        self.reader.get_mut().deadline = None;
+    }
+
+    /// Bytes recibidos del cliente hasta ahora.
+    pub(crate) fn bytes_in(&self) -> u64 {
+        self.reader.get_ref().bytes
+    }
+
+    /// Bytes enviados al cliente hasta ahora.
+    pub(crate) fn bytes_out(&self) -> u64 {
+        self.writer.get_ref().bytes
+    }
+
+    /// Envía una respuesta generada por el proxy y marca la conexión para cerrarse.
+    pub(crate) fn fail(&mut self, status: u16, extra: &[(&str, &str)], body: &str) -> Outcome {
+        self.failed = true;
+        let bytes = simple_response(status, extra, body, true);
+        let _ = self
+            .writer
+            .write_all(&bytes)
+            .and_then(|()| self.writer.flush());
+        Outcome::close(status)
+    }
+
+    /// Devuelve al almacén común la conexión al origen guardada, si la hay.
+    pub(crate) fn release_upstream(&mut self) {
+        if let Some(sticky) = self.upstream.take() {
+            self.proxy.pool.put(&sticky.key, sticky.conn);
+        }
+    }
+
+    /// Cierra la conexión; tras un error del proxy, con cortesía ([`linger_close`]).
+    pub(crate) fn close(mut self) {
+        self.release_upstream();
+        if self.failed {
+            linger_close(&self.stream);
+        }
+        let _ = self.stream.shutdown(NetShutdown::Both);
+    }
+}
+
+/// La cabecera `Connection` (con su CRLF) que dice al cliente si la conexión sigue, o nada si
+/// es lo que su versión supone por omisión.
+pub(crate) fn connection_header(version: Version, keep_alive: bool) -> &'static str {
+    match (version, keep_alive) {
+        (Version::Http11, true) => "",
+        (Version::Http10, true) => "Connection: keep-alive\r\n",
+        (_, false) => "Connection: close\r\n",
+    }
+}
+
+/// Cierra con cortesía tras un error: deja de escribir y lee (y tira) lo que el cliente aún
+/// estuviera enviando durante un momento (como mucho 1 s y 1 MiB). Si se cerrara con datos
+/// sin leer en el buffer del núcleo, se enviaría un RST y el cliente podría perder nuestra
+/// respuesta de error.
+pub(crate) fn linger_close(stream: &TcpStream) {
+    let _ = stream.shutdown(NetShutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut sink = [0u8; 8192];
+    let mut reader = stream;
+    let mut total = 0usize;
+    while Instant::now() < deadline && total < 1024 * 1024 {
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+}
