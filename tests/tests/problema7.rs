@@ -1419,3 +1419,190 @@ fn slowloris_one_header_byte_at_a_time_is_cut_and_others_are_served() {
     assert_eq!(head.status, 200);
     assert_eq!(body, b"servido");
 }
+
+// ---------------------------------------------------------------------------------------
+// Conformidad y destinos (issue 17)
+// ---------------------------------------------------------------------------------------
+
+fn net(s: &str) -> problema7::servidor::access::Network {
+    s.parse().unwrap()
+}
+
+#[test]
+fn denied_destinations_get_403_without_any_connection_attempt() {
+    // Issue 17: la política de destinos se comprueba tras resolver el nombre, en cada
+    // dirección, para peticiones normales y para CONNECT, antes de conectar.
+    let origin = ok_origin("no");
+    let tunnel_target = TestOrigin::start(|_| reply(b""));
+    let mut config = tunnel_config(tunnel_target.addr.port());
+    config.deny_dest = vec![net("127.0.0.1/32")];
+    let p = start_proxy(config);
+    for req in [
+        get(&origin.url("/")),
+        get(&format!("http://localhost:{}/", origin.addr.port())),
+        format!(
+            "CONNECT {0} HTTP/1.1\r\nHost: {0}\r\n\r\n",
+            tunnel_target.addr
+        ),
+    ] {
+        let mut c = Conn::new(p.addr);
+        let (head, body) = c.request("GET", &req);
+        assert_eq!(head.status, 403, "{req}");
+        assert!(String::from_utf8_lossy(&body).contains("destino"), "{req}");
+    }
+    let s = stats(&p);
+    assert_eq!(s["upstream_connects"], 0);
+    assert_eq!(origin.accepted(), 0);
+    assert_eq!(tunnel_target.accepted(), 0);
+}
+
+#[test]
+fn by_default_only_loopback_destinations_are_reachable() {
+    // Issue 17: ninguna prueba puede llegar a otra red, diga lo que diga la petición. 192.0.2.1
+    // es TEST-NET-1 (RFC 5737): nunca se enruta, y aquí ni siquiera se intenta.
+    let p = proxy();
+    for target in ["http://192.0.2.1/", "http://[2001:db8::1]:8080/"] {
+        let mut c = Conn::new(p.addr);
+        let (head, _) = c.request("GET", &get(target));
+        assert_eq!(head.status, 403, "{target}");
+    }
+    assert_eq!(stats(&p)["upstream_connects"], 0);
+    let origin = ok_origin("sí");
+    let mut c = Conn::new(p.addr);
+    assert_eq!(c.request("GET", &get(&origin.url("/"))).0.status, 200);
+}
+
+#[test]
+fn max_forwards_zero_is_answered_by_the_proxy_and_others_are_decremented() {
+    // Issue 17, RFC 9110 §7.6.2: con `Max-Forwards: 0` en TRACE u OPTIONS el proxy contesta
+    // él mismo; con otro valor lo reenvía restando uno.
+    let origin = ok_origin("origen");
+    let p = proxy();
+    let mut c = Conn::new(p.addr);
+    let (head, body) = c.request(
+        "TRACE",
+        &format!(
+            "TRACE {} HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\nCookie: secreto\r\nX-Eco: 1\r\n\r\n",
+            origin.url("/t")
+        ),
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(head.headers.get("content-type"), Some("message/http"));
+    let echo = String::from_utf8(body).unwrap();
+    assert!(
+        echo.starts_with(&format!("TRACE {} HTTP/1.1\r\n", origin.url("/t"))),
+        "{echo}"
+    );
+    assert!(
+        echo.contains("X-Eco: 1\r\n") && !echo.contains("secreto"),
+        "{echo}"
+    );
+    let (head, _) = c.request(
+        "OPTIONS",
+        &format!(
+            "OPTIONS {} HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\n\r\n",
+            origin.url("")
+        ),
+    );
+    assert_eq!(head.status, 200);
+    assert!(head.headers.get("allow").is_some());
+    assert_eq!(origin.accepted(), 0);
+    let (head, body) = c.request(
+        "OPTIONS",
+        &format!(
+            "OPTIONS {} HTTP/1.1\r\nHost: x\r\nMax-Forwards: 5\r\n\r\n",
+            origin.url("/")
+        ),
+    );
+    assert_eq!((head.status, body.as_slice()), (200, &b"origen"[..]));
+    assert_eq!(origin.next().header("max-forwards"), ["4"]);
+}
+
+#[test]
+fn loops_through_unspecified_mapped_addresses_and_own_via_are_508() {
+    // Issue 17: 0.0.0.0 y ::ffff:127.0.0.1 son el propio proxy por otro nombre, y una
+    // petición que ya lleva nuestro `Via` ha dado la vuelta.
+    let origin = ok_origin("no");
+    let p = proxy();
+    let port = p.addr.port();
+    for target in [
+        format!("http://0.0.0.0:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+    ] {
+        let mut c = Conn::new(p.addr);
+        let (head, _) = c.request("GET", &get(&target));
+        assert_eq!(head.status, 508, "{target}");
+    }
+    let mut c = Conn::new(p.addr);
+    let (head, _) = c.request(
+        "GET",
+        &format!(
+            "GET {} HTTP/1.1\r\nHost: x\r\nVia: 1.1 otro, 1.1 taller-proxy\r\n\r\n",
+            origin.url("/")
+        ),
+    );
+    assert_eq!(head.status, 508);
+    assert_eq!(origin.accepted(), 0);
+}
+
+#[test]
+fn upstream_pointing_at_the_proxy_through_0_0_0_0_is_508_not_a_storm() {
+    // Issue 17: `--upstream 0.0.0.0:PROPIO` se llamaba a sí mismo hasta llenar las plazas.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = ServerConfig {
+        upstream: Some(problema7::protocolo::Origin::new("0.0.0.0", port)),
+        max_connections: 8,
+        ..ServerConfig::default()
+    };
+    let p = tests::start_on(listener, move |l, s| problema7::run(l, config, s));
+    let mut c = Conn::new(p.addr);
+    let (head, _) = c.get("/");
+    assert_eq!(head.status, 508);
+    assert_eq!(stats(&p)["upstream_connects"], 0);
+}
+
+#[test]
+fn pooled_connection_with_bytes_past_content_length_is_discarded() {
+    // Issue 17: los bytes de más tras la respuesta no pueden ser el principio de la siguiente.
+    let origin =
+        TestOrigin::start(|_| reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokSOBRA"));
+    let p = proxy();
+    let mut c = Conn::new(p.addr);
+    for _ in 0..2 {
+        let (head, body) = c.request("GET", &get(&origin.url("/")));
+        assert_eq!((head.status, body.as_slice()), (200, &b"ok"[..]));
+    }
+    assert_eq!(origin.accepted(), 2);
+}
+
+#[test]
+fn the_proxys_own_responses_carry_date() {
+    // Issue 17, RFC 9110 §6.6.1: también las respuestas que genera el propio proxy.
+    let p = start_proxy(ServerConfig {
+        auth: Some("ana:x".parse::<Credentials>().unwrap()),
+        ..ServerConfig::default()
+    });
+    let dead = dead_addr();
+    for (req, status) in [
+        ("GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_string(), 400),
+        (get(&format!("http://{dead}/")), 407),
+        (
+            format!("GET http://{dead}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic YW5hOng=\r\n\r\n"),
+            502,
+        ),
+        (
+            format!(
+                "GET http://{}/ HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Basic YW5hOng=\r\n\r\n",
+                p.addr
+            ),
+            508,
+        ),
+    ] {
+        let mut c = Conn::new(p.addr);
+        let (head, _) = c.request("GET", &req);
+        assert_eq!(head.status, status, "{req}");
+        let date = head.headers.get("date").unwrap_or_else(|| panic!("{status} sin Date"));
+        assert!(date.ends_with(" GMT"), "{date}");
+    }
+}

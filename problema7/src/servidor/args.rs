@@ -32,6 +32,16 @@ pub struct ProxyArgs {
     /// Redes de clientes permitidas (CIDR); se puede repetir. Por omisión, solo loopback
     #[arg(long, value_name = "RED")]
     pub allow: Vec<Network>,
+    /// Redes de destino permitidas (CIDR), tras resolver el nombre; se puede repetir. Por
+    /// omisión, solo loopback: para salir a Internet, --allow-dest 0.0.0.0/0 --allow-dest ::/0
+    #[arg(long, value_name = "RED")]
+    pub allow_dest: Vec<Network>,
+    /// Redes de destino prohibidas (CIDR), ganan a --allow-dest; se puede repetir
+    #[arg(long, value_name = "RED")]
+    pub deny_dest: Vec<Network>,
+    /// Seudónimo del proxy en Via; una petición que ya lo trae es un bucle (508)
+    #[arg(long, value_name = "NOMBRE", default_value = protocolo::VIA_PSEUDONYM)]
+    pub via_name: String,
     /// Cabecera añadida a cada petición reenviada ("Nombre: valor"); se puede repetir
     #[arg(long, value_name = "CABECERA")]
     pub add_header: Vec<AddHeader>,
@@ -111,6 +121,13 @@ impl ProxyArgs {
             } else {
                 self.allow.clone()
             },
+            allow_dest: if self.allow_dest.is_empty() {
+                defaults.allow_dest.clone()
+            } else {
+                self.allow_dest.clone()
+            },
+            deny_dest: self.deny_dest.clone(),
+            via_name: self.via_name.clone(),
             rules: HeaderRules {
                 remove: self.remove_header.clone(),
                 add: self.add_header.clone(),
@@ -154,6 +171,9 @@ mod tests {
         let d = ServerConfig::default();
         assert_eq!(c.connect_ports, [443]);
         assert_eq!(c.allow, d.allow);
+        assert_eq!(c.allow_dest, d.allow_dest);
+        assert!(c.deny_dest.is_empty());
+        assert_eq!(c.via_name, d.via_name);
         assert_eq!(c.limits, d.limits);
         assert_eq!(c.client_timeout, d.client_timeout);
         assert_eq!(c.upstream_timeout, d.upstream_timeout);
@@ -176,6 +196,12 @@ mod tests {
             "ana:x",
             "--allow",
             "10.0.0.0/8",
+            "--allow-dest",
+            "0.0.0.0/0",
+            "--deny-dest",
+            "10.0.0.0/8",
+            "--via-name",
+            "segundo",
             "--add-header",
             "X-A: 1",
             "--remove-header",
@@ -191,6 +217,9 @@ mod tests {
         assert_eq!(c.block, ["a.org"]);
         assert_eq!(c.auth.map(|a| a.user), Some("ana".to_string()));
         assert_eq!(c.allow, vec!["10.0.0.0/8".parse::<Network>().unwrap()]);
+        assert_eq!(c.allow_dest, vec!["0.0.0.0/0".parse::<Network>().unwrap()]);
+        assert_eq!(c.deny_dest, vec!["10.0.0.0/8".parse::<Network>().unwrap()]);
+        assert_eq!(c.via_name, "segundo");
         assert_eq!(c.rules.add.len(), 1);
         assert_eq!(c.rules.remove, ["Cookie"]);
         assert_eq!(c.client_timeout, Duration::from_millis(1));

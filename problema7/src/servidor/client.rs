@@ -210,10 +210,15 @@ impl<'a> Client<'a> {
         self.writer.get_ref().bytes
     }
 
-    /// Envía una respuesta generada por el proxy y marca la conexión para cerrarse.
+    /// Envía una respuesta de error generada por el proxy (con `Date`, RFC 9110 §6.6.1) y
+    /// marca la conexión para cerrarse.
     pub(crate) fn fail(&mut self, status: u16, extra: &[(&str, &str)], body: &str) -> Outcome {
         self.failed = true;
-        let bytes = simple_response(status, extra, body, true);
+        let date = now_http_date();
+        let mut all = Vec::with_capacity(extra.len() + 1);
+        all.push(("Date", date.as_str()));
+        all.extend_from_slice(extra);
+        let bytes = simple_response(status, &all, body, true);
         let _ = self
             .writer
             .write_all(&bytes)
@@ -236,6 +241,11 @@ impl<'a> Client<'a> {
         }
         let _ = self.stream.shutdown(NetShutdown::Both);
     }
+}
+
+/// La fecha de ahora en el formato de HTTP, para la cabecera `Date`.
+pub(crate) fn now_http_date() -> String {
+    httpdate::fmt_http_date(std::time::SystemTime::now())
 }
 
 /// La cabecera `Connection` (con su CRLF) que dice al cliente si la conexión sigue, o nada si

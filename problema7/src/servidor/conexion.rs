@@ -3,10 +3,13 @@
 //! Orden de las comprobaciones de cada petición (la primera que falla contesta):
 //! 1. cabecera bien formada y dentro de los límites (400, 408, 414, 431, 505);
 //! 2. destino válido (400) y, si es `http://proxy.local/stats`, las estadísticas;
-//! 3. credenciales de `--auth` en las peticiones de proxy (407 con `Proxy-Authenticate`);
-//! 4. host no bloqueado por `--block` (403);
-//! 5. cuerpo bien delimitado: nada de contrabando (400);
-//! 6. `CONNECT` → [`super::tunnel`]; lo demás → [`super::forward`].
+//! 3. la petición no lleva ya nuestro `Via` (si lo lleva, ha dado la vuelta: 508);
+//! 4. credenciales de `--auth` en las peticiones de proxy (407 con `Proxy-Authenticate`);
+//! 5. host no bloqueado por `--block` (403);
+//! 6. `TRACE`/`OPTIONS` con `Max-Forwards: 0`: contesta el propio proxy (RFC 9110 §7.6.2);
+//! 7. cuerpo bien delimitado: nada de contrabando (400);
+//! 8. `CONNECT` → [`super::tunnel`]; lo demás → [`super::forward`], que antes de conectar
+//!    comprueba la política de destinos (403) y que el destino no sea el propio proxy (508).
 //!
 //! La dirección del cliente se comprueba contra `--allow` antes de leer nada (403).
 //! Tras un error generado por el proxy la conexión se cierra: no sabemos dónde empieza la
@@ -20,10 +23,12 @@ use common::http::{self, HttpError, RequestHead, Target};
 
 use super::access::{check_proxy_auth, is_allowed, is_blocked};
 use super::access_log::AccessRecord;
-use super::client::{connection_header, Client, Next, Outcome};
+use super::client::{connection_header, now_http_date, Client, Next, Outcome};
+use super::forward::max_forwards;
+use super::rewrite::via_contains;
 use super::stats::add;
 use super::{forward, tunnel, Proxy};
-use crate::protocolo::{Origin, STATS_HOST, STATS_PATH};
+use crate::protocolo::{local_response, Origin, STATS_HOST, STATS_PATH};
 
 /// Atiende una conexión de cliente hasta que se cierre.
 pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
@@ -153,6 +158,14 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
     if is_stats_request(&head, &target) {
         return serve_stats(client, &head);
     }
+    if via_contains(&head.headers, &proxy.config.via_name) {
+        log::warn!("{peer}: la petición ya pasó por este proxy (Via): bucle evitado");
+        return client.fail(
+            508,
+            &[],
+            "la petición ya pasó por este proxy (cabecera Via): se evita el bucle\n",
+        );
+    }
     // ¿A dónde va, y es una petición de proxy (forma absoluta o CONNECT)?
     let (origin, path, proxied) = match target {
         Target::Absolute {
@@ -204,6 +217,9 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
             );
         }
     }
+    if max_forwards(&head.method, &head.headers) == Some(0) {
+        return answer_max_forwards(client, &head);
+    }
     if head.method == "CONNECT" {
         return tunnel::open(client, &origin);
     }
@@ -251,17 +267,60 @@ fn serve_stats(client: &mut Client<'_>, head: &RequestHead) -> Outcome {
     {
         return client.fail(400, &[], "una petición de estadísticas no lleva cuerpo\n");
     }
-    let keep_alive = head.keep_alive();
     let mut body = client.proxy.stats.to_json().to_string();
     body.push('\n');
-    let mut out = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{}\r\n",
-        body.len(),
+    let extra = [("Cache-Control", "no-store")];
+    respond_locally(client, head, "application/json", &extra, body.as_bytes())
+}
+
+/// `TRACE` u `OPTIONS` con `Max-Forwards: 0` (RFC 9110 §7.6.2): el proxy es el destinatario
+/// final. A `TRACE` le devuelve la petición tal como llegó (`message/http`, sin las cabeceras
+/// con secretos, como pide §9.3.8); a `OPTIONS`, los métodos que acepta.
+fn answer_max_forwards(client: &mut Client<'_>, head: &RequestHead) -> Outcome {
+    const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH";
+    if head.method == "TRACE" {
+        let mut echo = head.clone();
+        for secret in ["authorization", "proxy-authorization", "cookie"] {
+            echo.headers.remove(secret);
+        }
+        let mut body = Vec::new();
+        echo.encode(&mut body);
+        respond_locally(client, head, "message/http", &[], &body)
+    } else {
+        respond_locally(
+            client,
+            head,
+            "text/plain; charset=utf-8",
+            &[("Allow", ALLOW)],
+            b"",
+        )
+    }
+}
+
+/// Contesta con una respuesta `200` del propio proxy (estadísticas, `Max-Forwards: 0`). La
+/// conexión sigue si el cliente lo quiere y la petición no traía cuerpo (no lo hemos leído).
+fn respond_locally(
+    client: &mut Client<'_>,
+    head: &RequestHead,
+    content_type: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> Outcome {
+    let keep_alive =
+        head.keep_alive() && matches!(http::request_body_kind(head), Ok(http::BodyKind::None));
+    let date = now_http_date();
+    let mut all = vec![("Date", date.as_str())];
+    all.extend_from_slice(extra);
+    let mut out = local_response(
+        200,
+        content_type,
+        &all,
+        body,
         connection_header(head.version, keep_alive),
-    )
-    .into_bytes();
-    if head.method == "GET" {
-        out.extend_from_slice(body.as_bytes());
+    );
+    if head.method == "HEAD" {
+        // La cabecera de HEAD es la del GET (con su `Content-Length`), sin el cuerpo.
+        out.truncate(out.len() - body.len());
     }
     let next = match client
         .writer

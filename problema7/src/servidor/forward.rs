@@ -193,6 +193,7 @@ impl Request {
         kind: BodyKind,
         proxied: bool,
     ) -> Self {
+        let config = &client.proxy.config;
         let keep_alive = head.keep_alive();
         let RequestHead {
             method,
@@ -211,9 +212,10 @@ impl Request {
         if proxied || !headers.contains("host") {
             headers.set("Host", origin.host_header());
         }
-        add_via(&mut headers, version_number(version));
+        add_via(&mut headers, version_number(version), &config.via_name);
+        decrement_max_forwards(&method, &mut headers);
         add_forwarded_for(&mut headers, client.peer.ip());
-        client.proxy.config.rules.apply(&mut headers);
+        config.rules.apply(&mut headers);
         match kind {
             BodyKind::Length(n) => headers.push("Content-Length", n.to_string()),
             BodyKind::Chunked => headers.push("Transfer-Encoding", "chunked"),
@@ -351,7 +353,8 @@ fn relay_response(
         };
     let origin_keep_alive = response.keep_alive();
     let status = response.status;
-    let (encoded, framing, keep_alive) = client_response_head(request, response, resp_kind);
+    let via = proxy.config.via_name.as_str();
+    let (encoded, framing, keep_alive) = client_response_head(request, response, resp_kind, via);
     // La cabecera queda en el buffer y sale junto con el primer trozo del cuerpo.
     if let Err(e) = client.writer.write_all(&encoded) {
         log::debug!("{peer}: el cliente cerró antes de la respuesta: {e}");
@@ -395,6 +398,7 @@ fn client_response_head(
     request: &Request,
     response: ResponseHead,
     resp_kind: BodyKind,
+    via: &str,
 ) -> (Vec<u8>, OutFraming, bool) {
     let ResponseHead {
         version: resp_version,
@@ -408,7 +412,7 @@ fn client_response_head(
         _ => None,
     };
     strip_hop_by_hop(&mut headers);
-    add_via(&mut headers, version_number(resp_version));
+    add_via(&mut headers, version_number(resp_version), via);
     let client_11 = request.version == Version::Http11;
     let (framing, keep_alive) = match resp_kind {
         BodyKind::None => (OutFraming::Raw, request.keep_alive),
@@ -449,7 +453,9 @@ fn client_response_head(
 }
 
 /// Guarda la conexión al origen para la siguiente petición de este cliente, si se puede
-/// reutilizar: el origen no pidió cerrarla y el cuerpo no iba hasta el cierre.
+/// reutilizar: el origen no pidió cerrarla, el cuerpo no iba hasta el cierre y no quedan
+/// bytes sin leer tras la respuesta (un origen que envía más de lo que anunció dejaría esos
+/// bytes como principio de la respuesta a la siguiente petición, quizá de otro cliente).
 fn keep_upstream(
     client: &mut Client<'_>,
     request: &Request,
@@ -460,11 +466,38 @@ fn keep_upstream(
     if !origin_keep_alive || resp_kind == BodyKind::CloseDelimited {
         return;
     }
+    if !conn.buffer().is_empty() {
+        add(&client.proxy.stats.upstream_errors, 1);
+        log::warn!(
+            "{}: el origen {} envió {} bytes de más tras la respuesta: se descarta su conexión",
+            client.peer,
+            request.key,
+            conn.buffer().len()
+        );
+        return;
+    }
     client.upstream = Some(Sticky {
         key: request.key.clone(),
         conn,
         last_used: Instant::now(),
     });
+}
+
+/// `Max-Forwards` (RFC 9110 §7.6.2) solo cuenta en `TRACE` y `OPTIONS`: al reenviar, un
+/// saltos menos. Con 0 no se llega aquí: el proxy contesta él mismo (véase `conexion`).
+fn decrement_max_forwards(method: &str, headers: &mut Headers) {
+    if let Some(n) = max_forwards(method, headers) {
+        headers.set("Max-Forwards", n.saturating_sub(1).to_string());
+    }
+}
+
+/// El valor de `Max-Forwards` si el método es `TRACE` u `OPTIONS` y el valor es un número
+/// (uno que no se entiende se deja pasar tal cual, como si no estuviera).
+pub(crate) fn max_forwards(method: &str, headers: &Headers) -> Option<u64> {
+    if method != "TRACE" && method != "OPTIONS" {
+        return None;
+    }
+    headers.get("max-forwards")?.trim().parse().ok()
 }
 
 /// El cuerpo de la petición no llegó bien del cliente: mal formado (400), tiempo agotado (408)

@@ -41,7 +41,7 @@ use common::{serve, ServeConfig, Shutdown};
 
 use crate::protocolo::{
     simple_response, Origin, DEFAULT_CLIENT_TIMEOUT, DEFAULT_CONNECT_PORTS, DEFAULT_POOL_IDLE,
-    DEFAULT_POOL_PER_ORIGIN, DEFAULT_TUNNEL_IDLE, DEFAULT_UPSTREAM_TIMEOUT,
+    DEFAULT_POOL_PER_ORIGIN, DEFAULT_TUNNEL_IDLE, DEFAULT_UPSTREAM_TIMEOUT, VIA_PSEUDONYM,
 };
 use access::{Credentials, Network};
 use access_log::AccessLog;
@@ -64,6 +64,14 @@ pub struct ServerConfig {
     pub auth: Option<Credentials>,
     /// Redes cuyos clientes reciben servicio; los demás, 403.
     pub allow: Vec<Network>,
+    /// Redes de destino permitidas (`--allow-dest`), comprobadas tras resolver el nombre; por
+    /// omisión, solo loopback.
+    pub allow_dest: Vec<Network>,
+    /// Redes de destino prohibidas (`--deny-dest`): ganan a `allow_dest`.
+    pub deny_dest: Vec<Network>,
+    /// El seudónimo de este proxy en `Via` (`--via-name`), y con el que reconoce una petición
+    /// que ya pasó por él (bucle: 508). Dos instancias encadenadas necesitan nombres distintos.
+    pub via_name: String,
     /// Reglas `--remove-header` / `--add-header` para las peticiones reenviadas.
     pub rules: HeaderRules,
     /// Tope de conexiones de clientes simultáneas.
@@ -94,6 +102,9 @@ impl Default for ServerConfig {
             block: Vec::new(),
             auth: None,
             allow: Network::loopback(),
+            allow_dest: Network::loopback(),
+            deny_dest: Vec::new(),
+            via_name: VIA_PSEUDONYM.to_string(),
             rules: HeaderRules::default(),
             max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
             limits: Limits::default(),
