@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -70,7 +71,14 @@ struct TestOrigin {
 
 impl TestOrigin {
     fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), handler)
+    }
+
+    /// Como [`TestOrigin::start`], en un listener que la prueba ya abrió.
+    fn start_on(
+        listener: TcpListener,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = mpsc::channel();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -1605,4 +1613,243 @@ fn the_proxys_own_responses_carry_date() {
         let date = head.headers.get("date").unwrap_or_else(|| panic!("{status} sin Date"));
         assert!(date.ends_with(" GMT"), "{date}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Proxy transparente (issue 22)
+// ---------------------------------------------------------------------------------------
+
+fn transparent_proxy() -> ServerGuard {
+    start_proxy(ServerConfig {
+        transparent: true,
+        ..ServerConfig::default()
+    })
+}
+
+/// `GET path` en forma de origen, como la envía un cliente que cree hablar con `host`.
+fn origin_form(path: &str, host: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n")
+}
+
+#[test]
+fn transparent_mode_forwards_origin_form_by_host_with_via() {
+    let origin = ok_origin("transparente");
+    let host = origin.addr.to_string();
+    // Sin --transparent, la forma de origen sigue siendo un 400.
+    let explicit = proxy();
+    let mut c = Conn::new(explicit.addr);
+    assert_eq!(
+        c.request("GET", &origin_form("/a.txt", &host)).0.status,
+        400
+    );
+
+    let p = transparent_proxy();
+    let mut c = Conn::new(p.addr);
+    for _ in 0..2 {
+        let (head, body) = c.request("GET", &origin_form("/a.txt", &host));
+        assert_eq!((head.status, body.as_slice()), (200, &b"transparente"[..]));
+        assert_eq!(head.headers.get("via"), Some("1.1 taller-proxy"));
+        let seen = origin.next();
+        assert_eq!(seen.request_line(), "GET /a.txt HTTP/1.1");
+        assert_eq!(seen.header("host"), std::slice::from_ref(&host));
+        assert_eq!(seen.header("via"), ["1.1 taller-proxy"]);
+        assert_eq!(seen.header("x-forwarded-for"), ["127.0.0.1"]);
+    }
+    // La conexión al origen se reutiliza, y el modo explícito sigue funcionando a la vez.
+    assert_eq!(origin.accepted(), 1);
+    assert_eq!(c.request("GET", &get(&origin.url("/b"))).0.status, 200);
+    let s = stats(&p);
+    assert_eq!(s["modes"]["transparent"], 2, "{s}");
+    assert_eq!(s["modes"]["forward"], 1, "{s}");
+    assert_eq!(s["transparent_host_mismatch"], 0, "{s}");
+}
+
+#[test]
+fn transparent_host_naming_the_proxy_itself_is_508() {
+    let p = transparent_proxy();
+    for host in [p.addr.to_string(), format!("0.0.0.0:{}", p.addr.port())] {
+        let mut c = Conn::new(p.addr);
+        let (head, _) = c.request("GET", &origin_form("/", &host));
+        assert_eq!(head.status, 508, "{host}");
+    }
+    assert_eq!(stats(&p)["upstream_connects"], 0);
+}
+
+#[test]
+fn transparent_requests_obey_destination_policy_block_and_need_a_host() {
+    let origin = ok_origin("no");
+    let p = start_proxy(ServerConfig {
+        transparent: true,
+        deny_dest: vec![net("127.0.0.1/32")],
+        block: vec!["localhost".into()],
+        ..ServerConfig::default()
+    });
+    for (req, status) in [
+        (origin_form("/", &origin.addr.to_string()), 403),
+        (
+            origin_form("/", &format!("localhost:{}", origin.addr.port())),
+            403,
+        ),
+        (origin_form("/", "a b"), 400),
+        ("GET / HTTP/1.0\r\n\r\n".to_string(), 400),
+        (
+            format!(
+                "GET / HTTP/1.1\r\nHost: {}\r\nMax-Forwards: x\r\n\r\n",
+                "192.0.2.1"
+            ),
+            403,
+        ),
+    ] {
+        let mut c = Conn::new(p.addr);
+        let (head, _) = c.request("GET", &req);
+        assert_eq!(head.status, status, "{req}");
+    }
+    assert_eq!(origin.accepted(), 0);
+    assert_eq!(stats(&p)["upstream_connects"], 0);
+}
+
+#[test]
+fn transparent_with_auth_or_upstream_is_refused_at_start() {
+    let config = ServerConfig {
+        transparent: true,
+        auth: Some("ana:x".parse::<Credentials>().unwrap()),
+        ..ServerConfig::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = problema7::run(listener, config, common::Shutdown::new()).unwrap_err();
+    assert!(err.to_string().contains("--auth"), "{err}");
+}
+
+/// Variable de entorno con la que la prueba de interceptación se relanza a sí misma dentro
+/// de un espacio de red privado.
+const INSIDE_NETNS: &str = "TALLER_P7_DENTRO_DE_NETNS";
+
+/// Por qué no se puede probar la interceptación real en esta máquina, si no se puede.
+fn interception_unavailable() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("hace falta ser root (unshare --net e iptables)".into());
+    }
+    for tool in ["unshare", "iptables", "ip", "setpriv", "curl"] {
+        if !require_tool(tool) {
+            return Some(format!("falta `{tool}`"));
+        }
+    }
+    let probe = Command::new("unshare")
+        .args(["--net", "--", "iptables", "-t", "nat", "-S", "OUTPUT"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "iptables no funciona en un espacio de red privado: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("unshare --net no funciona: {e}")),
+    }
+}
+
+#[test]
+fn kernel_redirected_connection_reaches_its_original_destination_despite_a_forged_host() {
+    // Issue 22: la interceptación de verdad. Dentro de un espacio de red privado (solo
+    // loopback), una regla REDIRECT de la cadena OUTPUT de `nat` manda las conexiones del
+    // usuario 65534 hacia 127.0.0.2:80 al proxy; las del propio proxy (root) no se redirigen.
+    // Este proceso se relanza a sí mismo con `unshare --net` y ahí corre
+    // `inside_netns_kernel_redirect_to_transparent_proxy`.
+    if std::env::var_os(INSIDE_NETNS).is_some() {
+        return;
+    }
+    if let Some(why) = interception_unavailable() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("no se puede probar la interceptación y CI=true: {why}");
+        }
+        eprintln!("SALTADA: no se puede probar la interceptación real: {why}");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = run_with_timeout(
+        Command::new("unshare")
+            .arg("--net")
+            .arg("--")
+            .arg(exe)
+            .args([
+                "inside_netns_kernel_redirect_to_transparent_proxy",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(INSIDE_NETNS, "1"),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("INTERCEPTADA"), "{stdout}\n{stderr}");
+}
+
+#[test]
+#[ignore = "la lanza kernel_redirected_connection_reaches_its_original_destination_despite_a_forged_host dentro de unshare --net"]
+fn inside_netns_kernel_redirect_to_transparent_proxy() {
+    if std::env::var_os(INSIDE_NETNS).is_none() {
+        eprintln!("solo tiene sentido dentro del espacio de red privado que crea la otra prueba");
+        return;
+    }
+    let sh = |cmd: &mut Command| {
+        let out = run_with_timeout(cmd, Duration::from_secs(20));
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    sh(Command::new("ip").args(["link", "set", "lo", "up"]));
+    let origin = TestOrigin::start_on(TcpListener::bind("127.0.0.2:80").unwrap(), |_| {
+        reply(b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\norigen 127.0.0.2")
+    });
+    let p = transparent_proxy();
+    let port = p.addr.port().to_string();
+    sh(Command::new("iptables").args([
+        "-t",
+        "nat",
+        "-A",
+        "OUTPUT",
+        "-p",
+        "tcp",
+        "-d",
+        "127.0.0.2",
+        "--dport",
+        "80",
+        "-m",
+        "owner",
+        "--uid-owner",
+        "65534",
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        &port,
+    ]));
+    // El cliente no sabe nada del proxy, y además miente en Host.
+    let body = sh(Command::new("setpriv").args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        "-H",
+        "Host: 127.0.0.3:9",
+        "http://127.0.0.2/a.txt",
+    ]));
+    assert_eq!(body, "origen 127.0.0.2");
+    let seen = origin.next();
+    assert_eq!(seen.request_line(), "GET /a.txt HTTP/1.1");
+    assert_eq!(seen.header("host"), ["127.0.0.3:9"]);
+    assert_eq!(seen.header("via"), ["1.1 taller-proxy"]);
+    let s = stats(&p);
+    assert_eq!(s["modes"]["transparent"], 1, "{s}");
+    assert_eq!(s["transparent_host_mismatch"], 1, "{s}");
+    eprintln!("INTERCEPTADA: curl -> REDIRECT -> proxy -> 127.0.0.2:80");
 }

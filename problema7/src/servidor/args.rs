@@ -20,6 +20,10 @@ pub struct ProxyArgs {
     /// Modo inverso: envía las peticiones normales (GET /ruta) a este servidor HOST:PUERTO
     #[arg(long, value_name = "HOST:PUERTO")]
     pub upstream: Option<String>,
+    /// Modo transparente: atiende GET /ruta de clientes redirigidos por la red (iptables
+    /// REDIRECT) hacia su destino original, o hacia su Host si no fueron redirigidos
+    #[arg(long)]
+    pub transparent: bool,
     /// Puertos permitidos para CONNECT, separados por comas
     #[arg(long, value_delimiter = ',', default_values_t = protocolo::DEFAULT_CONNECT_PORTS.to_vec())]
     pub connect_ports: Vec<u16>,
@@ -83,6 +87,9 @@ pub enum ArgsError {
     /// `--upstream` no es `HOST:PUERTO`.
     #[error("--upstream {0}: use HOST:PUERTO, por ejemplo 127.0.0.1:8004")]
     Upstream(String),
+    /// Dos opciones que no se pueden combinar.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// `--remove-header` no es un nombre de cabecera.
     #[error("--remove-header {0:?}: no es un nombre de cabecera válido")]
     RemoveHeader(String),
@@ -107,12 +114,19 @@ impl ProxyArgs {
             },
             None => None,
         };
+        if self.transparent && self.auth.is_some() {
+            return Err(ArgsError::Conflict(super::TRANSPARENT_WITH_AUTH));
+        }
+        if self.transparent && upstream.is_some() {
+            return Err(ArgsError::Conflict(super::TRANSPARENT_WITH_UPSTREAM));
+        }
         if let Some(bad) = self.remove_header.iter().find(|n| !is_header_name(n)) {
             return Err(ArgsError::RemoveHeader(bad.clone()));
         }
         let defaults = ServerConfig::default();
         Ok(ServerConfig {
             upstream,
+            transparent: self.transparent,
             connect_ports: self.connect_ports.clone(),
             block: self.block.clone(),
             auth: self.auth.clone(),
@@ -236,6 +250,15 @@ mod tests {
             config(&["--remove-header", "con espacio"]).unwrap_err(),
             ArgsError::RemoveHeader("con espacio".into())
         );
+        assert_eq!(
+            config(&["--transparent", "--auth", "ana:x"]).unwrap_err(),
+            ArgsError::Conflict(crate::servidor::TRANSPARENT_WITH_AUTH)
+        );
+        assert_eq!(
+            config(&["--transparent", "--upstream", "127.0.0.1:1"]).unwrap_err(),
+            ArgsError::Conflict(crate::servidor::TRANSPARENT_WITH_UPSTREAM)
+        );
+        assert!(config(&["--transparent"]).unwrap().transparent);
         for bad in [
             &["--auth", "sin-dos-puntos"][..],
             &["--allow", "10.0.0.0/40"],

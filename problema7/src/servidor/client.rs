@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::http::Version;
 
 use super::pool::UpstreamConn;
+use super::transparent::original_destination;
 use super::Proxy;
 use crate::protocolo::simple_response;
 
@@ -34,6 +35,19 @@ pub(crate) enum Next {
     KeepAlive,
     /// Cerrar la conexión.
     Close,
+}
+
+/// Cómo llegó una petición al proxy, y por tanto qué reglas se le aplican.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Proxy explícito: forma absoluta (`GET http://host/x`) o `CONNECT`. Pasa por `--auth`
+    /// y `--block`, y `Host` se cambia por el del destino.
+    Forward,
+    /// Proxy inverso (`--upstream`): forma de origen hacia el único servidor configurado.
+    Reverse,
+    /// Proxy transparente (`--transparent`): forma de origen de un cliente que no sabe que
+    /// hay un proxy. Pasa por `--block`; `Host` queda como lo envió el cliente.
+    Transparent,
 }
 
 /// Lo que se anota al terminar una petición.
@@ -159,6 +173,9 @@ pub(crate) struct Client<'a> {
     pub(crate) failed: bool,
     /// Buffer de copia de cuerpos, reservado una vez por conexión.
     pub(crate) buf: Vec<u8>,
+    /// Con `--transparent`, la dirección a la que iba la conexión si el núcleo la redirigió
+    /// al proxy (`SO_ORIGINAL_DST`).
+    pub(crate) original_dst: Option<SocketAddr>,
 }
 
 impl<'a> Client<'a> {
@@ -173,6 +190,11 @@ impl<'a> Client<'a> {
         // Sin Nagle: cabecera y cuerpo salen en cuanto los escribimos (las escrituras ya van
         // agrupadas por el `BufWriter`).
         stream.set_nodelay(true)?;
+        let original_dst = if proxy.config.transparent {
+            original_destination(&stream)
+        } else {
+            None
+        };
         let reader = ClientReader::new(stream.try_clone()?, timeout);
         let writer = Counted {
             stream: stream.try_clone()?,
@@ -187,6 +209,7 @@ impl<'a> Client<'a> {
             upstream: None,
             failed: false,
             buf: vec![0u8; BODY_BUFFER],
+            original_dst,
         })
     }
 

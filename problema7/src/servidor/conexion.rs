@@ -23,10 +23,11 @@ use common::http::{self, HttpError, RequestHead, Target};
 
 use super::access::{check_proxy_auth, is_allowed, is_blocked};
 use super::access_log::AccessRecord;
-use super::client::{connection_header, now_http_date, Client, Next, Outcome};
+use super::client::{connection_header, now_http_date, Client, Mode, Next, Outcome};
 use super::forward::max_forwards;
 use super::rewrite::via_contains;
 use super::stats::add;
+use super::transparent::{self, host_authority, Destination};
 use super::{forward, tunnel, Proxy};
 use crate::protocolo::{local_response, Origin, STATS_HOST, STATS_PATH};
 
@@ -166,37 +167,12 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
             "la petición ya pasó por este proxy (cabecera Via): se evita el bucle\n",
         );
     }
-    // ¿A dónde va, y es una petición de proxy (forma absoluta o CONNECT)?
-    let (origin, path, proxied) = match target {
-        Target::Absolute {
-            scheme,
-            host,
-            port,
-            path_and_query,
-        } => {
-            if scheme != "http" {
-                return client.fail(
-                    400,
-                    &[],
-                    "este proxy no habla TLS con el origen: para https:// use CONNECT\n",
-                );
-            }
-            (Origin::new(&host, port), path_and_query, true)
-        }
-        Target::Authority { host, port } => (Origin::new(&host, port), String::new(), true),
-        Target::Origin { .. } | Target::Asterisk => match &proxy.config.upstream {
-            Some(up) => (up.clone(), head.target.clone(), false),
-            None => {
-                return client.fail(
-                    400,
-                    &[],
-                    "esto es un proxy: pida la URL completa (GET http://host/ruta) o arranque \
-                     el servidor con --upstream\n",
-                )
-            }
-        },
+    let Route { origin, path, mode } = match route(client, &head, target) {
+        Ok(r) => r,
+        Err(outcome) => return outcome,
     };
-    if proxied {
+    proxy.stats.record_mode(mode);
+    if mode == Mode::Forward {
         if let Some(creds) = &proxy.config.auth {
             let given = head.headers.get("proxy-authorization").map(str::as_bytes);
             if !check_proxy_auth(given, creds) {
@@ -208,12 +184,24 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
                 );
             }
         }
-        if is_blocked(&origin.host, &proxy.config.block) {
-            log::warn!("{peer}: host bloqueado {}: 403", origin.host);
+    }
+    if mode != Mode::Reverse {
+        // En modo transparente cuentan el destino real y el nombre que dio el cliente.
+        let named = head.headers.get("host").and_then(host_authority);
+        let blocked = std::iter::once(&origin.host)
+            .chain(
+                named
+                    .as_ref()
+                    .map(|n| &n.host)
+                    .filter(|_| mode == Mode::Transparent),
+            )
+            .find(|h| is_blocked(h, &proxy.config.block));
+        if let Some(host) = blocked {
+            log::warn!("{peer}: host bloqueado {host}: 403");
             return client.fail(
                 403,
                 &[],
-                &format!("el acceso a {} está bloqueado en este proxy\n", origin.host),
+                &format!("el acceso a {host} está bloqueado en este proxy\n"),
             );
         }
     }
@@ -231,7 +219,103 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
             return client.fail(status, &[], &format!("petición rechazada: {e}\n"));
         }
     };
-    forward::forward(client, head, &origin, path, kind, proxied)
+    forward::forward(client, head, &origin, path, kind, mode)
+}
+
+/// A dónde va una petición y en qué modo la atiende el proxy.
+struct Route {
+    origin: Origin,
+    /// El destino en forma de origen (`/ruta?consulta`), vacío para `CONNECT`.
+    path: String,
+    mode: Mode,
+}
+
+/// Decide el destino según la forma de la petición: forma absoluta o `CONNECT` → proxy
+/// explícito; forma de origen → el `--upstream` (inverso) o, con `--transparent`, la
+/// dirección original o el `Host`. Una conexión redirigida por el núcleo va siempre a su
+/// dirección original, sea cual sea la forma. Si no hay destino, el cliente ya tiene su 400.
+fn route(client: &mut Client<'_>, head: &RequestHead, target: Target) -> Result<Route, Outcome> {
+    let config = &client.proxy.config;
+    if client.original_dst.is_some()
+        || (config.transparent && matches!(target, Target::Origin { .. } | Target::Asterisk))
+    {
+        let path = match target {
+            Target::Absolute { path_and_query, .. } => path_and_query,
+            Target::Authority { .. } => {
+                return Err(client.fail(
+                    400,
+                    &[],
+                    "CONNECT no tiene sentido en una conexión interceptada por el proxy \
+                     transparente\n",
+                ))
+            }
+            Target::Origin { .. } | Target::Asterisk => head.target.clone(),
+        };
+        let origin = transparent_origin(client, head)?;
+        return Ok(Route {
+            origin,
+            path,
+            mode: Mode::Transparent,
+        });
+    }
+    let (origin, path, mode) = match target {
+        Target::Absolute {
+            scheme,
+            host,
+            port,
+            path_and_query,
+        } => {
+            if scheme != "http" {
+                return Err(client.fail(
+                    400,
+                    &[],
+                    "este proxy no habla TLS con el origen: para https:// use CONNECT\n",
+                ));
+            }
+            (Origin::new(&host, port), path_and_query, Mode::Forward)
+        }
+        Target::Authority { host, port } => {
+            (Origin::new(&host, port), String::new(), Mode::Forward)
+        }
+        Target::Origin { .. } | Target::Asterisk => match &config.upstream {
+            Some(up) => (up.clone(), head.target.clone(), Mode::Reverse),
+            None => {
+                return Err(client.fail(
+                    400,
+                    &[],
+                    "esto es un proxy: pida la URL completa (GET http://host/ruta) o arranque \
+                     el servidor con --upstream o --transparent\n",
+                ))
+            }
+        },
+    };
+    Ok(Route { origin, path, mode })
+}
+
+/// El destino de una petición en modo transparente (véase [`super::transparent`]): la
+/// dirección original de la conexión o, si no fue redirigida, el `Host`.
+fn transparent_origin(client: &mut Client<'_>, head: &RequestHead) -> Result<Origin, Outcome> {
+    let peer = client.peer;
+    match transparent::destination(client.original_dst, head) {
+        Destination::Origin { origin, mismatch } => {
+            if let Some(host) = mismatch {
+                add(&client.proxy.stats.transparent_host_mismatch, 1);
+                log::warn!(
+                    "{peer}: Host {host:?} no coincide con el destino original {origin}: gana \
+                     el destino original"
+                );
+            }
+            Ok(origin)
+        }
+        Destination::Unknown => {
+            log::warn!("{peer}: petición transparente sin un Host válido: 400");
+            Err(client.fail(
+                400,
+                &[],
+                "proxy transparente: la petición necesita una cabecera Host válida\n",
+            ))
+        }
+    }
 }
 
 /// ¿Es `GET http://proxy.local/stats` (o `GET /stats` con `Host: proxy.local`)?

@@ -29,7 +29,7 @@ use common::http::{
 };
 use common::net::{is_disconnect, is_timeout};
 
-use super::client::{Client, Next, Outcome, Sticky, BODY_BUFFER};
+use super::client::{Client, Mode, Next, Outcome, Sticky, BODY_BUFFER};
 use super::pool::UpstreamConn;
 use super::rewrite::{add_forwarded_for, add_via, strip_hop_by_hop};
 use super::stats::add;
@@ -148,17 +148,18 @@ fn read_final_response(
 
 /// Reenvía una petición (ya comprobada) a `origin` y su respuesta al cliente.
 ///
-/// `path` es el destino en forma de origen; `proxied` dice si llegó en forma absoluta (y
-/// entonces `Host` se sustituye por el del destino, RFC 9112 §3.2.2).
+/// `path` es el destino en forma de origen; en modo explícito (`Mode::Forward`, la forma
+/// absoluta) `Host` se sustituye por el del destino (RFC 9112 §3.2.2); en los otros modos
+/// queda el del cliente.
 pub(crate) fn forward(
     client: &mut Client<'_>,
     head: RequestHead,
     origin: &Origin,
     path: String,
     kind: BodyKind,
-    proxied: bool,
+    mode: Mode,
 ) -> Outcome {
-    let request = Request::new(client, head, origin, path, kind, proxied);
+    let request = Request::new(client, head, origin, path, kind, mode);
     let (conn, response) = match exchange(client, &request, origin) {
         Ok(pair) => pair,
         Err(outcome) => return outcome,
@@ -191,7 +192,7 @@ impl Request {
         origin: &Origin,
         path: String,
         kind: BodyKind,
-        proxied: bool,
+        mode: Mode,
     ) -> Self {
         let config = &client.proxy.config;
         let keep_alive = head.keep_alive();
@@ -209,7 +210,7 @@ impl Request {
             // El `100 Continue` se lo damos nosotros al cliente (véase `send_body`).
             headers.remove("expect");
         }
-        if proxied || !headers.contains("host") {
+        if mode == Mode::Forward || !headers.contains("host") {
             headers.set("Host", origin.host_header());
         }
         add_via(&mut headers, version_number(version), &config.via_name);

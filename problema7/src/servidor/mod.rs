@@ -11,6 +11,8 @@
 //! - [`access`]: quién puede usar el proxy (`--allow`, `--auth`) y a dónde (`--block`).
 //! - [`forward`]: reenviar una petición al origen y la respuesta de vuelta, en flujo.
 //! - [`tunnel`]: los túneles `CONNECT`.
+//! - [`transparent`]: el destino de una petición en modo transparente (dirección original
+//!   de una conexión redirigida por el núcleo, o `Host`).
 //! - [`rewrite`]: las cabeceras que se quitan y se añaden al pasar (RFC 9110 §7.6).
 //! - `upstream`: abrir y reutilizar conexiones con el origen (502/504/508 si no se puede).
 //! - [`pool`]: las conexiones al origen en reposo, para reutilizarlas.
@@ -26,6 +28,7 @@ pub mod forward;
 pub mod pool;
 pub mod rewrite;
 pub mod stats;
+pub mod transparent;
 pub mod tunnel;
 mod upstream;
 
@@ -56,6 +59,10 @@ pub struct ServerConfig {
     /// Modo inverso: las peticiones en forma de origen (`GET /x`) van siempre a este backend.
     /// Sin él, el proxy solo acepta la forma absoluta (`GET http://host/x`) y `CONNECT`.
     pub upstream: Option<Origin>,
+    /// Modo transparente: las peticiones en forma de origen van a la dirección original de la
+    /// conexión (si el núcleo la redirigió) o a su `Host`. Incompatible con `auth` y
+    /// `upstream`.
+    pub transparent: bool,
     /// Puertos a los que se permite `CONNECT`.
     pub connect_ports: Vec<u16>,
     /// Dominios bloqueados (con sus subdominios): 403.
@@ -98,6 +105,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             upstream: None,
+            transparent: false,
             connect_ports: DEFAULT_CONNECT_PORTS.to_vec(),
             block: Vec::new(),
             auth: None,
@@ -133,10 +141,22 @@ pub enum ServerError {
         /// El motivo.
         source: io::Error,
     },
+    /// Una combinación de opciones que no tiene sentido.
+    #[error("configuración no válida: {0}")]
+    Config(&'static str),
     /// No se pudo crear el hilo del puerto de estadísticas.
     #[error("no se pudo crear el hilo de estadísticas: {0}")]
     Thread(io::Error),
 }
+
+/// Por qué `--transparent` no admite `--auth`.
+pub const TRANSPARENT_WITH_AUTH: &str = "--transparent no admite --auth: un cliente \
+    interceptado no sabe que hay un proxy y nunca contestará a un 407 con credenciales; \
+    limite quién lo usa con --allow";
+
+/// Por qué `--transparent` no admite `--upstream`.
+pub const TRANSPARENT_WITH_UPSTREAM: &str = "--transparent y --upstream se excluyen: los dos \
+    deciden a dónde van las peticiones en forma de origen (GET /ruta)";
 
 /// El estado compartido por todas las conexiones: configuración, contadores, conexiones al
 /// origen en reposo y registro de accesos.
@@ -172,6 +192,12 @@ pub fn run_with_stats(
     config: ServerConfig,
     shutdown: Shutdown,
 ) -> Result<(), ServerError> {
+    if config.transparent && config.auth.is_some() {
+        return Err(ServerError::Config(TRANSPARENT_WITH_AUTH));
+    }
+    if config.transparent && config.upstream.is_some() {
+        return Err(ServerError::Config(TRANSPARENT_WITH_UPSTREAM));
+    }
     let log = match &config.access_log {
         Some(path) => AccessLog::to_file(path).map_err(|source| ServerError::AccessLog {
             path: path.clone(),
