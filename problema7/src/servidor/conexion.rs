@@ -185,16 +185,14 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
             }
         }
     }
-    if mode != Mode::Reverse {
+    if mode != Mode::Reverse && !proxy.config.block.is_empty() {
         // En modo transparente cuentan el destino real y el nombre que dio el cliente.
-        let named = head.headers.get("host").and_then(host_authority);
+        let named = match mode {
+            Mode::Transparent => head.headers.get("host").and_then(host_authority),
+            _ => None,
+        };
         let blocked = std::iter::once(&origin.host)
-            .chain(
-                named
-                    .as_ref()
-                    .map(|n| &n.host)
-                    .filter(|_| mode == Mode::Transparent),
-            )
+            .chain(named.as_ref().map(|n| &n.host))
             .find(|h| is_blocked(h, &proxy.config.block));
         if let Some(host) = blocked {
             log::warn!("{peer}: host bloqueado {host}: 403");
