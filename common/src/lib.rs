@@ -1,6 +1,11 @@
 //! Lo que comparten los nueve problemas del taller, y nada específico de ninguno.
 //!
 //! Cada módulo tiene un único trabajo y documenta el límite que impone:
+//! - [`conn`]: cómo atender una conexión: plazo total, dónde termina un mensaje (salto de
+//!   línea, medio cierre o pausa), el bucle de una sesión de líneas, el cierre con espera y
+//!   las duraciones de la línea de órdenes.
+//! - [`fds`]: el límite de descriptores del proceso (se sube al duro al arrancar) y cuántas
+//!   conexiones caben.
 //! - [`line`]: lectura de líneas con un máximo de bytes (una línea infinita es un error,
 //!   no una reserva de gigabytes).
 //! - [`frame`]: tramas con prefijo de longitud (`u32` big-endian) y tamaño máximo.
@@ -22,6 +27,8 @@
 //! - [`rate`]: limitador de ritmo por cubo de fichas (contra inundaciones de mensajes).
 
 pub mod cli;
+pub mod conn;
+pub mod fds;
 pub mod frame;
 pub mod http;
 pub mod jsonl;
@@ -40,6 +47,6 @@ pub mod sync;
 pub use cli::{ClientArgs, ServerArgs};
 pub use logging::init_logging;
 pub use parsed::Parsed;
-pub use server::{serve, ServeConfig};
+pub use server::{serve, serve_shared, ServeConfig};
 pub use shutdown::Shutdown;
 pub use sync::lock;
