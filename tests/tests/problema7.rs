@@ -1853,3 +1853,40 @@ fn inside_netns_kernel_redirect_to_transparent_proxy() {
     assert_eq!(s["transparent_host_mismatch"], 1, "{s}");
     eprintln!("INTERCEPTADA: curl -> REDIRECT -> proxy -> 127.0.0.2:80");
 }
+
+#[test]
+fn a_slow_but_live_request_body_is_not_cut_by_the_header_deadline() {
+    // El plazo total es para la cabecera; el cuerpo tiene un plazo por lectura, para que una
+    // subida lenta pero viva llegue entera (y uno que se calla del todo recibe 408).
+    let origin = ok_origin("recibido");
+    let timeout = Duration::from_secs(2);
+    let p = start_proxy(ServerConfig {
+        client_timeout: timeout,
+        ..ServerConfig::default()
+    });
+    let mut c = Conn::new(p.addr);
+    c.send(
+        format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+            origin.url("/subida")
+        )
+        .as_bytes(),
+    );
+    for byte in b"hola!" {
+        thread::sleep(timeout * 3 / 10);
+        c.send(&[*byte]);
+    }
+    let (head, body) = c.response("POST");
+    assert_eq!((head.status, body.as_slice()), (200, &b"recibido"[..]));
+    assert_eq!(origin.next().body, b"hola!");
+    // Un cuerpo que deja de llegar: 408.
+    c.send(
+        format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nho",
+            origin.url("/subida")
+        )
+        .as_bytes(),
+    );
+    let (head, _) = c.response("POST");
+    assert_eq!(head.status, 408);
+}

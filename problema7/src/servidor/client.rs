@@ -5,16 +5,18 @@
 //! Es un módulo hoja: no usa `conexion`, `forward`, `tunnel` ni `upstream`, y todos ellos lo
 //! usan a él. Así cada uno se puede leer sin dar la vuelta a los demás.
 //!
-//! Tiempos de espera del cliente: mientras se espera la cabecera de una petición, el plazo es
-//! **total** ([`Client::start_head`]): la cabecera entera tiene que llegar en
-//! `--client-timeout`. Con un plazo por lectura, un cliente que envía un byte cada pocos
-//! segundos (*slowloris*) ocuparía una plaza para siempre. Durante el cuerpo el plazo es por
-//! lectura, para que una subida grande y lenta pero viva no se corte.
+//! Tiempos de espera del cliente (con el lector de plazo total de `common::conn`): mientras
+//! se espera la cabecera de una petición, el plazo es **total** ([`Client::start_head`]): la
+//! cabecera entera tiene que llegar en `--client-timeout`. Con un plazo por lectura, un
+//! cliente que envía un byte cada pocos segundos (*slowloris*) ocuparía una plaza para
+//! siempre. Durante el cuerpo el plazo es por lectura, para que una subida grande y lenta
+//! pero viva no se corte.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown as NetShutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use common::conn::{linger_close, DeadlineReader, Linger, Within};
 use common::http::Version;
 
 use super::pool::UpstreamConn;
@@ -88,57 +90,28 @@ pub(crate) struct Sticky {
 }
 
 /// El socket del cliente para leer: cuenta los bytes (registro y estadísticas) y aplica el
-/// plazo de lectura, total mientras se espera una cabecera o por lectura si no.
+/// plazo de lectura con el lector de plazo total de `common::conn`: total mientras se espera
+/// una cabecera, por lectura (`per_read`) durante un cuerpo.
 pub(crate) struct ClientReader {
-    stream: TcpStream,
+    inner: DeadlineReader<TcpStream>,
     pub(crate) bytes: u64,
     /// Espera máxima de cada lectura cuando no hay plazo total.
     per_read: Duration,
-    /// Plazo total en curso (el de una cabecera).
-    deadline: Option<Instant>,
-    /// El último tiempo de espera puesto en el socket, para no repetir la llamada al sistema.
-    applied: Duration,
-}
-
-impl ClientReader {
-    fn new(stream: TcpStream, per_read: Duration) -> Self {
-        Self {
-            stream,
-            bytes: 0,
-            per_read,
-            deadline: None,
-            applied: per_read,
-        }
-    }
-
-    /// Pone en el socket el tiempo de espera `want` si difiere bastante del puesto (más de
-    /// 1/8): en una conexión rápida casi nunca hace falta la llamada al sistema.
-    fn apply(&mut self, want: Duration) -> io::Result<()> {
-        let diff = self.applied.max(want) - self.applied.min(want);
-        if diff > want / 8 {
-            self.stream.set_read_timeout(Some(want))?;
-            self.applied = want;
-        }
-        Ok(())
-    }
 }
 
 impl Read for ClientReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = match self.deadline {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                left
-            }
-            None => self.per_read,
+        let quiet = match self.inner.deadline() {
+            Some(_) => None,
+            None => Some(self.per_read),
         };
-        self.apply(want)?;
-        let n = self.stream.read(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
+        match self.inner.read_within(buf, quiet)? {
+            Within::Read(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Within::Quiet => Err(io::ErrorKind::TimedOut.into()),
+        }
     }
 }
 
@@ -195,7 +168,11 @@ impl<'a> Client<'a> {
         } else {
             None
         };
-        let reader = ClientReader::new(stream.try_clone()?, timeout);
+        let reader = ClientReader {
+            inner: DeadlineReader::new(stream.try_clone()?),
+            bytes: 0,
+            per_read: timeout,
+        };
         let writer = Counted {
             stream: stream.try_clone()?,
             bytes: 0,
@@ -215,12 +192,13 @@ impl<'a> Client<'a> {
 
     /// Empieza la espera de una cabecera: desde ahora tiene `--client-timeout` en total.
     pub(crate) fn start_head(&mut self) {
-        self.reader.get_mut().deadline = Some(Instant::now() + self.proxy.config.client_timeout);
+        let timeout = self.proxy.config.client_timeout;
+        self.reader.get_mut().inner.expire_in(Some(timeout));
     }
 
     /// La cabecera llegó: el cuerpo vuelve al plazo por lectura.
     pub(crate) fn end_head(&mut self) {
-        self.reader.get_mut().deadline = None;
+        self.reader.get_mut().inner.set_deadline(None);
     }
 
     /// Bytes recibidos del cliente hasta ahora.
@@ -256,11 +234,12 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Cierra la conexión; tras un error del proxy, con cortesía ([`linger_close`]).
+    /// Cierra la conexión; tras un error del proxy, con cortesía (el cierre con espera de
+    /// `common::conn`: que el RST de lo que el cliente aún enviaba no borre nuestra respuesta).
     pub(crate) fn close(mut self) {
         self.release_upstream();
         if self.failed {
-            linger_close(&self.stream);
+            linger_close(&self.stream, Linger::DEFAULT);
         }
         let _ = self.stream.shutdown(NetShutdown::Both);
     }
@@ -278,24 +257,5 @@ pub(crate) fn connection_header(version: Version, keep_alive: bool) -> &'static 
         (Version::Http11, true) => "",
         (Version::Http10, true) => "Connection: keep-alive\r\n",
         (_, false) => "Connection: close\r\n",
-    }
-}
-
-/// Cierra con cortesía tras un error: deja de escribir y lee (y tira) lo que el cliente aún
-/// estuviera enviando durante un momento (como mucho 1 s y 1 MiB). Si se cerrara con datos
-/// sin leer en el buffer del núcleo, se enviaría un RST y el cliente podría perder nuestra
-/// respuesta de error.
-pub(crate) fn linger_close(stream: &TcpStream) {
-    let _ = stream.shutdown(NetShutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let mut sink = [0u8; 8192];
-    let mut reader = stream;
-    let mut total = 0usize;
-    while Instant::now() < deadline && total < 1024 * 1024 {
-        match reader.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
     }
 }
