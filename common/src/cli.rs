@@ -41,6 +41,23 @@ pub struct ServerArgs {
     pub backlog: u32,
 }
 
+/// La opción `--pause` de los servidores de texto: cuánto silencio termina un mensaje que
+/// llega sin salto de línea (la regla de [`crate::conn::message`]).
+#[derive(clap::Args, Debug, Clone)]
+pub struct PauseArgs {
+    /// Silencio tras el que unos bytes sin salto de línea forman un mensaje (como envían los
+    /// programas del taller en Python); 0 = solo salto de línea o cierre
+    #[arg(long, default_value = "200ms", value_parser = crate::conn::parse_duration)]
+    pub pause: Duration,
+}
+
+impl PauseArgs {
+    /// La pausa para [`crate::conn::MessageRule::pause`] (`None` si es cero).
+    pub fn pause(&self) -> Option<Duration> {
+        (!self.pause.is_zero()).then_some(self.pause)
+    }
+}
+
 /// No se pudo abrir el puerto de escucha.
 #[derive(Debug, thiserror::Error)]
 #[error("no se pudo escuchar en {addr}: {reason}")]

@@ -1,6 +1,9 @@
 //! Lo que comparten los nueve problemas del taller, y nada específico de ninguno.
 //!
 //! Cada módulo tiene un único trabajo y documenta el límite que impone:
+//! - [`conn`]: cómo atender una conexión: plazo total, dónde termina un mensaje (salto de
+//!   línea, medio cierre o pausa), el bucle de una sesión de líneas, el cierre con espera y
+//!   las duraciones de la línea de órdenes.
 //! - [`line`]: lectura de líneas con un máximo de bytes (una línea infinita es un error,
 //!   no una reserva de gigabytes).
 //! - [`frame`]: tramas con prefijo de longitud (`u32` big-endian) y tamaño máximo.
@@ -22,6 +25,7 @@
 //! - [`rate`]: limitador de ritmo por cubo de fichas (contra inundaciones de mensajes).
 
 pub mod cli;
+pub mod conn;
 pub mod frame;
 pub mod http;
 pub mod jsonl;

@@ -64,48 +64,79 @@ pub fn read_line(
     max: usize,
 ) -> Result<bool, LineError> {
     buf.clear();
-    // Aceptamos hasta `max + 1` bytes antes del `\n` para admitir un `\r` final.
+    match fill_line(reader, buf, max)? {
+        RawEnd::Newline => {
+            strip_cr(buf);
+            Ok(true)
+        }
+        // Fin del flujo: lo acumulado, si hay algo, es la última línea.
+        RawEnd::Eof if buf.is_empty() => Ok(false),
+        RawEnd::Eof => {
+            strip_cr(buf);
+            check_len(buf, max).map(|_| true)
+        }
+        RawEnd::TooLong => Err(LineError::TooLong { max }),
+    }
+}
+
+/// Cómo terminó [`fill_line`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawEnd {
+    /// Se encontró el `\n` (ya consumido); la línea está en `buf`, con su `\r` final si lo
+    /// había.
+    Newline,
+    /// El flujo terminó antes de un `\n`; lo leído está en `buf`.
+    Eof,
+    /// La línea pasa de `max` bytes (sin contar un `\r` final). Se han guardado como mucho
+    /// `max + 2` bytes y el resto de la línea, con su `\n`, sigue en el flujo.
+    TooLong,
+}
+
+/// El lector de líneas acotado del que salen todos los demás (el de [`read_line`], tolerante
+/// con `\n` solo, y el de HTTP, que exige `\r\n`): añade a `buf` los bytes hasta el próximo
+/// `\n`, sin guardar nunca más de `max + 2`.
+///
+/// # Errores
+/// Los de lectura (los `Interrupted` se reintentan).
+pub fn fill_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> io::Result<RawEnd> {
+    // Aceptamos hasta `max + 1` bytes antes del `\n` para admitir un `\n` final.
+    let start = buf.len();
     let raw_max = max.saturating_add(1);
     loop {
         let available = match reader.fill_buf() {
             Ok(a) => a,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         if available.is_empty() {
-            // Fin del flujo: lo acumulado, si hay algo, es la última línea.
-            if buf.is_empty() {
-                return Ok(false);
-            }
-            strip_cr(buf);
-            return check_len(buf, max).map(|_| true);
+            return Ok(RawEnd::Eof);
         }
-        let room = raw_max - buf.len();
+        let len = buf.len() - start;
+        let room = raw_max - len;
         match available.iter().position(|&b| b == b'\n') {
             Some(pos) if pos <= room => {
                 let chunk = available.get(..pos).unwrap_or_default();
                 let ends_in_cr = match chunk.last() {
                     Some(&b) => b == b'\r',
-                    None => buf.last() == Some(&b'\r'),
+                    None => buf.last() == Some(&b'\r') && len > 0,
                 };
-                let content = buf.len() + pos - usize::from(ends_in_cr);
+                let content = len + pos - usize::from(ends_in_cr);
                 buf.extend_from_slice(chunk);
                 if content > max {
                     // Justo un byte de más: dejamos el `\n` en el flujo, igual que con las
                     // líneas más largas, para que `discard_line` se comporte siempre igual.
                     reader.consume(pos);
-                    return Err(LineError::TooLong { max });
+                    return Ok(RawEnd::TooLong);
                 }
                 reader.consume(pos + 1);
-                strip_cr(buf);
-                return Ok(true);
+                return Ok(RawEnd::Newline);
             }
             _ => {
                 let take = available.len().min(room + 1);
                 buf.extend_from_slice(available.get(..take).unwrap_or_default());
                 reader.consume(take);
-                if buf.len() > raw_max {
-                    return Err(LineError::TooLong { max });
+                if buf.len() - start > raw_max {
+                    return Ok(RawEnd::TooLong);
                 }
             }
         }

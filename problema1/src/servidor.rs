@@ -1,14 +1,17 @@
-//! El servidor del problema 1: acepta, lee una línea, responde y cierra.
+//! El servidor del problema 1: acepta, lee un mensaje, responde y cierra.
 //!
-//! Cada conexión se atiende en su hilo (mediante [`common::serve`]), con un tiempo máximo para
-//! que el cliente envíe su mensaje: un cliente que se conecta y no dice nada no ocupa un hilo
-//! para siempre. Con `once`, el servidor atiende una sola conexión y termina.
+//! Cada conexión se atiende en su hilo (mediante [`common::serve`]), con un tiempo **total**
+//! para que el cliente envíe su mensaje: un cliente que se conecta y no dice nada (o lo dice
+//! byte a byte) no ocupa un hilo para siempre. El mensaje termina en un salto de línea, en el
+//! medio cierre del cliente o tras una pausa (`pause`, 200 ms por omisión): el cliente del
+//! taller envía `Mundo!` sin `\n` y espera la respuesta sin cerrar (véase
+//! [`common::conn::message`]). Con `once`, el servidor atiende una sola conexión y termina.
 
-use std::io::{BufReader, Write};
-use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use common::line::{read_line, LineError};
+use common::conn::{linger_close, Linger, MessageError, MessageReader, MessageRule};
 use common::{serve, ServeConfig, Shutdown};
 
 use crate::protocolo::{reply, timed_out, too_long, DEFAULT_MAX_MESSAGE, DEFAULT_TIMEOUT};
@@ -18,8 +21,10 @@ use crate::protocolo::{reply, timed_out, too_long, DEFAULT_MAX_MESSAGE, DEFAULT_
 pub struct ServerConfig {
     /// Longitud máxima del mensaje del cliente, en bytes.
     pub max_message: usize,
-    /// Tiempo máximo para recibir el mensaje y para enviar la respuesta.
+    /// Tiempo máximo (total) para recibir el mensaje y para enviar la respuesta.
     pub timeout: Duration,
+    /// Silencio que termina un mensaje sin salto de línea (`None`: solo `\n` o el cierre).
+    pub pause: Option<Duration>,
     /// Máximo de conexiones simultáneas.
     pub max_connections: usize,
     /// Atender una sola conexión y terminar.
@@ -31,6 +36,7 @@ impl Default for ServerConfig {
         Self {
             max_message: DEFAULT_MAX_MESSAGE,
             timeout: DEFAULT_TIMEOUT,
+            pause: Some(common::conn::DEFAULT_PAUSE),
             max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
             once: false,
         }
@@ -73,32 +79,40 @@ pub fn run(
     Ok(())
 }
 
-/// Atiende una conexión: una línea de ida, una de vuelta, cierre.
+/// Atiende una conexión: un mensaje de ida, una línea de vuelta, cierre.
 fn handle(stream: TcpStream, peer: SocketAddr, config: &ServerConfig) {
     log::info!("{peer}: conectado");
-    let _ = stream.set_read_timeout(Some(config.timeout));
     let _ = stream.set_write_timeout(Some(config.timeout));
-    let mut reader = BufReader::new(&stream);
+    let rule = MessageRule {
+        pause: config.pause,
+        ..MessageRule::new(config.max_message)
+    };
+    let mut reader = MessageReader::new(&stream, rule);
+    reader.expire_in(Some(config.timeout));
     let mut buf = Vec::new();
-    let answer = match read_line(&mut reader, &mut buf, config.max_message) {
-        Ok(true) => {
-            log::info!("{peer}: mensaje de {} bytes", buf.len());
+    let answer = match reader.next_message(&mut buf) {
+        Ok(Some(ending)) => {
+            log::info!(
+                "{peer}: mensaje de {} bytes ({})",
+                buf.len(),
+                ending.describe()
+            );
             log::debug!("{peer}: {:?}", String::from_utf8_lossy(&buf));
             Some(reply(&buf))
         }
-        Ok(false) => {
+        Ok(None) => {
             log::info!("{peer}: cerró sin enviar nada");
             None
         }
-        Err(LineError::TooLong { max }) => {
+        Err(MessageError::TooLong { max, .. }) => {
             log::warn!("{peer}: mensaje de más de {max} bytes");
             Some(too_long(max))
         }
-        Err(e) if e.is_timeout() => {
-            log::warn!("{peer}: no envió nada en {:?}", config.timeout);
+        Err(MessageError::TimedOut) => {
+            log::warn!("{peer}: ningún mensaje completo en {:?}", config.timeout);
             Some(timed_out(config.timeout))
         }
-        Err(e) => {
+        Err(MessageError::Io(e)) => {
             log::warn!("{peer}: error de lectura: {e}");
             None
         }
@@ -109,6 +123,14 @@ fn handle(stream: TcpStream, peer: SocketAddr, config: &ServerConfig) {
             log::warn!("{peer}: no se pudo enviar la respuesta: {e}");
         }
     }
-    let _ = stream.shutdown(NetShutdown::Both);
+    // Lo que el cliente siga enviando no debe convertir nuestro cierre en un RST que borre la
+    // respuesta antes de que la lea.
+    linger_close(&stream, LINGER);
     log::info!("{peer}: desconectado");
 }
+
+/// El cierre con espera del problema 1: una respuesta corta, así que medio segundo basta.
+const LINGER: Linger = Linger {
+    max_bytes: 64 * 1024,
+    max_time: Duration::from_millis(500),
+};

@@ -1166,36 +1166,7 @@ impl fmt::Display for ServerMessage {
     }
 }
 
-/// Lee una duración de la línea de órdenes: `10` o `10s` (segundos), `500ms`, `2m`.
-///
-/// # Errores
-/// Un texto en español si no es un número con una de esas unidades.
-///
-/// ```
-/// use problema8::protocolo::parse_duration;
-/// use std::time::Duration;
-/// assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert!(parse_duration("diez").is_err());
-/// ```
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (digits, unit_ms) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (s, 1000)
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_ms))
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("duración no válida `{s}`: use por ejemplo 10s, 500ms o 2m"))
-}
+pub use common::conn::parse_duration;
 
 /// Las líneas de `HELP`, en el orden en que se envían (cada una como `INFO`).
 pub const HELP_LINES: [&str; 11] = [

@@ -155,3 +155,69 @@ fn shutdown_returns_promptly_with_clients_connected() {
         }
     }
 }
+
+// ---- Issue 23: los programas del taller (mensaje sin `\n` y sin cierre) ------------------
+
+/// Lo que hace el `cliente.py` del taller: `sendall("Mundo!")` sin salto de línea ni medio
+/// cierre, y un solo `recv(1024)`.
+fn skeleton_exchange(addr: std::net::SocketAddr, message: &[u8]) -> (String, Duration) {
+    let mut s = tests::connect(addr);
+    let started = std::time::Instant::now();
+    s.write_all(message).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    (
+        String::from_utf8_lossy(&buf[..n]).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn skeleton_client_without_newline_gets_its_reply_after_the_pause() {
+    // Antes del arreglo: la respuesta era `ERROR tiempo agotado` a los 30 s (issue 23).
+    let server = start(ServerConfig::default());
+    let (reply, took) = skeleton_exchange(server.addr, b"Mundo!");
+    assert_eq!(reply, "recibido (6 bytes): Mundo!\n");
+    assert!(took < Duration::from_secs(5), "tardó {took:?}");
+}
+
+#[test]
+fn newline_client_gets_no_added_latency_from_the_pause_rule() {
+    // Con una pausa de 5 s, un mensaje con `\n` que esperase la pausa tardaría 5 s.
+    let server = start(ServerConfig {
+        pause: Some(Duration::from_secs(5)),
+        ..ServerConfig::default()
+    });
+    let (reply, took) = skeleton_exchange(server.addr, b"hola\n");
+    assert_eq!(reply, "recibido (4 bytes): hola\n");
+    assert!(took < Duration::from_secs(3), "tardó {took:?}");
+}
+
+#[test]
+fn per_byte_trickle_is_cut_at_the_total_deadline() {
+    // Un byte cada 100 ms (más deprisa que la pausa de 1 s, así que ningún mensaje termina)
+    // con un plazo total de 600 ms: antes, el plazo por lectura no vencía nunca.
+    let server = start(ServerConfig {
+        timeout: Duration::from_millis(600),
+        pause: Some(Duration::from_secs(1)),
+        ..ServerConfig::default()
+    });
+    let mut s = tests::connect(server.addr);
+    let started = std::time::Instant::now();
+    let writer = s.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..100 {
+            if (&writer).write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut got = String::new();
+    let _ = s.read_to_string(&mut got);
+    let took = started.elapsed();
+    assert!(got.starts_with("ERROR tiempo agotado"), "{got:?}");
+    assert!(took < Duration::from_secs(6), "tardó {took:?}");
+    drop(s);
+    trickle.join().unwrap();
+}

@@ -5,6 +5,7 @@ use std::io::{self, BufRead, Read, Write};
 
 use super::head::{parse_field_line, Headers, RequestHead};
 use super::HttpError;
+use crate::line::RawEnd;
 
 /// Cómo termina el cuerpo de un mensaje.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,38 +399,14 @@ fn read_crlf_line(
     too_long: impl FnOnce(&[u8]) -> HttpError,
 ) -> Result<(), HttpError> {
     buf.clear();
-    // Contenido + CR caben en `max + 1` bytes antes del LF.
-    let raw_max = max.saturating_add(1);
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(a) => a,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if available.is_empty() {
-            return Err(HttpError::UnexpectedEof);
-        }
-        let room = raw_max - buf.len();
-        match available.iter().position(|&b| b == b'\n') {
-            Some(pos) if pos <= room => {
-                buf.extend_from_slice(&available[..pos]);
-                reader.consume(pos + 1);
-                if buf.pop() != Some(b'\r') {
-                    return Err(HttpError::InvalidLineEnding);
-                }
-                if buf.contains(&b'\r') {
-                    return Err(HttpError::InvalidLineEnding);
-                }
-                return Ok(());
+    match crate::line::fill_line(reader, buf, max)? {
+        RawEnd::Eof => Err(HttpError::UnexpectedEof),
+        RawEnd::TooLong => Err(too_long(buf)),
+        RawEnd::Newline => {
+            if buf.pop() != Some(b'\r') || buf.contains(&b'\r') {
+                return Err(HttpError::InvalidLineEnding);
             }
-            _ => {
-                let take = available.len().min(room + 1);
-                buf.extend_from_slice(&available[..take]);
-                reader.consume(take);
-                if buf.len() > raw_max {
-                    return Err(too_long(buf));
-                }
-            }
+            Ok(())
         }
     }
 }

@@ -16,9 +16,11 @@ struct Args {
     /// Longitud máxima del mensaje, en bytes
     #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
     max_line: usize,
-    /// Segundos que se espera el mensaje del cliente
+    /// Segundos que se espera el mensaje del cliente (en total, no por lectura)
     #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs())]
     timeout: u64,
+    #[command(flatten)]
+    pause: common::cli::PauseArgs,
 }
 
 fn main() {
@@ -35,6 +37,7 @@ fn run() -> anyhow::Result<()> {
     let config = ServerConfig {
         max_message: args.max_line,
         timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        pause: args.pause.pause(),
         max_connections: args.server.max_connections,
         once: args.once,
     };

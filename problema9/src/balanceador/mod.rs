@@ -54,35 +54,7 @@ pub const DEFAULT_MAX_BACKENDS: usize = 256;
 /// Máximo de conexiones de control simultáneas.
 pub const DEFAULT_MAX_CONTROL_CONNECTIONS: usize = 128;
 
-/// Convierte `"250ms"`, `"2s"`, `"1.5s"` o `"3"` (segundos) en una duración.
-///
-/// # Errores
-/// Un mensaje en español si no es un número no negativo con unidad `ms` o `s`.
-///
-/// ```
-/// use problema9::balanceador::parse_duration;
-/// use std::time::Duration;
-/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-/// assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-/// assert!(parse_duration("-1").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(s) = text.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        (text, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("duración no válida {text:?}: use por ejemplo 500ms, 2s o 2"))?;
-    Duration::try_from_secs_f64(value * scale)
-        .map_err(|_| format!("duración fuera de rango {text:?}"))
-}
+pub use common::conn::parse_duration;
 
 /// Los argumentos de `servidor balanceador`.
 #[derive(clap::Args, Debug, Clone)]
