@@ -148,17 +148,17 @@ fn client_driven_through_both_pipes_by_one_thread_echoes_5_mib() {
             }
         }
     }
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("el cliente cerró sus tuberías pero no terminó");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let mut status = None;
+    let left = deadline.saturating_duration_since(Instant::now());
+    if !tests::wait_until(left, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    }) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("el cliente cerró sus tuberías pero no terminó");
+    }
+    let status = status.expect("wait_until vio el estado");
     assert!(
         status.success(),
         "el cliente terminó con {status} tras recibir {} de {PAYLOAD} bytes: {}",

@@ -291,14 +291,20 @@ impl OurChatClient {
     }
 }
 
+/// Un servidor de chat del taller con una clienta del taller, eva, ya dentro.
+fn workshop_chat_with_eva() -> (Python, SocketAddr, Python) {
+    let (server, addr) = Python::server("problema3_servidor.py");
+    let mut eva = Python::chat_client(addr, "eva");
+    eva.line_containing("ya estás conectado!");
+    (server, addr, eva)
+}
+
 #[test]
 fn problema3_our_client_chats_with_a_workshop_server() {
     if !require_tool("python3") {
         return;
     }
-    let (_python, addr) = Python::server("problema3_servidor.py");
-    let mut eva = Python::chat_client(addr, "eva");
-    eva.line_containing("ya estás conectado!");
+    let (_python, addr, mut eva) = workshop_chat_with_eva();
 
     let mut ana = OurChatClient::start(addr, Some("ana"));
     assert_eq!(ana.screen_line(), "ya estás conectado!");
@@ -332,9 +338,7 @@ fn problema3_our_client_without_a_name_asks_for_it_when_the_workshop_server_does
     if !require_tool("python3") {
         return;
     }
-    let (_python, addr) = Python::server("problema3_servidor.py");
-    let mut eva = Python::chat_client(addr, "eva");
-    eva.line_containing("ya estás conectado!");
+    let (_python, addr, mut eva) = workshop_chat_with_eva();
     let mut luis = OurChatClient::start(addr, None);
     assert_eq!(luis.screen_line(), problema3::cliente::crudo::NAME_HINT);
     luis.type_line("luis");
