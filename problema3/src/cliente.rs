@@ -13,7 +13,7 @@
 //! [`run`] recibe la entrada y la salida como parámetros, así las pruebas lo manejan sin
 //! terminal.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown as NetShutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -118,17 +118,33 @@ where
     if detect(&stream)? == Dialect::Workshop {
         return crudo::run(stream, name, input, output);
     }
-    // Estar callado es parte del chat: sin plazo de lectura (`detect` ya lo quitó).
-    let reader_stream = stream.try_clone()?;
-    let skip_prompt = name.is_some();
-    let mut writer = stream.try_clone()?;
     if let Some(name) = name {
         // Si falla, el lector verá el cierre y lo contará.
-        let _ = writer.write_all(format!("{name}\n").as_bytes());
+        let _ = (&stream).write_all(format!("{name}\n").as_bytes());
     }
+    let incoming = stream.try_clone()?;
+    lines(&stream, incoming, name.is_some(), input, output)
+}
+
+/// La sesión en nuestro dialecto, de líneas, ya enviado el nombre si lo había: lo que llega
+/// por `incoming` se muestra línea a línea (sin la primera petición de nombre si
+/// `skip_prompt`) y cada línea de `input` se envía con su `\n`. Estar callado es parte del
+/// chat: `stream` no tiene plazo de lectura (`detect` ya lo quitó).
+fn lines<I, O>(
+    stream: &TcpStream,
+    incoming: impl Read + Send + 'static,
+    skip_prompt: bool,
+    input: I,
+    output: O,
+) -> Result<Outcome, ClientError>
+where
+    I: BufRead + Send + 'static,
+    O: Write + Send + 'static,
+{
+    let writer = stream.try_clone()?;
     supervise(
-        &stream,
-        move || show_incoming(reader_stream, output, skip_prompt),
+        stream,
+        move || show_incoming(incoming, output, skip_prompt),
         move |quitting| send_input(input, writer, quitting),
     )
 }
@@ -176,8 +192,8 @@ where
 
 /// Copia las líneas del servidor en `output` hasta el fin de la conexión. Devuelve si el
 /// servidor avisó de que se apagaba.
-fn show_incoming(stream: TcpStream, mut output: impl Write, mut skip_prompt: bool) -> bool {
-    let mut reader = BufReader::new(stream);
+fn show_incoming(incoming: impl Read, mut output: impl Write, mut skip_prompt: bool) -> bool {
+    let mut reader = BufReader::new(incoming);
     let mut buf = Vec::new();
     let mut announced = false;
     loop {

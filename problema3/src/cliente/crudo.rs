@@ -8,6 +8,9 @@
 //! - el primer mensaje espera a la confirmación del nombre (si no, se juntaría con él);
 //! - lo que llega sin `\n` se muestra tras [`PAUSE`] de silencio;
 //! - `/quit` no se envía: cerramos nosotros la conexión.
+//!
+//! Si la primera respuesta resulta ser `Introduce tu nombre:`, el servidor era de los nuestros
+//! y solo tardó en hablar: se termina el nombre con `\n` y se sigue en el dialecto de líneas.
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown as NetShutdown, TcpStream};
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 use common::net::{is_disconnect, is_timeout};
 
 use super::{supervise, ClientError, Outcome, MAX_INCOMING_LINE};
-use crate::protocolo::QUIT_COMMAND;
+use crate::protocolo::{NAME_PROMPT, QUIT_COMMAND};
 
 /// Silencio tras el que se muestra un texto llegado sin salto de línea, y separación mínima
 /// entre dos mensajes enviados. 200 ms: no se nota al leer y basta para que el otro extremo
@@ -70,7 +73,20 @@ where
         Err(e) if is_disconnect(&e) => return closed,
         Err(e) => return Err(e.into()),
     };
-    let confirmation = String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned();
+    let first = buf.get(..n).unwrap_or_default();
+    if let Some(rest) = first.strip_prefix(NAME_PROMPT.as_bytes()) {
+        // Era uno de los nuestros que tardó más de `DETECT_WAIT` en hablar (una máquina muy
+        // cargada): terminamos la línea del nombre y seguimos en el dialecto de líneas con lo
+        // que vino detrás de la petición.
+        log::debug!("el servidor pidió el nombre tarde: es de los nuestros");
+        (&stream).write_all(b"\n")?;
+        stream.set_read_timeout(None)?;
+        let rest = rest.strip_prefix(b"\r").unwrap_or(rest);
+        let rest = rest.strip_prefix(b"\n").unwrap_or(rest).to_vec();
+        let incoming = io::Cursor::new(rest).chain(stream.try_clone()?);
+        return super::lines(&stream, incoming, false, input, output);
+    }
+    let confirmation = String::from_utf8_lossy(first).into_owned();
     writeln!(output, "{}", confirmation.trim_end_matches(['\r', '\n']))?;
     output.flush()?;
     stream.set_read_timeout(None)?;
@@ -156,4 +172,71 @@ fn send_raw(input: impl BufRead, mut writer: TcpStream, quitting: &AtomicBool) {
     }
     quitting.store(true, Ordering::SeqCst);
     let _ = writer.shutdown(NetShutdown::Write);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Cursor, Write};
+    use std::net::TcpListener;
+    use std::thread;
+    use std::time::Duration;
+
+    use crate::cliente::{run, DETECT_WAIT};
+    use crate::protocolo::{CONNECTED, NAME_PROMPT};
+    use crate::Outcome;
+
+    /// Nuestro servidor, en una máquina tan cargada que pide el nombre después de
+    /// `DETECT_WAIT`: el cliente lo toma al principio por uno del taller y envía el nombre sin
+    /// `\n`, pero al ver la petición lo termina y sigue con líneas.
+    #[test]
+    fn a_late_name_prompt_switches_back_to_lines() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            thread::sleep(DETECT_WAIT + Duration::from_millis(500));
+            (&stream)
+                .write_all(format!("{NAME_PROMPT}\n").as_bytes())
+                .unwrap();
+            let mut reader = BufReader::new(&stream);
+            let mut lines = Vec::new();
+            for _ in 0..2 {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if lines.is_empty() {
+                    (&stream)
+                        .write_all(format!("{CONNECTED}\n").as_bytes())
+                        .unwrap();
+                }
+                lines.push(line);
+            }
+            // Como el nuestro: se cierra cuando el cliente termina (fin de su entrada).
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+            lines
+        });
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = SharedOut(output.clone());
+        let outcome = run(stream, Some("ana"), Cursor::new("hola\n"), out).unwrap();
+        assert_eq!(outcome, Outcome::Quit);
+        assert_eq!(server.join().unwrap(), ["ana\n", "hola\n"]);
+        let shown = String::from_utf8(output.lock().unwrap().clone()).unwrap();
+        assert_eq!(shown, format!("{CONNECTED}\n"));
+    }
+
+    struct SharedOut(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for SharedOut {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }
