@@ -269,19 +269,19 @@ fn pipe_client_says_how_much_came_back_when_the_server_closes_early() {
         .unwrap_err();
     server.join().unwrap();
     assert_eq!(got, data[..1024]);
-    assert!(
-        matches!(
-            err,
-            ClientError::Incomplete {
-                end: StreamEnd::Closed,
-                received: 1024,
-                sent: 4000
-            }
-        ),
-        "{err:?}"
-    );
+    // Lo enviado se cuenta tras cada escritura: con la máquina muy cargada, el emisor puede
+    // no haber sumado aún su último trozo cuando se le deja de esperar.
+    let ClientError::Incomplete {
+        end: StreamEnd::Closed,
+        received: 1024,
+        sent,
+    } = err
+    else {
+        panic!("{err:?}");
+    };
+    assert!((1024..=4000).contains(&sent), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "el servidor cerró la conexión antes de devolver todo el eco: volvieron 1024 de 4000 bytes enviados"
+        format!("el servidor cerró la conexión antes de devolver todo el eco: volvieron 1024 de {sent} bytes enviados")
     );
 }
