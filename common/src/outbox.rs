@@ -53,15 +53,35 @@ impl Outbox {
         write_timeout: Duration,
         name: &str,
     ) -> std::io::Result<(Outbox, JoinHandle<()>)> {
-        let writer = stream.try_clone()?;
-        writer.set_write_timeout(Some(write_timeout))?;
-        let control = Arc::new(stream.try_clone()?);
+        Self::spawn_shared(Arc::new(stream.try_clone()?), capacity, write_timeout, name)
+    }
+
+    /// Como [`Outbox::spawn`], pero sobre el mismo socket compartido (`Arc`), sin duplicar
+    /// el descriptor: cada descriptor de más por cliente acerca el límite del proceso
+    /// (`RLIMIT_NOFILE`). Fija el tiempo de escritura del socket a `write_timeout`.
+    ///
+    /// # Errores
+    /// Si no se puede fijar el tiempo de escritura o crear el hilo.
+    pub fn spawn_shared(
+        stream: Arc<TcpStream>,
+        capacity: usize,
+        write_timeout: Duration,
+        name: &str,
+    ) -> std::io::Result<(Outbox, JoinHandle<()>)> {
+        stream.set_write_timeout(Some(write_timeout))?;
+        let writer = Arc::clone(&stream);
+        let control = stream;
         let (tx, rx) = sync_channel::<Arc<[u8]>>(capacity.max(1));
         let handle = thread::Builder::new()
             .name(format!("{name}-escritor"))
             .spawn(move || {
-                let mut w = &writer;
+                let mut w = &*writer;
                 while let Ok(msg) = rx.recv() {
+                    // Un mensaje vacío es la marca de [`Outbox::finish`]: todo lo anterior ya
+                    // salió, y el escritor termina aunque queden otras copias de la cola.
+                    if msg.is_empty() {
+                        return;
+                    }
                     if let Err(e) = w.write_all(&msg) {
                         log::debug!("escritor: error de escritura: {e}");
                         // Despertamos también al lector de esta conexión.
@@ -79,7 +99,8 @@ impl Outbox {
         ))
     }
 
-    /// Encola `msg` sin bloquear.
+    /// Encola `msg` sin bloquear. Un mensaje vacío no se envía: es la marca de
+    /// [`Outbox::finish`].
     ///
     /// # Errores
     /// [`OutboxError::Full`] si el cliente va retrasado; [`OutboxError::Closed`] si ya no hay
@@ -102,6 +123,16 @@ impl Outbox {
         self.send(bytes)
     }
 
+    /// Pide al escritor que termine en cuanto haya enviado lo ya encolado, aunque otros
+    /// (una partida, una sala) guarden copias de esta cola: lo que encolen después se pierde
+    /// ([`OutboxError::Closed`]). Sirve para esperar (`join`) al escritor sin depender de que
+    /// se suelten todas las copias. Si la cola está llena, corta la conexión ([`Outbox::close`]).
+    pub fn finish(&self) {
+        if self.send(Vec::new()).is_err() {
+            self.close();
+        }
+    }
+
     /// Corta la conexión en ambos sentidos sin esperar a vaciar la cola (cliente lento o
     /// expulsado): el escritor falla y termina, y el lector de la conexión ve el cierre.
     pub fn close(&self) {
@@ -120,6 +151,25 @@ mod tests {
         let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (s, _) = l.accept().unwrap();
         (c, s)
+    }
+
+    #[test]
+    fn finish_flushes_and_ends_the_writer_even_with_other_copies_alive() {
+        let (client, server) = pair();
+        let (outbox, handle) =
+            Outbox::spawn(&server, 16, Duration::from_secs(5), "prueba").unwrap();
+        let kept = outbox.clone();
+        outbox.send_line("BYE").unwrap();
+        outbox.finish();
+        handle.join().unwrap();
+        assert_eq!(kept.send_line("tarde"), Err(OutboxError::Closed));
+        drop(server);
+        drop((outbox, kept));
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let lines: Vec<String> = BufReader::new(client).lines().map(|l| l.unwrap()).collect();
+        assert_eq!(lines, vec!["BYE".to_string()]);
     }
 
     #[test]

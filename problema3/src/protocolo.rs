@@ -173,6 +173,10 @@ pub const FLOOD_DISCONNECT: &str = "ERROR demasiados mensajes seguidos: desconec
 /// Error de despedida a quien agota los intentos de nombre.
 pub const TOO_MANY_ATTEMPTS: &str = "ERROR demasiados intentos de nombre: desconectado";
 
+/// Error de despedida a quien, ya en el chat, envía un mensaje tan despacio (byte a byte) que
+/// no termina dentro del plazo.
+pub const MESSAGE_TIMEOUT: &str = "ERROR tu mensaje tardó demasiado en llegar: desconectado";
+
 /// Error de despedida a quien no elige nombre a tiempo.
 pub const HANDSHAKE_TIMEOUT: &str = "ERROR no elegiste nombre a tiempo: desconectado";
 

@@ -20,7 +20,7 @@ pub mod cliente;
 pub mod protocolo;
 pub mod servidor;
 
-pub use servidor::{run, ServerConfig, ServerError};
+pub use servidor::{run, Server, ServerConfig, ServerError};
 
 /// Puerto por omisión del problema 4.
 pub const DEFAULT_PORT: u16 = 8004;

@@ -30,8 +30,8 @@ pub const KNOWN_METHODS: &[&str] = &[
 /// Por qué una ruta pedida no lleva a ningún fichero servible.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
-    /// La ruta no empieza por `/`, tiene `%` mal formado, NUL, barra invertida o una barra
-    /// codificada (`%2F`): 400.
+    /// La ruta no empieza por `/`, tiene `%` mal formado, NUL, una barra invertida sin
+    /// codificar o una barra codificada (`%2F`): 400.
     #[error("ruta mal formada: {0}")]
     Malformed(&'static str),
     /// La ruta intenta salir de la raíz (`..`, `.`) o lleva a algo fuera de ella (un enlace
@@ -60,8 +60,11 @@ impl PathError {
 /// Decodifica la ruta de una petición en segmentos seguros, sin tocar el disco.
 ///
 /// Cada segmento se decodifica una sola vez (`%252e` es un fichero llamado `%2e`, no `.`);
-/// se rechazan `.` y `..` (también codificados), barras codificadas, barras invertidas y NUL.
-/// Las barras repetidas se ignoran.
+/// se rechazan `.` y `..` (también codificados), barras codificadas, barras invertidas sin
+/// codificar y NUL. Las barras repetidas se ignoran.
+///
+/// Una barra invertida codificada (`%5C`) es parte del nombre: en Unix `\` es un carácter
+/// más (`a\b.txt` es un fichero), no un separador, y así se enlaza en los listados.
 ///
 /// ```
 /// use problema4::protocolo::{decode_path, PathError};
@@ -69,6 +72,7 @@ impl PathError {
 /// assert_eq!(decode_path("/a/../b").unwrap_err(), PathError::Outside);
 /// assert_eq!(decode_path("/%2e%2E/x").unwrap_err(), PathError::Outside);
 /// assert!(decode_path("/a%2fb").is_err());
+/// assert_eq!(decode_path("/a%5Cb").unwrap(), vec![b"a\\b".to_vec()]);
 /// ```
 ///
 /// # Errores
@@ -82,6 +86,9 @@ pub fn decode_path(raw: &str) -> Result<Vec<Vec<u8>>, PathError> {
         if seg.is_empty() {
             continue;
         }
+        if seg.contains('\\') {
+            return Err(PathError::Malformed("barra invertida sin codificar"));
+        }
         if !valid_percent(seg) {
             return Err(PathError::Malformed("secuencia % no válida"));
         }
@@ -89,8 +96,8 @@ pub fn decode_path(raw: &str) -> Result<Vec<Vec<u8>>, PathError> {
         if decoded.contains(&0) {
             return Err(PathError::Malformed("byte NUL"));
         }
-        if decoded.contains(&b'/') || decoded.contains(&b'\\') {
-            return Err(PathError::Malformed("barra codificada o invertida"));
+        if decoded.contains(&b'/') {
+            return Err(PathError::Malformed("barra codificada"));
         }
         if decoded == b"." || decoded == b".." {
             return Err(PathError::Outside);
@@ -98,6 +105,21 @@ pub fn decode_path(raw: &str) -> Result<Vec<Vec<u8>>, PathError> {
         segments.push(decoded);
     }
     Ok(segments)
+}
+
+/// ¿Pasa la ruta por un fichero o directorio oculto (un segmento que empieza por `.`, como
+/// `.git` o `.env`)? Se sirven como si no existieran salvo con `--hidden`, como hacen
+/// miniserve y static-web-server: arrancado sin `--dir` dentro de un repositorio, el
+/// servidor no debe entregar `.git/config`.
+///
+/// ```
+/// use problema4::protocolo::{decode_path, is_hidden};
+/// assert!(is_hidden(&decode_path("/.git/config").unwrap()));
+/// assert!(is_hidden(&decode_path("/a/%2Eenv").unwrap()));
+/// assert!(!is_hidden(&decode_path("/a/b.txt").unwrap()));
+/// ```
+pub fn is_hidden(segments: &[Vec<u8>]) -> bool {
+    segments.iter().any(|s| s.starts_with(b"."))
 }
 
 /// ¿Va cada `%` seguido de dos dígitos hexadecimales?
@@ -171,14 +193,84 @@ pub fn etag(modified: SystemTime, len: u64) -> String {
     format!("\"{nanos:x}-{len:x}\"")
 }
 
-/// ¿Coincide alguna etiqueta de `If-None-Match` con `tag`? Comparación débil (RFC 9110
-/// §13.1.2): se ignora el prefijo `W/`; `*` coincide siempre.
-pub fn none_match(header: &str, tag: &str) -> bool {
-    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    let tag = strip(tag);
-    header
-        .split(',')
-        .any(|t| t.trim() == "*" || strip(t) == tag)
+/// Lo que deciden las cabeceras condicionales de un `GET`/`HEAD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// Se sirve la petición (y luego se mira `Range`).
+    Proceed,
+    /// 304: la copia del cliente sigue valiendo.
+    NotModified,
+    /// 412: una condición de `If-Match` o `If-Unmodified-Since` no se cumple.
+    Failed,
+}
+
+/// Evalúa las condiciones de la petición en el orden de RFC 9110 §13.2.2 para un recurso
+/// con etiqueta `tag` y fecha `modified` (un listado no tiene ninguna de las dos):
+///
+/// 1. `If-Match`: si no coincide (comparación fuerte), 412;
+/// 2. si no hay `If-Match`, `If-Unmodified-Since`: si el recurso es posterior, 412;
+/// 3. `If-None-Match`: si coincide, 304;
+/// 4. si no hay `If-None-Match`, `If-Modified-Since`: si no es posterior, 304.
+///
+/// Una fecha ilegible hace que se ignore su cabecera (§13.1.3, §13.1.4).
+///
+/// ```
+/// use common::http::Headers;
+/// use problema4::protocolo::{evaluate_preconditions, Precondition};
+/// let mut h = Headers::new();
+/// h.push("If-Match", "\"otra\"");
+/// h.push("If-None-Match", "\"v1\"");
+/// assert_eq!(evaluate_preconditions(&h, Some("\"v1\""), None), Precondition::Failed);
+/// ```
+pub fn evaluate_preconditions(
+    headers: &common::http::Headers,
+    tag: Option<&str>,
+    modified: Option<SystemTime>,
+) -> Precondition {
+    if headers.contains("if-match") {
+        let strong = |t: &str| !t.starts_with("W/") && tag.is_some_and(|tag| t == tag);
+        if !list_items(headers, "if-match").any(|t| t == "*" || strong(t)) {
+            return Precondition::Failed;
+        }
+    } else if let (Some(since), Some(modified)) = (
+        headers
+            .get("if-unmodified-since")
+            .and_then(|v| httpdate::parse_http_date(v.trim()).ok()),
+        modified,
+    ) {
+        if truncate_secs(modified) > since {
+            return Precondition::Failed;
+        }
+    }
+    if headers.contains("if-none-match") {
+        if list_items(headers, "if-none-match")
+            .any(|t| t == "*" || tag.is_some_and(|tag| weak_eq(t, tag)))
+        {
+            return Precondition::NotModified;
+        }
+    } else if let (Some(ims), Some(modified)) = (headers.get("if-modified-since"), modified) {
+        if not_modified_since(ims, modified) {
+            return Precondition::NotModified;
+        }
+    }
+    Precondition::Proceed
+}
+
+/// Los elementos de una cabecera de lista (`a, b`), de todas sus líneas, sin espacios.
+fn list_items<'a>(
+    headers: &'a common::http::Headers,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(name)
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Comparación débil de etiquetas (RFC 9110 §8.8.3.2): iguales sin el prefijo `W/`.
+fn weak_eq(a: &str, b: &str) -> bool {
+    a.trim_start_matches("W/") == b.trim_start_matches("W/")
 }
 
 /// ¿Es el fichero (modificado en `modified`) no más reciente que la fecha de
@@ -203,46 +295,101 @@ pub fn truncate_secs(t: SystemTime) -> SystemTime {
     }
 }
 
-/// Lo que pide una cabecera `Range` sobre un fichero de `len` bytes.
+/// Rangos máximos que se atienden en una petición: 16. Con más, la cabecera `Range` se
+/// ignora y se sirve el fichero entero (RFC 9110 §14.2 lo permite). Es la defensa contra el
+/// ataque de amplificación de CVE-2011-3192 ("Apache Killer": `Range: bytes=0-,5-0,5-1,...`
+/// con cientos de rangos solapados hacía que Apache compusiera cientos de copias del
+/// fichero); Apache 2.2.21 respondió con `MaxRanges` y fusionando los solapados, nginx con
+/// `max_ranges` y negándose cuando la suma pasa del tamaño del fichero. Aquí, además del
+/// tope, los rangos que se solapan o se tocan se fusionan: lo enviado nunca pasa del tamaño
+/// del fichero más las cabeceras de 16 partes.
+pub const MAX_RANGES: usize = 16;
+
+/// Un rango de bytes ya acotado al fichero: `start..=end`, con `start <= end < len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// Primer byte.
+    pub start: u64,
+    /// Último byte (incluido).
+    pub end: u64,
+}
+
+impl ByteRange {
+    /// Bytes del rango.
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    /// Nunca está vacío (`start <= end`); existe por la convención de `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Lo que pide una cabecera `Range` sobre un fichero de `len` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RangeRequest {
-    /// Sin rango útil (ausente, de otra unidad, mal formado o varios rangos): se sirve entero.
+    /// Sin rango útil (ausente, de otra unidad, mal formado o con más de [`MAX_RANGES`]):
+    /// se sirve entero.
     Full,
-    /// Los bytes `start..=end`: 206.
-    Partial {
-        /// Primer byte.
-        start: u64,
-        /// Último byte (incluido).
-        end: u64,
-    },
-    /// Ningún byte del rango existe: 416 con `Content-Range: bytes */len`.
+    /// Uno o más rangos satisfacibles, sin solapes: 206 (con varios, `multipart/byteranges`).
+    Partial(Vec<ByteRange>),
+    /// Ningún byte pedido existe: 416 con `Content-Range: bytes */len`.
     Unsatisfiable,
 }
 
-/// Interpreta `Range: bytes=a-b` (un solo rango, RFC 9110 §14.1.2) para un fichero de `len`
-/// bytes. Varios rangos o una sintaxis que no entendemos se ignoran (se sirve entero, que la
-/// RFC permite).
+/// Interpreta `Range: bytes=a-b, c-, -n` (RFC 9110 §14.1.2) para un fichero de `len` bytes.
+///
+/// La unidad no distingue mayúsculas (`BYTES=` vale). Una sintaxis que no entendemos, otra
+/// unidad o más de [`MAX_RANGES`] rangos hacen que se ignore la cabecera (se sirve entero,
+/// que la RFC permite). Los rangos que no caben en el fichero se descartan; si no queda
+/// ninguno, 416. Si algunos se solapan o se tocan, se fusionan y se devuelven en orden
+/// (§14.6 lo permite); si no, en el orden pedido.
 ///
 /// ```
-/// use problema4::protocolo::{parse_range, RangeRequest::*};
-/// assert_eq!(parse_range("bytes=0-9", 100), Partial { start: 0, end: 9 });
-/// assert_eq!(parse_range("bytes=90-", 100), Partial { start: 90, end: 99 });
-/// assert_eq!(parse_range("bytes=-10", 100), Partial { start: 90, end: 99 });
-/// assert_eq!(parse_range("bytes=50-500", 100), Partial { start: 50, end: 99 });
+/// use problema4::protocolo::{parse_range, ByteRange, RangeRequest::*};
+/// let r = |start, end| ByteRange { start, end };
+/// assert_eq!(parse_range("bytes=0-9", 100), Partial(vec![r(0, 9)]));
+/// assert_eq!(parse_range("BYTES=90-", 100), Partial(vec![r(90, 99)]));
+/// assert_eq!(parse_range("bytes=-10", 100), Partial(vec![r(90, 99)]));
+/// assert_eq!(parse_range("bytes=50-500", 100), Partial(vec![r(50, 99)]));
 /// assert_eq!(parse_range("bytes=100-", 100), Unsatisfiable);
-/// assert_eq!(parse_range("bytes=0-1,5-6", 100), Full);
+/// assert_eq!(parse_range("bytes=0-0,-1", 100), Partial(vec![r(0, 0), r(99, 99)]));
+/// assert_eq!(parse_range("bytes=0-50,10-20,51-60", 100), Partial(vec![r(0, 60)]));
 /// ```
 pub fn parse_range(header: &str, len: u64) -> RangeRequest {
-    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+    let Some((unit, set)) = header.trim().split_once('=') else {
         return RangeRequest::Full;
     };
-    let spec = spec.trim();
-    if spec.contains(',') {
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
         return RangeRequest::Full;
     }
-    let Some((a, b)) = spec.split_once('-') else {
+    let mut ranges = Vec::new();
+    let mut count = 0;
+    // Los elementos vacíos de una lista (`0-1,,2-3`) se ignoran (RFC 9110 §5.6.1).
+    for spec in set.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        count += 1;
+        if count > MAX_RANGES {
+            return RangeRequest::Full;
+        }
+        match parse_range_spec(spec, len) {
+            Some(Some(range)) => ranges.push(range),
+            Some(None) => {}
+            None => return RangeRequest::Full,
+        }
+    }
+    if count == 0 {
         return RangeRequest::Full;
-    };
+    }
+    if ranges.is_empty() {
+        return RangeRequest::Unsatisfiable;
+    }
+    RangeRequest::Partial(coalesce(ranges))
+}
+
+/// Un `range-spec`: `None` si está mal formado, `Some(None)` si no cabe en el fichero.
+fn parse_range_spec(spec: &str, len: u64) -> Option<Option<ByteRange>> {
+    let (a, b) = spec.split_once('-')?;
     let (a, b) = (a.trim(), b.trim());
     let num = |s: &str| -> Option<u64> {
         if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
@@ -253,35 +400,42 @@ pub fn parse_range(header: &str, len: u64) -> RangeRequest {
     };
     if a.is_empty() {
         // Sufijo: los últimos `n` bytes.
-        return match num(b) {
-            None => RangeRequest::Full,
-            Some(0) => RangeRequest::Unsatisfiable,
-            Some(_) if len == 0 => RangeRequest::Unsatisfiable,
-            Some(n) => RangeRequest::Partial {
-                start: len.saturating_sub(n),
-                end: len - 1,
-            },
-        };
+        let n = num(b)?;
+        return Some((n > 0 && len > 0).then(|| ByteRange {
+            start: len.saturating_sub(n),
+            end: len - 1,
+        }));
     }
-    let Some(start) = num(a) else {
-        return RangeRequest::Full;
+    let start = num(a)?;
+    let end = match b {
+        "" => None,
+        b => Some(num(b).filter(|&e| e >= start)?),
     };
-    let end = if b.is_empty() {
-        None
-    } else {
-        match num(b) {
-            Some(e) if e >= start => Some(e),
-            _ => return RangeRequest::Full,
-        }
-    };
-    if start >= len {
-        return RangeRequest::Unsatisfiable;
-    }
-    let last = len - 1;
-    RangeRequest::Partial {
+    Some((start < len).then(|| ByteRange {
         start,
-        end: end.map_or(last, |e| e.min(last)),
+        end: end.map_or(len - 1, |e| e.min(len - 1)),
+    }))
+}
+
+/// Si algún par de rangos se solapa o se toca, los fusiona y los devuelve ordenados; si no,
+/// los deja en el orden pedido.
+fn coalesce(ranges: Vec<ByteRange>) -> Vec<ByteRange> {
+    let mut sorted = ranges.clone();
+    sorted.sort_by_key(|r| r.start);
+    let touching = sorted
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if b.start <= a.end.saturating_add(1)));
+    if !touching {
+        return ranges;
     }
+    let mut merged: Vec<ByteRange> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end.saturating_add(1) => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
 }
 
 /// Escapa `&`, `<`, `>`, `"` y `'` para meter texto en HTML.
@@ -470,7 +624,6 @@ mod tests {
             "/a%2fb",
             "/a%2F..%2Fb",
             "/..%2f",
-            "/a%5c..%5cb",
             "/a\\b",
             "/a%00b",
             "/%zz",
@@ -487,33 +640,126 @@ mod tests {
         assert_eq!(decode_path("/%252e%252e/x").unwrap()[0], b"%2e%2e");
         assert_eq!(decode_path("//etc//passwd").unwrap().len(), 2);
         assert_eq!(decode_path("/").unwrap().len(), 0);
+        // Una barra invertida codificada es parte del nombre (issue 17).
+        assert_eq!(
+            decode_path("/a%5c..%5cb").unwrap(),
+            vec![b"a\\..\\b".to_vec()]
+        );
     }
 
     #[test]
     fn ranges() {
         use RangeRequest::*;
-        assert_eq!(parse_range("bytes=0-0", 1), Partial { start: 0, end: 0 });
+        let one = |start, end| Partial(vec![ByteRange { start, end }]);
+        assert_eq!(parse_range("bytes=0-0", 1), one(0, 0));
         assert_eq!(parse_range("bytes=0-", 0), Unsatisfiable);
         assert_eq!(parse_range("bytes=-5", 0), Unsatisfiable);
         assert_eq!(parse_range("bytes=-0", 10), Unsatisfiable);
-        assert_eq!(parse_range("bytes=-50", 10), Partial { start: 0, end: 9 });
+        assert_eq!(parse_range("bytes=-50", 10), one(0, 9));
         assert_eq!(parse_range("bytes=5-4", 10), Full);
         assert_eq!(parse_range("items=0-4", 10), Full);
         assert_eq!(parse_range("bytes=a-4", 10), Full);
         assert_eq!(parse_range("bytes=", 10), Full);
-        assert_eq!(parse_range("bytes=9-9", 10), Partial { start: 9, end: 9 });
+        assert_eq!(parse_range("bytes=9-9", 10), one(9, 9));
         assert_eq!(parse_range("bytes=10-10", 10), Unsatisfiable);
         assert_eq!(parse_range("bytes=0-99999999999999999999999", 10), Full);
+        // Issue 17: la unidad no distingue mayúsculas.
+        assert_eq!(parse_range("Bytes=0-4", 10), one(0, 4));
+        assert_eq!(parse_range(" bytes = 0-4", 10), one(0, 4));
+        // Varios rangos: los que no caben se descartan; uno mal formado anula la cabecera.
+        assert_eq!(parse_range("bytes=20-30,0-1", 10), one(0, 1));
+        assert_eq!(parse_range("bytes=20-30,40-", 10), Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,x", 10), Full);
+        assert_eq!(parse_range("bytes=0-1,,", 10), one(0, 1));
+        assert_eq!(parse_range("bytes=,", 10), Full);
+        assert_eq!(
+            parse_range("bytes=-1,0-0", 10),
+            Partial(vec![
+                ByteRange { start: 9, end: 9 },
+                ByteRange { start: 0, end: 0 }
+            ])
+        );
+    }
+
+    #[test]
+    fn range_amplification_is_capped() {
+        use RangeRequest::*;
+        // CVE-2011-3192 ("Apache Killer"): cientos de rangos solapados. Se ignora la cabecera.
+        let killer = (0..1300)
+            .map(|i| format!("5-{}", i + 5))
+            .collect::<Vec<_>>();
+        let killer = format!("bytes=0-,{}", killer.join(","));
+        assert_eq!(parse_range(&killer, 100_000), Full);
+        // Dentro del tope, los solapados se fusionan en uno.
+        let sixteen = format!("bytes={}", vec!["0-99"; MAX_RANGES].join(","));
+        assert_eq!(
+            parse_range(&sixteen, 100),
+            Partial(vec![ByteRange { start: 0, end: 99 }])
+        );
+        // Con uno más que el tope, se ignora la cabecera.
+        let seventeen = format!("bytes={}", vec!["0-0"; MAX_RANGES + 1].join(","));
+        assert_eq!(parse_range(&seventeen, 100), Full);
+        // Adyacentes: uno solo.
+        assert_eq!(
+            parse_range("bytes=0-4,5-9", 10),
+            Partial(vec![ByteRange { start: 0, end: 9 }])
+        );
     }
 
     #[test]
     fn conditionals() {
+        use common::http::Headers;
+        use Precondition::*;
         let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_500);
         let tag = etag(t, 10);
-        assert!(none_match(&tag, &tag));
-        assert!(none_match(&format!("\"x\", W/{tag}"), &tag));
-        assert!(none_match("*", &tag));
-        assert!(!none_match("\"otro\"", &tag));
+        let date = |d: SystemTime| httpdate::fmt_http_date(d);
+        let eval = |fields: &[(&str, &str)], tag: Option<&str>, m: Option<SystemTime>| {
+            let mut h = Headers::new();
+            for (n, v) in fields {
+                h.push(*n, *v);
+            }
+            evaluate_preconditions(&h, tag, m)
+        };
+        let file = |fields: &[(&str, &str)]| eval(fields, Some(&tag), Some(t));
+        assert_eq!(file(&[]), Proceed);
+        assert_eq!(file(&[("If-None-Match", &tag)]), NotModified);
+        assert_eq!(
+            file(&[("If-None-Match", &format!("\"x\", W/{tag}"))]),
+            NotModified
+        );
+        assert_eq!(file(&[("If-None-Match", "*")]), NotModified);
+        assert_eq!(file(&[("If-None-Match", "\"otro\"")]), Proceed);
+        // Issue 17: If-Match e If-Unmodified-Since, en el orden de RFC 9110 §13.2.2.
+        assert_eq!(file(&[("If-Match", "\"x\"")]), Failed);
+        assert_eq!(file(&[("If-Match", &tag)]), Proceed);
+        assert_eq!(file(&[("If-Match", "*")]), Proceed);
+        assert_eq!(file(&[("If-Match", "\"x\""), ("If-Match", &tag)]), Proceed);
+        assert_eq!(file(&[("If-Match", &format!("W/{tag}"))]), Failed);
+        let before = date(t - Duration::from_secs(60));
+        let after = date(t + Duration::from_secs(60));
+        assert_eq!(file(&[("If-Unmodified-Since", &before)]), Failed);
+        assert_eq!(file(&[("If-Unmodified-Since", &after)]), Proceed);
+        assert_eq!(file(&[("If-Unmodified-Since", &date(t))]), Proceed);
+        assert_eq!(file(&[("If-Unmodified-Since", "ayer")]), Proceed);
+        // If-Match manda sobre If-Unmodified-Since, y ambos antes que If-None-Match.
+        assert_eq!(
+            file(&[("If-Match", &tag), ("If-Unmodified-Since", &before)]),
+            Proceed
+        );
+        assert_eq!(
+            file(&[("If-Match", "\"x\""), ("If-None-Match", &tag)]),
+            Failed
+        );
+        assert_eq!(
+            file(&[("If-None-Match", "\"x\""), ("If-Modified-Since", &after)]),
+            Proceed
+        );
+        assert_eq!(file(&[("If-Modified-Since", &after)]), NotModified);
+        // Un listado no tiene etiqueta ni fecha: solo `*` coincide.
+        assert_eq!(eval(&[("If-None-Match", "*")], None, None), NotModified);
+        assert_eq!(eval(&[("If-Match", "*")], None, None), Proceed);
+        assert_eq!(eval(&[("If-Match", "\"x\"")], None, None), Failed);
+        assert_eq!(eval(&[("If-Modified-Since", &after)], None, None), Proceed);
         let date = httpdate::fmt_http_date(t);
         assert!(not_modified_since(&date, t));
         assert!(!not_modified_since(
@@ -586,15 +832,29 @@ mod tests {
                     for seg in segments {
                         prop_assert!(!seg.is_empty());
                         prop_assert!(seg != b"." && seg != b"..");
-                        prop_assert!(!seg.contains(&b'/') && !seg.contains(&b'\\') && !seg.contains(&0));
+                        // `\` sí puede venir codificado (`%5C`): en Unix es parte del nombre.
+                        prop_assert!(!seg.contains(&b'/') && !seg.contains(&0));
                     }
                 }
             }
 
             #[test]
+            fn many_ranges_never_send_more_than_the_file(
+                specs in proptest::collection::vec("[0-9]{0,3}-[0-9]{0,3}", 1..40),
+                len in 0u64..2_000,
+            ) {
+                if let RangeRequest::Partial(ranges) = parse_range(&format!("bytes={}", specs.join(",")), len) {
+                    prop_assert!(ranges.len() <= MAX_RANGES);
+                    prop_assert!(ranges.iter().map(ByteRange::len).sum::<u64>() <= len);
+                }
+            }
+
+            #[test]
             fn ranges_stay_inside_the_file(header in "bytes=[0-9]{0,5}-[0-9]{0,5}", len in 0u64..100_000) {
-                if let RangeRequest::Partial { start, end } = parse_range(&header, len) {
-                    prop_assert!(start <= end && end < len);
+                if let RangeRequest::Partial(ranges) = parse_range(&header, len) {
+                    for r in ranges {
+                        prop_assert!(r.start <= r.end && r.end < len);
+                    }
                 }
             }
 

@@ -8,7 +8,7 @@
 //!
 //! Límites: el nombre de una sala tiene como mucho [`MAX_ROOM_NAME_CHARS`] caracteres y el
 //! tema [`MAX_TOPIC_CHARS`]; la longitud de la línea entera la impone quien lee
-//! (`common::line`), antes de llegar aquí.
+//! (`common::conn`), antes de llegar aquí.
 
 use std::fmt::Write as _;
 
@@ -19,7 +19,7 @@ pub use problema3::protocolo::{
     sanitize_text, validate_name, NameError, CONNECTED, DEFAULT_FLOOD_STRIKES,
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_LINE_BYTES, DEFAULT_QUEUE_MESSAGES, DEFAULT_RATE_BURST,
     DEFAULT_RATE_PER_SEC, FLOOD_DISCONNECT, GOODBYE, HANDSHAKE_TIMEOUT, MAX_NAME_ATTEMPTS,
-    MAX_NAME_CHARS, NAME_PROMPT, QUIT_COMMAND, SHUTTING_DOWN, TOO_MANY_ATTEMPTS,
+    MAX_NAME_CHARS, MESSAGE_TIMEOUT, NAME_PROMPT, QUIT_COMMAND, SHUTTING_DOWN, TOO_MANY_ATTEMPTS,
 };
 
 /// La sala en la que empieza todo el mundo; existe siempre y no se puede borrar.
@@ -305,6 +305,22 @@ pub fn topic_announcement(name: &str, topic: &str) -> String {
 /// Confirmación de `/create`.
 pub fn room_created(room: &str) -> String {
     format!("Sala {room} creada.")
+}
+
+/// Motivo del `ERROR` que recibe, en lugar de [`room_created`], quien crea una sala que no se
+/// pudo guardar en disco.
+pub fn room_not_saved(room: &str, reason: &str) -> String {
+    format!(
+        "la sala {room} se creó pero NO se pudo guardar en disco ({reason}): se perderá si el servidor se reinicia"
+    )
+}
+
+/// Motivo del `ERROR` que recibe, tras el anuncio, quien cambia un tema que no se pudo
+/// guardar en disco.
+pub fn topic_not_saved(reason: &str) -> String {
+    format!(
+        "el tema cambió pero NO se pudo guardar en disco ({reason}): se perderá si el servidor se reinicia"
+    )
 }
 
 /// Confirmación de entrada en una sala (al conectar, `/create`, `/join`, `/leave`).

@@ -565,3 +565,132 @@ fn nc_can_join_and_chat() {
         format!("{NAME_PROMPT}\n{CONNECTED}\n{GOODBYE}\n")
     );
 }
+
+// ---- Issue 23: clientes del taller (nombre y mensajes sin `\n` ni cierre) ----------------
+
+/// Un cliente escrito como pide el taller: `sendall` sin salto de línea y `recv(1024)`.
+struct Skeleton(std::net::TcpStream);
+
+impl Skeleton {
+    fn connect(addr: SocketAddr) -> Self {
+        Skeleton(tests::connect(addr))
+    }
+    fn send(&mut self, text: &str) {
+        self.0.write_all(text.as_bytes()).unwrap();
+    }
+    /// Lee hasta que lo recibido contenga `needle` (varios `recv`, como haría un bucle).
+    fn recv_until(&mut self, needle: &str) -> String {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&got).contains(needle) {
+            let n = self.0.read(&mut buf).expect("recv del cliente del taller");
+            assert!(
+                n > 0,
+                "el servidor cerró; llegó {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+}
+
+#[test]
+fn skeleton_nc_and_our_client_share_one_chat() {
+    // Antes: el nombre y los mensajes sin `\n` se amontonaban en un solo nombre rechazado
+    // (`no puede contener espacios`) y nadie chateaba (issue 23).
+    let server = start();
+    let mut ana = join(server.addr, "ana");
+
+    let mut eva = Skeleton::connect(server.addr);
+    eva.recv_until(NAME_PROMPT);
+    eva.send("eva");
+    eva.recv_until(CONNECTED);
+    assert_eq!(ana.line(), "eva se ha unido al Chat.");
+
+    // Nuestro cliente, por la biblioteca.
+    let stream = tests::connect(server.addr);
+    let output = Captured::default();
+    let (keys, input) = keyboard();
+    let out = output.clone();
+    let client =
+        thread::spawn(move || problema3::cliente::run(stream, Some("cli"), input, out).unwrap());
+    assert_eq!(ana.line(), "cli se ha unido al Chat.");
+    eva.recv_until("cli se ha unido al Chat.");
+
+    eva.send("hola a todos");
+    assert_eq!(ana.line(), "eva: hola a todos");
+    assert!(tests::wait_until(IO_TIMEOUT, || output
+        .text()
+        .contains("eva: hola a todos\n")));
+
+    ana.send("hola eva");
+    eva.recv_until("ana: hola eva");
+    keys.send(b"hola desde el cliente\n".to_vec()).unwrap();
+    assert_eq!(ana.line(), "cli: hola desde el cliente");
+    eva.recv_until("cli: hola desde el cliente");
+
+    keys.send(b"/quit\n".to_vec()).unwrap();
+    assert_eq!(client.join().unwrap(), Outcome::Quit);
+    assert_eq!(ana.line(), "cli ha abandonado el Chat.");
+    eva.send("/quit");
+    eva.recv_until(GOODBYE);
+    assert_eq!(ana.line(), "eva ha abandonado el Chat.");
+}
+
+#[test]
+fn two_raw_messages_separated_by_a_pause_are_two_messages() {
+    let server = start();
+    let mut ana = join(server.addr, "ana");
+    let mut eva = Skeleton::connect(server.addr);
+    eva.recv_until(NAME_PROMPT);
+    eva.send("eva");
+    eva.recv_until(CONNECTED);
+    assert_eq!(ana.line(), "eva se ha unido al Chat.");
+    eva.send("uno");
+    assert_eq!(ana.line(), "eva: uno");
+    eva.send("dos");
+    assert_eq!(ana.line(), "eva: dos");
+}
+
+#[test]
+fn newline_messages_are_relayed_without_waiting_for_the_pause() {
+    // Con una pausa de 5 s, un `\n` que esperase a la pausa tardaría 5 s por mensaje.
+    let server = start_with(ServerConfig {
+        pause: Some(Duration::from_secs(5)),
+        ..ServerConfig::default()
+    });
+    let mut clients = join_all(server.addr, &["ana", "bea"]);
+    let started = std::time::Instant::now();
+    for i in 0..5 {
+        clients[0].send(&format!("m{i}"));
+        assert_eq!(clients[1].line(), format!("ana: m{i}"));
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "tardó {took:?}");
+}
+
+#[test]
+fn a_chat_message_trickled_byte_by_byte_is_cut_at_its_deadline() {
+    // Ya en el chat callar está permitido, pero un mensaje que gotea (un byte cada 50 ms,
+    // más rápido que la pausa) no debe retener la conexión: su plazo cuenta desde el primer
+    // byte.
+    let server = start_with(ServerConfig {
+        handshake_timeout: Duration::from_millis(400),
+        pause: Some(Duration::from_secs(1)),
+        ..ServerConfig::default()
+    });
+    let mut c = join(server.addr, "goteo");
+    let mut dribbler = c.stream.try_clone().unwrap();
+    let t = thread::spawn(move || {
+        for _ in 0..200 {
+            if dribbler.write_all(b"a").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    assert_eq!(c.line(), problema3::protocolo::MESSAGE_TIMEOUT);
+    c.expect_closed();
+    t.join().unwrap();
+}

@@ -820,3 +820,122 @@ fn nc_can_chat_with_the_server() {
          - general (0 usuarios)\n- nc (1 usuario)\n¡Hasta pronto!\n"
     );
 }
+
+// ---- Issue 16 (punto 2) e issue 23: plazo total del nombre y clientes del taller ---------
+
+#[test]
+fn a_name_trickled_one_byte_at_a_time_cannot_stretch_the_handshake_timeout() {
+    // Antes el plazo era por lectura (issue 16, punto 2): un byte cada poco retenía la
+    // conexión para siempre. Un byte cada 50 ms (más deprisa que la pausa) con un plazo
+    // total de 400 ms.
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(ServerConfig {
+        handshake_timeout: Duration::from_millis(400),
+        ..config(dir.path())
+    });
+    let mut c = LineClient::connect(server.addr);
+    assert_eq!(c.line(), "Introduce tu nombre:");
+    let mut dribbler = c.stream.try_clone().unwrap();
+    let t = thread::spawn(move || {
+        for _ in 0..200 {
+            if dribbler.write_all(b"a").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    assert_eq!(c.line(), "ERROR no elegiste nombre a tiempo: desconectado");
+    c.expect_closed();
+    t.join().unwrap();
+}
+
+#[test]
+fn a_skeleton_client_without_newlines_chats_with_a_newline_client() {
+    // Como el cliente del taller: nombre y mensajes sin `\n` ni cierre (issue 23).
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let mut eva = tests::connect(server.addr);
+    let mut seen = String::new();
+    let mut recv_until = |s: &mut std::net::TcpStream, needle: &str| {
+        let mut buf = [0u8; 1024];
+        while !seen.contains(needle) {
+            let n = s.read(&mut buf).expect("recv");
+            assert!(n > 0, "el servidor cerró; llegó {seen:?}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    recv_until(&mut eva, "Introduce tu nombre:");
+    eva.write_all(b"eva").unwrap();
+    recv_until(&mut eva, "ya estás conectado!");
+    assert_eq!(ana.line(), "eva se ha unido al Chat.");
+    eva.write_all(b"hola desde el taller").unwrap();
+    assert_eq!(ana.line(), "eva: hola desde el taller");
+    ana.send("hola eva");
+    recv_until(&mut eva, "ana: hola eva");
+    eva.write_all(b"/quit").unwrap();
+    recv_until(&mut eva, "Hasta pronto");
+}
+
+// ---- Issue 16, punto 5: se guarda antes de confirmar ------------------------------------
+
+#[test]
+fn a_topic_is_on_disk_when_its_announcement_arrives() {
+    // Antes el anuncio salía antes del guardado: un SIGKILL justo después lo perdía 9 de
+    // 15 veces. Se comprueba el fichero en cuanto llega cada anuncio.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("salas.json");
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    for i in 0..20 {
+        ana.send(&format!("/topic tema {i}"));
+        assert_eq!(
+            ana.line(),
+            format!("ana ha cambiado el tema de la sala: tema {i}")
+        );
+        assert_eq!(read_json(&path)["rooms"][0]["topic"], format!("tema {i}"));
+    }
+}
+
+#[test]
+fn a_failed_save_is_said_instead_of_confirmed() {
+    // El fichero de salas es un directorio: ningún guardado puede salir bien.
+    let dir = tempfile::tempdir().unwrap();
+    let rooms_dir = dir.path().join("salas.json");
+    std::fs::create_dir(&rooms_dir).unwrap();
+    let mut server = start(ServerConfig {
+        rooms_file: rooms_dir,
+        ..config(dir.path())
+    });
+    let mut ana = login(server.addr, "ana");
+    ana.send("/create juegos");
+    let reply = ana.line();
+    assert!(
+        reply.starts_with("ERROR la sala juegos se creó pero NO se pudo guardar en disco"),
+        "{reply}"
+    );
+    ana.send("/topic nuevo");
+    let _moved = ana.line_containing("ha cambiado el tema");
+    let reply = ana.line();
+    assert!(
+        reply.starts_with("ERROR el tema cambió pero NO se pudo guardar en disco"),
+        "{reply}"
+    );
+    // El guardado final también falla, y el servidor lo dice al volver.
+    assert!(server.stop().is_err());
+}
+
+#[test]
+fn stale_temporaries_of_an_interrupted_save_are_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let stale = dir.path().join(".salas.json.tmp-4242-7");
+    std::fs::write(&stale, b"{\"version\": 1, \"rooms\": [").unwrap();
+    let other = dir.path().join("otro.txt");
+    std::fs::write(&other, b"no es nuestro").unwrap();
+    let server = start(config(dir.path()));
+    let _ana = login(server.addr, "ana");
+    assert!(!stale.exists(), "el temporal sigue ahí");
+    assert!(other.exists(), "se borró un fichero ajeno");
+}

@@ -630,7 +630,7 @@ fn idle_connection_is_told_and_closed() {
     c.line();
     assert_eq!(
         c.line(),
-        "ERROR IDLE 200ms sin recibir nada: se cierra la conexión"
+        "ERROR IDLE 200ms sin recibir una orden completa: se cierra la conexión"
     );
     c.expect_closed();
 }
@@ -709,4 +709,51 @@ fn rematch_against_the_cpu_swaps_marks_and_the_cpu_opens() {
     assert_eq!(a.line(), "BOARD 1 ......... X");
     assert_eq!(a.line(), "MOVED 1 X 1 X........ O");
     assert_eq!(a.line(), "YOUR_TURN 1 O X........");
+}
+
+// ---- Issue 16: plazo total por orden y `BYE` antes de volver ------------------------------
+
+#[test]
+fn a_command_trickled_byte_by_byte_is_cut_at_the_idle_deadline() {
+    // Antes el plazo era por lectura: un byte cada 50 ms con un plazo de 400 ms no lo
+    // agotaba nunca (slowloris).
+    let server = start_with(ServerConfig {
+        idle_timeout: Duration::from_millis(400),
+        ..ServerConfig::default()
+    });
+    let mut c = LineClient::connect(server.addr);
+    assert!(c.line().starts_with("WELCOME"));
+    let mut dribbler = c.stream.try_clone().unwrap();
+    let t = thread::spawn(move || {
+        for _ in 0..200 {
+            if dribbler.write_all(b"L").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let l = c.line();
+    assert!(l.starts_with("ERROR IDLE 400ms"), "{l}");
+    c.expect_closed();
+    t.join().unwrap();
+}
+
+#[test]
+fn a_seated_player_gets_bye_before_run_returns_on_shutdown() {
+    // Issue 16, punto 7: el escritor de cada conexión se espera; la partida guarda una copia
+    // de la cola del jugador y aun así el `BYE` sale antes de que `run` vuelva.
+    let mut server = start();
+    let (mut ana, _) = named(server.addr, "ana");
+    ana.send("PLAY CPU");
+    ana.line_containing("YOUR_TURN");
+    server.stop().unwrap();
+    ana.stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    ana.reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert_eq!(ana.line(), "BYE servidor cerrándose");
+    ana.expect_closed();
 }

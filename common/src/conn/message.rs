@@ -153,6 +153,11 @@ impl<S: TimedSource> MessageReader<S> {
         self.reader.set_deadline(deadline);
     }
 
+    /// Cambia el plazo de cada mensaje desde su primer byte (vale desde el próximo mensaje).
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) {
+        self.rule.message_timeout = timeout;
+    }
+
     /// Fija el plazo a `timeout` desde ahora (`None`: sin plazo).
     pub fn expire_in(&mut self, timeout: Option<Duration>) {
         self.set_deadline(timeout.map(|t| Instant::now() + t));

@@ -26,7 +26,7 @@ pub struct RateRule {
 /// Lo que pasó en una vuelta de la sesión.
 #[derive(Debug)]
 pub enum Event {
-    /// Un mensaje admitido: ni vacío ni solo espacios, UTF-8 válido y dentro del ritmo.
+    /// Un mensaje admitido: ni vacío ni solo espacios (salvo con `skip_blank(false)`), UTF-8 válido y dentro del ritmo.
     Message {
         /// El texto, sin terminador.
         text: String,
@@ -88,6 +88,7 @@ pub struct LineSession<S> {
     reader: MessageReader<S>,
     rate: Option<(RateRule, TokenBucket)>,
     strikes: u32,
+    skip_blank: bool,
     buf: Vec<u8>,
 }
 
@@ -98,6 +99,7 @@ impl<S: TimedSource> LineSession<S> {
             reader: MessageReader::new(source, rule),
             rate: None,
             strikes: 0,
+            skip_blank: true,
             buf: Vec::new(),
         }
     }
@@ -111,6 +113,18 @@ impl<S: TimedSource> LineSession<S> {
     /// Fija el plazo a `timeout` desde ahora (`None`: sin plazo).
     pub fn expire_in(&mut self, timeout: Option<Duration>) {
         self.reader.expire_in(timeout);
+    }
+
+    /// Cambia el plazo de cada mensaje desde su primer byte (véase
+    /// [`MessageRule::message_timeout`]).
+    pub fn set_message_timeout(&mut self, timeout: Option<Duration>) {
+        self.reader.set_message_timeout(timeout);
+    }
+
+    /// ¿Se saltan en silencio los mensajes vacíos o de espacios? (Sí por omisión; un saludo
+    /// que quiere contestar "el nombre no puede estar vacío" los pide.)
+    pub fn skip_blank(&mut self, skip: bool) {
+        self.skip_blank = skip;
     }
 
     /// Empieza (o quita, con `None`) el límite de ritmo, con el cubo lleno.
@@ -141,7 +155,7 @@ impl<S: TimedSource> LineSession<S> {
                 Err(MessageError::Io(e)) => return Event::End(EndReason::Failed(e)),
             };
             // Un mensaje vacío o de espacios no es nada: ni se contesta ni gasta ritmo.
-            if self.buf.iter().all(u8::is_ascii_whitespace) {
+            if self.skip_blank && self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             if let Some((rule, bucket)) = &mut self.rate {

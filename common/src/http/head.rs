@@ -6,7 +6,9 @@ use std::fmt;
 use super::{is_tchar, is_token, HttpError, Limits};
 use crate::Parsed;
 
-/// Versión del protocolo. Solo hablamos HTTP/1.0 y HTTP/1.1; otra `HTTP/d.d` es un 505.
+/// Versión del protocolo. Solo hablamos HTTP/1.0 y HTTP/1.1. Una `HTTP/1.x` posterior se
+/// trata como 1.1 (RFC 9110 §6.2: la versión menor más alta que entendemos); otra mayor es
+/// un 505.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Version {
     /// `HTTP/1.0`: la conexión se cierra tras cada respuesta salvo `Connection: keep-alive`.
@@ -167,14 +169,25 @@ impl RequestHead {
     }
 
     /// Comprueba la regla de `Host` de RFC 9112 §3.2: exactamente uno en HTTP/1.1, como
-    /// mucho uno en HTTP/1.0.
+    /// mucho uno en HTTP/1.0, y con la forma `host[:puerto]` (RFC 3986 §3.2.2; vacío si el
+    /// destino no tiene autoridad). Un servidor DEBE contestar 400 a cualquier otro.
+    ///
+    /// ```
+    /// use common::http::{RequestHead, Version};
+    /// let mut h = RequestHead::new("GET", "/", Version::Http11);
+    /// h.headers.push("Host", "a b/c");
+    /// assert!(h.check_host().is_err());
+    /// h.headers.set("host", "[::1]:8004");
+    /// assert!(h.check_host().is_ok());
+    /// ```
     ///
     /// # Errores
     /// [`HttpError::BadHost`].
     pub fn check_host(&self) -> Result<(), HttpError> {
-        let n = self.headers.get_all("host").count();
-        match (self.version, n) {
-            (_, 0..=1) if !(self.version == Version::Http11 && n == 0) => Ok(()),
+        let mut hosts = self.headers.get_all("host");
+        match (hosts.next(), hosts.next(), self.version) {
+            (None, _, Version::Http10) => Ok(()),
+            (Some(host), None, _) if valid_host_field(host) => Ok(()),
             _ => Err(HttpError::BadHost),
         }
     }
@@ -190,6 +203,53 @@ impl RequestHead {
         self.headers.encode(out);
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// ¿Tiene `value` la forma `uri-host [":" port]` de RFC 9112 §3.2? Un literal IPv6 entre
+/// corchetes, o un nombre o IPv4 con los caracteres de `reg-name` (RFC 3986: sin espacios,
+/// barras, `@` ni `?`), y un puerto de cifras. Vacío también vale.
+fn valid_host_field(value: &str) -> bool {
+    let (host, port) = match value.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, tail)) if ip.parse::<std::net::Ipv6Addr>().is_ok() => {
+                match tail.strip_prefix(':') {
+                    Some(port) => ("", Some(port)),
+                    None if tail.is_empty() => ("", None),
+                    None => return false,
+                }
+            }
+            _ => return false,
+        },
+        None => match value.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (value, None),
+        },
+    };
+    let reg_name = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            )
+    };
+    host.bytes().all(reg_name)
+        && port.map_or(true, |p| {
+            p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// La cabecera de una respuesta: línea de estado y campos.
@@ -270,6 +330,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         407 => "Proxy Authentication Required",
         408 => "Request Timeout",
         411 => "Length Required",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",
@@ -481,6 +542,11 @@ pub fn parse_request_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestH
     if !target.iter().all(|&b| (0x21..=0x7e).contains(&b)) {
         return Err(HttpError::InvalidTarget("caracteres no permitidos"));
     }
+    // El fragmento (`#...`) es cosa del cliente y nunca viaja en una petición (RFC 9112
+    // §3.2): quien lo envía está roto o tantea el servidor.
+    if target.contains(&b'#') {
+        return Err(HttpError::InvalidTarget("fragmento en el destino"));
+    }
     let version = parse_version(version)?;
     let headers = parse_fields(header_lines, limits)?;
     Ok(Parsed::Complete {
@@ -628,6 +694,10 @@ fn parse_version(v: &[u8]) -> Result<Version, HttpError> {
     match v {
         b"HTTP/1.1" => Ok(Version::Http11),
         b"HTTP/1.0" => Ok(Version::Http10),
+        // Una versión menor posterior (`HTTP/1.2`) se atiende como la mayor que conocemos.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            Ok(Version::Http11)
+        }
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
@@ -962,6 +1032,50 @@ mod tests {
     }
 
     #[test]
+    fn host_value_must_be_host_and_port() {
+        // Issue 17: `Host: a b/c` se aceptaba.
+        let check = |v: &str| {
+            let mut h = RequestHead::new("GET", "/", Version::Http11);
+            h.headers.push("Host", v);
+            h.check_host().is_ok()
+        };
+        for ok in [
+            "x",
+            "",
+            "a.example:8004",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8004",
+            "x:",
+            "a_b-c~d",
+        ] {
+            assert!(check(ok), "{ok:?}");
+        }
+        for bad in [
+            "a b/c", "a/b", "a@b", "a?b", "[::1", "[zz]:1", "[::1]x", "x:8o", "x:1:2", "x:123456",
+            "a\\b",
+        ] {
+            assert!(!check(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn newer_minor_versions_are_1_1_and_fragments_are_rejected() {
+        assert_eq!(
+            complete(b"GET / HTTP/1.2\r\nHost: x\r\n\r\n").version,
+            Version::Http11
+        );
+        assert_eq!(
+            complete(b"GET / HTTP/1.9\r\nHost: x\r\n\r\n").version,
+            Version::Http11
+        );
+        assert!(matches!(
+            err(b"GET /a#b HTTP/1.1\r\n\r\n"),
+            HttpError::InvalidTarget(_)
+        ));
+    }
+
+    #[test]
     fn connection_tokens_decide_keep_alive() {
         assert!(!complete(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").keep_alive());
         assert!(complete(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive());
@@ -1105,7 +1219,8 @@ mod tests {
 
         proptest! {
             #[test]
-            fn request_round_trip(method in token(), path in "/[!-~]{0,40}",
+            // Sin `#`: un fragmento no viaja en una petición.
+            fn request_round_trip(method in token(), path in "/[!-\x22$-~]{0,40}",
                                   v11 in any::<bool>(), headers in headers()) {
                 let head = RequestHead {
                     method, target: path,

@@ -308,6 +308,70 @@ impl HttpError {
     }
 }
 
+/// Llama a `f` con la fecha actual en el formato de `Date` (`Sun, 06 Nov 1994 08:49:37 GMT`,
+/// RFC 9110 §5.6.7), formateada una vez por segundo y por hilo: cada respuesta lleva `Date`
+/// y, a miles de respuestas por segundo, formatearla cada vez se nota.
+pub fn with_http_date<R>(f: impl FnOnce(&str) -> R) -> R {
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            *cache = (secs, httpdate::fmt_http_date(now));
+        }
+        f(&cache.1)
+    })
+}
+
+/// Si `message` es una respuesta HTTP ya compuesta (empieza por `HTTP/`) sin campo `Date`,
+/// la devuelve con `Date: <ahora>` tras la línea de estado; si no, tal cual.
+///
+/// Sirve para las respuestas que se componen una vez al arrancar (el 503 por encima del
+/// tope de conexiones): RFC 9110 §6.6.1 pide `Date` en toda respuesta de un servidor con
+/// reloj, y una fecha fijada al arrancar sería falsa.
+///
+/// ```
+/// let r = common::http::stamp_date(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n");
+/// assert!(r.starts_with(b"HTTP/1.1 503 Service Unavailable\r\nDate: "));
+/// assert_eq!(&*common::http::stamp_date(b"LLENO\n"), b"LLENO\n");
+/// ```
+pub fn stamp_date(message: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    let Some(line_end) = message.windows(2).position(|w| w == b"\r\n") else {
+        return Cow::Borrowed(message);
+    };
+    let head_end = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(message.len());
+    let has_date = message
+        .get(..head_end)
+        .unwrap_or_default()
+        .split(|&b| b == b'\n')
+        .any(|line| {
+            line.get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"date:"))
+        });
+    if !message.starts_with(b"HTTP/") || has_date {
+        return Cow::Borrowed(message);
+    }
+    let (status_line, rest) = message.split_at(line_end + 2);
+    let mut out = Vec::with_capacity(message.len() + 40);
+    out.extend_from_slice(status_line);
+    with_http_date(|date| {
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(date.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+    out.extend_from_slice(rest);
+    Cow::Owned(out)
+}
+
 /// ¿Es `b` un carácter de `token` (RFC 9110 §5.6.2)?
 pub(crate) fn is_tchar(b: u8) -> bool {
     matches!(b,

@@ -30,6 +30,8 @@ struct Args {
     /// Segundos para elegir un nombre válido
     #[arg(long, default_value_t = protocolo::DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
     handshake_timeout: u64,
+    #[command(flatten)]
+    pause: common::cli::PauseArgs,
 }
 
 fn main() {
@@ -50,6 +52,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         rate_burst: args.rate_burst,
         flood_strikes: args.flood_strikes,
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        pause: args.pause.pause(),
         ..problema3::ServerConfig::default()
     };
     problema3::run(listener, config, shutdown).context("el servidor falló")?;

@@ -11,23 +11,28 @@
 
 pub mod sala;
 
-use std::io::{self, BufReader};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::line::{discard_line, read_line, LineError};
+use common::conn::{
+    linger_close, EndReason, Ending, Event, LineSession, Linger, MessageRule, RateRule, Rejection,
+    DEFAULT_PAUSE,
+};
 use common::outbox::{Outbox, DEFAULT_WRITE_TIMEOUT};
-use common::rate::TokenBucket;
-use common::{serve, ServeConfig, Shutdown};
+use common::{serve_shared, ServeConfig, Shutdown};
 
 use crate::protocolo::{self, Input};
 use sala::Room;
 
-/// Bytes que como mucho se descartan del resto de una línea demasiado larga antes de cerrar
-/// la conexión: quien envía más de 1 MiB sin salto de línea no es un cliente de chat.
-const MAX_DISCARD_BYTES: u64 = 1024 * 1024;
+/// El cierre con espera del chat: la despedida es corta y medio segundo basta para que lo
+/// que el cliente aún enviaba (una inundación, líneas tras `/quit`) llegue y se tire.
+const LINGER: Linger = Linger {
+    max_bytes: 1024 * 1024,
+    max_time: Duration::from_millis(500),
+};
 
 /// Límites y tiempos del servidor. [`ServerConfig::default`] da los valores documentados en
 /// [`crate::protocolo`].
@@ -48,8 +53,12 @@ pub struct ServerConfig {
     pub rate_burst: u32,
     /// Mensajes rechazados seguidos por ritmo tras los que se desconecta al cliente.
     pub flood_strikes: u32,
-    /// Tiempo para elegir un nombre válido.
+    /// Tiempo (total) para elegir un nombre válido; ya dentro, también el tiempo máximo que
+    /// puede tardar en llegar un mensaje desde su primer byte (callar sí se puede).
     pub handshake_timeout: Duration,
+    /// Silencio que termina un mensaje sin salto de línea, como los del cliente del taller
+    /// (`None`: solo `\n` o el cierre). Véase `common::conn::message`.
+    pub pause: Option<Duration>,
     /// Tiempo que se espera al apagar a que los clientes reciban el aviso y cierren.
     pub drain_timeout: Duration,
 }
@@ -65,6 +74,7 @@ impl Default for ServerConfig {
             rate_burst: protocolo::DEFAULT_RATE_BURST,
             flood_strikes: protocolo::DEFAULT_FLOOD_STRIKES,
             handshake_timeout: protocolo::DEFAULT_HANDSHAKE_TIMEOUT,
+            pause: Some(DEFAULT_PAUSE),
             drain_timeout: common::server::DEFAULT_DRAIN_TIMEOUT,
         }
     }
@@ -100,7 +110,7 @@ pub fn run(
         next_id: AtomicU64::new(0),
     });
     let handler_ctx = Arc::clone(&ctx);
-    let served = serve(listener, serve_config, shutdown, move |stream, peer| {
+    let served = serve_shared(listener, serve_config, shutdown, move |stream, peer| {
         handle_connection(&handler_ctx, stream, peer);
     });
     // Las conexiones ya terminaron (o se cortaron): el difusor procesa lo que quede y sale.
@@ -158,15 +168,15 @@ impl End {
 }
 
 /// Atiende una conexión de principio a fin.
-fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
+fn handle_connection(ctx: &Context, stream: Arc<TcpStream>, peer: SocketAddr) {
     let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
     // Mensajes cortos e interactivos: sin el algoritmo de Nagle, que junto al ACK retardado
     // del otro extremo puede retener cada línea ~40 ms.
     if let Err(e) = stream.set_nodelay(true) {
         log::debug!("[problema3] {peer}: no se pudo activar TCP_NODELAY: {e}");
     }
-    let (outbox, writer) = match Outbox::spawn(
-        &stream,
+    let (outbox, writer) = match Outbox::spawn_shared(
+        Arc::clone(&stream),
         ctx.config.queue_messages,
         ctx.config.write_timeout,
         &format!("problema3-{id}"),
@@ -178,16 +188,17 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
         }
     };
     log::info!("[problema3] {peer}: conectado");
+    let rule = MessageRule {
+        pause: ctx.config.pause,
+        ..MessageRule::new(ctx.config.max_line_bytes)
+    };
     let mut session = Session {
         ctx,
         id,
         peer,
-        reader: BufReader::new(DeadlineReader {
-            stream: &stream,
-            deadline: None,
-        }),
-        stream: &stream,
+        lines: LineSession::new(&*stream, rule),
         outbox: &outbox,
+        chatting: false,
     };
     let (name, end) = match session.handshake() {
         Ok(name) => {
@@ -222,54 +233,7 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
     if writer.join().is_err() {
         log::error!("[problema3] {peer}: el hilo escritor entró en pánico");
     }
-    linger_close(&stream);
-}
-
-/// Cierre "con espera": si cerrásemos con bytes del cliente aún sin leer (una inundación,
-/// líneas tras `/quit`), el kernel enviaría un RST y el cliente podría perder nuestra última
-/// línea (la despedida o el motivo del cierre). Así que primero enviamos FIN y descartamos lo
-/// que siga llegando, acotado en bytes y en tiempo.
-fn linger_close(stream: &TcpStream) {
-    const MAX_LINGER_BYTES: usize = 1024 * 1024;
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    if stream.set_read_timeout(Some(LINGER_TIMEOUT)).is_err() {
-        return;
-    }
-    let mut sink = [0u8; 8192];
-    let mut total = 0;
-    let mut reader = stream;
-    let deadline = Instant::now() + LINGER_TIMEOUT;
-    while total < MAX_LINGER_BYTES && Instant::now() < deadline {
-        match io::Read::read(&mut reader, &mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
-    }
-}
-
-/// Cuánto esperamos como mucho, al cerrar, a que el cliente deje de enviar (en total).
-const LINGER_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// Lector del socket con un plazo total opcional: antes de cada lectura ajusta el tiempo de
-/// espera del socket a lo que queda hasta `deadline`, y al pasarlo devuelve `TimedOut`. Sin
-/// plazo es una lectura normal (sin llamadas de más).
-struct DeadlineReader<'a> {
-    stream: &'a TcpStream,
-    deadline: Option<Instant>,
-}
-
-impl io::Read for DeadlineReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(deadline) = self.deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(io::ErrorKind::TimedOut.into());
-            }
-            self.stream.set_read_timeout(Some(left))?;
-        }
-        let mut stream = self.stream;
-        stream.read(buf)
-    }
+    linger_close(&stream, LINGER);
 }
 
 /// Lo que una conexión necesita mientras dura.
@@ -278,9 +242,11 @@ struct Session<'a> {
     /// Identificador único de la conexión (el nombre puede reutilizarse después).
     id: u64,
     peer: SocketAddr,
-    reader: BufReader<DeadlineReader<'a>>,
-    stream: &'a TcpStream,
+    /// El bucle de lectura común (`common::conn`): límites, pausa, plazos y ritmo.
+    lines: LineSession<&'a TcpStream>,
     outbox: &'a Outbox,
+    /// ¿Ya está dentro de la sala? (Cambia qué significa un plazo vencido.)
+    chatting: bool,
 }
 
 /// Lo que devolvió una lectura de línea, ya traducido a lo que la sesión debe hacer.
@@ -301,44 +267,54 @@ impl Session<'_> {
         })
     }
 
-    /// Lee la siguiente línea con los límites de la configuración.
+    /// Lee el siguiente mensaje con los límites de la configuración y contesta los rechazos.
     fn read(&mut self) -> Read {
-        let max = self.ctx.config.max_line_bytes;
-        let mut buf = Vec::new();
-        let result = read_line(&mut self.reader, &mut buf, max).and_then(|more| match more {
-            false => Ok(None),
-            true => String::from_utf8(std::mem::take(&mut buf))
-                .map(Some)
-                .map_err(|_| LineError::InvalidUtf8),
-        });
-        match result {
-            Ok(Some(line)) => Read::Line(line),
-            Ok(None) => Read::End(self.closed()),
-            Err(LineError::TooLong { max }) => {
-                log::warn!("[problema3] {}: línea de más de {max} bytes", self.peer);
-                let msg = protocolo::error_line(&LineError::TooLong { max }.to_string());
-                if let Err(end) = self.send(&msg) {
-                    return Read::End(end);
+        let peer = self.peer;
+        match self.lines.next_event() {
+            Event::Message { text, ending } => {
+                if ending != Ending::Newline {
+                    log::debug!("[problema3] {peer}: mensaje {}", ending.describe());
                 }
-                // El resto de la línea, con su `\n`, sigue en el flujo: lo saltamos.
-                match discard_line(&mut self.reader, MAX_DISCARD_BYTES) {
-                    Ok(true) => Read::Skipped,
-                    Ok(false) => Read::End(self.closed()),
-                    Err(e) => Read::End(End::kicked(format!("error de lectura: {e}"))),
-                }
+                Read::Line(text)
             }
-            Err(LineError::InvalidUtf8) => {
-                log::warn!("[problema3] {}: línea que no es UTF-8", self.peer);
-                match self.send(&protocolo::error_line(&LineError::InvalidUtf8.to_string())) {
+            Event::Rejected(rejection) => {
+                let line = match rejection {
+                    Rejection::RateLimited { per_sec } => {
+                        log::debug!("[problema3] {peer}: mensaje rechazado por ritmo");
+                        protocolo::rate_limited_line(per_sec)
+                    }
+                    other => {
+                        log::warn!("[problema3] {peer}: {other}");
+                        protocolo::error_line(&other.to_string())
+                    }
+                };
+                match self.send(&line) {
                     Ok(()) => Read::Skipped,
                     Err(end) => Read::End(end),
                 }
             }
-            Err(e) if e.is_timeout() => Read::End(End::Kicked {
+            Event::End(EndReason::Closed) => Read::End(self.closed()),
+            Event::End(EndReason::TimedOut) if self.chatting => Read::End(End::Kicked {
+                reason: "un mensaje goteó más allá del plazo".into(),
+                farewell: Some(protocolo::MESSAGE_TIMEOUT),
+            }),
+            Event::End(EndReason::TimedOut) => Read::End(End::Kicked {
                 reason: "no eligió nombre a tiempo".into(),
                 farewell: Some(protocolo::HANDSHAKE_TIMEOUT),
             }),
-            Err(e) => Read::End(self.closed_with(e)),
+            Event::End(EndReason::Flood) => Read::End(End::Kicked {
+                reason: "inundación de mensajes".into(),
+                farewell: Some(protocolo::FLOOD_DISCONNECT),
+            }),
+            Event::End(EndReason::TooLong { max }) => {
+                let _ = self.send(&protocolo::error_line(
+                    &Rejection::TooLong { max }.to_string(),
+                ));
+                Read::End(End::kicked(format!(
+                    "línea de más de {max} bytes sin final"
+                )))
+            }
+            Event::End(EndReason::Failed(e)) => Read::End(self.closed_with(e)),
         }
     }
 
@@ -351,20 +327,23 @@ impl Session<'_> {
         }
     }
 
-    fn closed_with(&self, e: LineError) -> End {
+    fn closed_with(&self, e: io::Error) -> End {
         if self.ctx.shutdown.is_triggered() {
-            return End::Shutdown;
-        }
-        match &e {
-            LineError::Io(io) if common::net::is_disconnect(io) => End::Left,
-            _ => End::kicked(format!("error de lectura: {e}")),
+            End::Shutdown
+        } else if common::net::is_disconnect(&e) {
+            End::Left
+        } else {
+            End::kicked(format!("error de lectura: {e}"))
         }
     }
 
     /// Pide nombre hasta que llega uno válido y libre; devuelve el nombre ya en la sala.
     fn handshake(&mut self) -> Result<String, End> {
-        // Un plazo total, no por lectura: quien envía un byte cada poco no lo alarga.
-        self.reader.get_mut().deadline = Some(Instant::now() + self.ctx.config.handshake_timeout);
+        // Un plazo total, no por lectura: quien envía un byte cada poco no lo alarga. Un
+        // nombre vacío merece su error, así que aquí no se saltan las líneas vacías.
+        self.lines
+            .set_deadline(Some(Instant::now() + self.ctx.config.handshake_timeout));
+        self.lines.skip_blank(false);
         self.send(protocolo::NAME_PROMPT)?;
         for _ in 0..protocolo::MAX_NAME_ATTEMPTS {
             let raw = match self.read() {
@@ -400,13 +379,7 @@ impl Session<'_> {
                         .join(self.id, &name, self.outbox)
                         .map_err(|_| End::Shutdown)
                 })
-                .and_then(|()| {
-                    // Ya dentro, estar callado es parte del chat: sin plazo de lectura.
-                    self.reader.get_mut().deadline = None;
-                    self.stream
-                        .set_read_timeout(None)
-                        .map_err(|e| End::kicked(format!("no se pudo quitar el plazo: {e}")))
-                });
+                .map(|()| self.enter_chat());
             return match entered {
                 Ok(()) => Ok(name),
                 Err(end) => {
@@ -422,11 +395,25 @@ impl Session<'_> {
         })
     }
 
-    /// El bucle del chat: cada línea válida se difunde a los demás, respetando el ritmo.
-    fn chat(&mut self, name: &str) -> End {
+    /// Ya dentro, estar callado es parte del chat: sin plazo entre mensajes, pero cada
+    /// mensaje debe llegar entero dentro de `handshake_timeout` desde su primer byte, y con
+    /// el ritmo de la configuración.
+    fn enter_chat(&mut self) {
         let config = &self.ctx.config;
-        let mut bucket = TokenBucket::new(config.rate_per_sec, config.rate_burst);
-        let mut strikes: u32 = 0;
+        self.chatting = true;
+        self.lines.set_deadline(None);
+        self.lines.skip_blank(true);
+        self.lines
+            .set_message_timeout(Some(config.handshake_timeout));
+        self.lines.limit_rate(Some(RateRule {
+            per_sec: config.rate_per_sec,
+            burst: config.rate_burst,
+            strikes: Some(config.flood_strikes),
+        }));
+    }
+
+    /// El bucle del chat: cada mensaje admitido se difunde a los demás.
+    fn chat(&mut self, name: &str) -> End {
         loop {
             let line = match self.read() {
                 Read::Line(line) => line,
@@ -438,21 +425,6 @@ impl Session<'_> {
                 Input::Empty => continue,
                 Input::Message(text) => text,
             };
-            if !bucket.try_take(Instant::now()) {
-                strikes = strikes.saturating_add(1);
-                if strikes >= config.flood_strikes {
-                    return End::Kicked {
-                        reason: "inundación de mensajes".into(),
-                        farewell: Some(protocolo::FLOOD_DISCONNECT),
-                    };
-                }
-                log::debug!("[problema3] {name}: mensaje rechazado por ritmo");
-                if let Err(end) = self.send(&protocolo::rate_limited_line(config.rate_per_sec)) {
-                    return end;
-                }
-                continue;
-            }
-            strikes = 0;
             log::debug!("[problema3] {name}: {text}");
             let line = protocolo::relay_line(name, &text);
             if self.ctx.room.relay(self.id, line).is_err() {

@@ -32,6 +32,10 @@ struct Args {
     /// Cuerpo máximo que se descarta en un GET antes de cerrar la conexión, en bytes
     #[arg(long, default_value_t = DEFAULT_MAX_DISCARD)]
     max_discard: u64,
+    /// Sirve y lista también los ficheros ocultos (los que empiezan por `.`, como `.git/`);
+    /// sin esta opción reciben 404
+    #[arg(long)]
+    hidden: bool,
 }
 
 fn main() {
@@ -44,7 +48,6 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let mut config = ServerConfig::new(args.dir);
     config.timeout = std::time::Duration::from_secs(args.timeout.max(1));
     config.limits.max_start_line = args.max_request_line;
@@ -52,6 +55,10 @@ fn run() -> anyhow::Result<()> {
     config.limits.max_headers = args.max_headers;
     config.max_discard = args.max_discard;
     config.max_connections = args.server.max_connections;
-    problema4::run(listener, config, shutdown)?;
+    config.hidden = args.hidden;
+    // Todo se comprueba antes de escuchar: la línea `escuchando en` significa "listo".
+    let server = problema4::Server::new(config)?;
+    let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
+    server.run(listener, shutdown)?;
     Ok(())
 }

@@ -9,12 +9,13 @@
 //! Aquí están el bucle de cada conexión, los plazos y el cierre; la respuesta a cada petición
 //! (validación, ficheros, listados, errores) está en `respond`.
 
-use std::io::{self, BufReader, Read};
-use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::conn::{linger_close, DeadlineReader, Linger};
 use common::http::{self, HttpError, Limits, RequestHead, ResponseHead, Version};
 use common::{ServeConfig, Shutdown};
 
@@ -46,6 +47,9 @@ pub struct ServerConfig {
     pub max_discard: u64,
     /// Máximo de conexiones simultáneas (las demás reciben 503).
     pub max_connections: usize,
+    /// ¿Se sirven y se listan los ficheros ocultos (`.git/`, `.env`)? Por omisión no: se
+    /// contestan con 404 como si no existieran (`--hidden` los muestra).
+    pub hidden: bool,
 }
 
 impl ServerConfig {
@@ -57,6 +61,7 @@ impl ServerConfig {
             timeout: DEFAULT_TIMEOUT,
             max_discard: DEFAULT_MAX_DISCARD,
             max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
+            hidden: false,
         }
     }
 }
@@ -83,7 +88,61 @@ struct Context {
     shutdown: Shutdown,
 }
 
-/// Sirve `config.root` en `listener` hasta que se dispare `shutdown`.
+/// Un servidor ya comprobado (la raíz existe, es un directorio y está abierta) que aún no
+/// escucha. Se separa de [`Server::run`] para que el binario valide todo antes de abrir el
+/// puerto e imprimir `escuchando en ...`: quien espera esa línea no debe oír "listo" de un
+/// servidor que va a fallar (issue 16).
+pub struct Server {
+    root: open::Root,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Comprueba la configuración y abre la raíz.
+    ///
+    /// # Errores
+    /// [`ServerError::Root`] si la raíz no es un directorio accesible.
+    pub fn new(config: ServerConfig) -> Result<Server, ServerError> {
+        let root = std::fs::canonicalize(&config.root).map_err(|e| ServerError::Root {
+            path: config.root.clone(),
+            reason: common::net::describe_io_error(&e),
+        })?;
+        if !root.is_dir() {
+            return Err(ServerError::Root {
+                path: config.root.clone(),
+                reason: "no es un directorio".into(),
+            });
+        }
+        let root = open::Root::new(root.clone()).map_err(|e| ServerError::Root {
+            path: root,
+            reason: common::net::describe_io_error(&e),
+        })?;
+        Ok(Server { root, config })
+    }
+
+    /// Sirve la raíz en `listener` hasta que se dispare `shutdown`.
+    ///
+    /// # Errores
+    /// [`ServerError::Io`] si falla el bucle de aceptación.
+    pub fn run(self, listener: TcpListener, shutdown: Shutdown) -> Result<(), ServerError> {
+        log::info!("[problema4] sirviendo {}", self.root.path().display());
+        let mut serve = ServeConfig::new("problema4");
+        serve.max_connections = self.config.max_connections;
+        serve.refusal = refusal_bytes();
+        let ctx = Arc::new(Context {
+            root: self.root,
+            config: self.config,
+            shutdown: shutdown.clone(),
+        });
+        common::serve(listener, serve, shutdown, move |stream, peer| {
+            handle_connection(&ctx, stream, peer)
+        })?;
+        Ok(())
+    }
+}
+
+/// Sirve `config.root` en `listener` hasta que se dispare `shutdown` ([`Server::new`] y
+/// [`Server::run`] de una vez).
 ///
 /// # Errores
 /// [`ServerError::Root`] si la raíz no es un directorio accesible.
@@ -92,36 +151,11 @@ pub fn run(
     config: ServerConfig,
     shutdown: Shutdown,
 ) -> Result<(), ServerError> {
-    let root = std::fs::canonicalize(&config.root).map_err(|e| ServerError::Root {
-        path: config.root.clone(),
-        reason: common::net::describe_io_error(&e),
-    })?;
-    if !root.is_dir() {
-        return Err(ServerError::Root {
-            path: config.root.clone(),
-            reason: "no es un directorio".into(),
-        });
-    }
-    log::info!("[problema4] sirviendo {}", root.display());
-    let root = open::Root::new(root.clone()).map_err(|e| ServerError::Root {
-        path: root,
-        reason: common::net::describe_io_error(&e),
-    })?;
-    let mut serve = ServeConfig::new("problema4");
-    serve.max_connections = config.max_connections;
-    serve.refusal = refusal_bytes();
-    let ctx = Arc::new(Context {
-        root,
-        config,
-        shutdown: shutdown.clone(),
-    });
-    common::serve(listener, serve, shutdown, move |stream, peer| {
-        handle_connection(&ctx, stream, peer)
-    })?;
-    Ok(())
+    Server::new(config)?.run(listener, shutdown)
 }
 
-/// La respuesta 503 que reciben las conexiones por encima del tope.
+/// La respuesta 503 que reciben las conexiones por encima del tope (`common::serve` le
+/// añade `Date` al enviarla: [`common::http::stamp_date`]).
 pub fn refusal_bytes() -> Vec<u8> {
     let body = error_html(503, "Service Unavailable", error_detail(503));
     let mut head = ResponseHead::new(503);
@@ -137,35 +171,17 @@ pub fn refusal_bytes() -> Vec<u8> {
     out
 }
 
-/// Un socket cuya lectura respeta un plazo absoluto: antes de cada `read` se ajusta el
-/// tiempo de espera del socket a lo que queda hasta el plazo.
-struct DeadlineStream {
-    stream: TcpStream,
-    deadline: Instant,
-    /// El último tiempo de espera puesto en el socket (para no repetir la llamada al sistema
-    /// en cada lectura cuando apenas ha cambiado).
-    applied: Option<Duration>,
-}
+/// El lado de lectura de una conexión: con buffer y con el plazo total de
+/// [`common::conn::DeadlineReader`] (el mismo socket que escribe `Output`, prestado: sin
+/// duplicar el descriptor).
+type Reader<'a> = BufReader<DeadlineReader<&'a TcpStream>>;
 
-impl Read for DeadlineStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        // Con una holgura de 1/8 del plazo: en una conexión rápida el tiempo restante casi no
-        // cambia entre lecturas y nos ahorramos un `setsockopt` por petición.
-        let close_enough = self.applied.is_some_and(|a| {
-            let diff = if a > left { a - left } else { left - a };
-            diff <= left / 8
-        });
-        if !close_enough {
-            self.stream.set_read_timeout(Some(left))?;
-            self.applied = Some(left);
-        }
-        self.stream.read(buf)
-    }
-}
+/// El cierre con espera de una conexión que se corta tras responder: como mucho 256 KiB y
+/// 1 s (lo que ya venía en camino; un cliente hostil no retiene el hilo).
+const LINGER: Linger = Linger {
+    max_bytes: 256 * 1024,
+    max_time: Duration::from_secs(1),
+};
 
 /// Lo que hay que hacer con la conexión tras una respuesta.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,20 +194,11 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
     log::debug!("[problema4] {peer}: conectado");
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(ctx.config.timeout));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(
-        16 * 1024,
-        DeadlineStream {
-            stream: read_half,
-            deadline: Instant::now() + ctx.config.timeout,
-            applied: None,
-        },
-    );
+    let mut reader: Reader = BufReader::with_capacity(16 * 1024, DeadlineReader::new(&stream));
     let mut out = Output::new(&stream);
     loop {
-        reader.get_mut().deadline = Instant::now() + ctx.config.timeout;
+        // Plazo total para la petición entera, desde que se empieza a esperarla.
+        reader.get_mut().expire_in(Some(ctx.config.timeout));
         let started = Instant::now();
         let head = match http::read_request_head(&mut reader, &ctx.config.limits) {
             Ok(Some(head)) => head,
@@ -209,7 +216,7 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
                 let status = e.status();
                 let sent = send_error(&mut out, status, Version::Http11, false, &[]);
                 access_log(peer, "-", status, sent.unwrap_or(0), started);
-                lingering_close(&stream, &mut reader);
+                linger_close(&stream, LINGER);
                 return;
             }
         };
@@ -219,7 +226,7 @@ fn handle_connection(ctx: &Context, stream: TcpStream, peer: SocketAddr) {
                     access_log(peer, &request_line(&head), status, bytes, started);
                 }
                 if after == After::Close || ctx.shutdown.is_triggered() {
-                    lingering_close(&stream, &mut reader);
+                    linger_close(&stream, LINGER);
                     return;
                 }
             }
@@ -241,13 +248,4 @@ fn access_log(peer: SocketAddr, line: &str, status: u16, bytes: u64, started: In
         "[problema4] {peer} \"{line}\" {status} {bytes} {:.1}ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
-}
-
-/// Cierre "con espera" (como el `lingering close` de Apache): cerramos nuestra escritura y
-/// leemos un poco lo que el cliente siga enviando, para que el núcleo no responda con un
-/// RST que destruya la respuesta antes de que el cliente la lea.
-fn lingering_close(stream: &TcpStream, reader: &mut BufReader<DeadlineStream>) {
-    let _ = stream.shutdown(NetShutdown::Write);
-    reader.get_mut().deadline = Instant::now() + Duration::from_secs(1);
-    let _ = io::copy(&mut reader.take(256 * 1024), &mut io::sink());
 }

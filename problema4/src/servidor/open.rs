@@ -57,6 +57,11 @@ impl Root {
         })
     }
 
+    /// El camino canónico de la raíz.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Abre `segmentos` (ya decodificados y sin `.`, `..`, barras ni NUL: los de
     /// [`crate::protocolo::decode_path`]) y, si se da, `extra` detrás (`index.html`).
     ///
@@ -167,7 +172,8 @@ fn open_beneath(_dir: &OwnedFd, _rel: &Path, _no_symlinks: bool) -> Result<File,
     Err(Errno::NOSYS)
 }
 
-/// Las entradas del directorio ya abierto `dir` (como mucho `max`; `true` si había más).
+/// Las entradas del directorio ya abierto `dir` (como mucho `max`; `true` si había más),
+/// sin las ocultas (las que empiezan por `.`) salvo con `hidden`.
 ///
 /// Se lee del descriptor abierto, no de un camino, para listar exactamente el directorio
 /// comprobado. Cada entrada se consulta siguiendo los enlaces (un enlace a un directorio se
@@ -175,12 +181,16 @@ fn open_beneath(_dir: &OwnedFd, _rel: &Path, _no_symlinks: bool) -> Result<File,
 ///
 /// # Errores
 /// Si no se puede leer el directorio.
-pub(super) fn list_dir(dir: &File, max: usize) -> io::Result<(Vec<ListingEntry>, bool)> {
+pub(super) fn list_dir(
+    dir: &File,
+    max: usize,
+    hidden: bool,
+) -> io::Result<(Vec<ListingEntry>, bool)> {
     let mut entries = Vec::new();
     for entry in rustix::fs::Dir::read_from(dir)? {
         let Ok(entry) = entry else { continue };
         let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
+        if name == b"." || name == b".." || (!hidden && name.starts_with(b".")) {
             continue;
         }
         if entries.len() == max {

@@ -4,25 +4,25 @@
 //! Todo devuelve `(estado, bytes de cuerpo, After)` para el registro de accesos y para que el
 //! bucle de la conexión sepa si seguir.
 
-use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use common::http::{
     self, BodyKind, BodyReader, ChunkLimits, HttpError, RequestHead, Target, Version,
 };
 
 use super::open::list_dir;
-use super::{After, Context, DeadlineStream, SERVER_NAME, SMALL_FILE};
+use super::{After, Context, Reader, SERVER_NAME, SMALL_FILE};
 use crate::protocolo::{
-    self, decode_path, error_detail, error_html, etag, listing_html, mime_type, none_match,
-    not_modified_since, parse_range, PathError, RangeRequest, KNOWN_METHODS, MAX_LISTING_ENTRIES,
+    self, decode_path, error_detail, error_html, etag, evaluate_preconditions, is_hidden,
+    listing_html, mime_type, parse_range, ByteRange, PathError, Precondition, RangeRequest,
+    KNOWN_METHODS, MAX_LISTING_ENTRIES,
 };
 
 /// El lado de escritura de una conexión y el buffer donde se compone cada respuesta.
@@ -56,7 +56,7 @@ impl<'a> Output<'a> {
         self.buf
             .extend_from_slice(http::reason_phrase(status).as_bytes());
         self.buf.extend_from_slice(b"\r\n");
-        with_http_date(|date| self.field("Date", date));
+        http::with_http_date(|date| self.field("Date", date));
         self.field("Server", SERVER_NAME);
         match (keep, version) {
             (false, _) => self.field("Connection", "close"),
@@ -99,7 +99,7 @@ impl<'a> Output<'a> {
 pub(super) fn serve_request(
     ctx: &Context,
     head: &RequestHead,
-    reader: &mut BufReader<DeadlineStream>,
+    reader: &mut Reader<'_>,
     out: &mut Output,
 ) -> io::Result<(u16, u64, After)> {
     let version = head.version;
@@ -119,17 +119,26 @@ pub(super) fn serve_request(
             return Ok((status, n, After::Close));
         }
     };
+    let method = head.method.as_str();
     // El cuerpo (que un GET no debería llevar) se lee y descarta para que la siguiente
     // petición se analice desde su primer byte.
     if kind != BodyKind::None {
-        let expects_continue = head.headers.has_token("expect", "100-continue");
         let too_big = matches!(kind, BodyKind::Length(n) if n > ctx.config.max_discard);
-        if expects_continue || too_big || !discard_body(reader, kind, ctx.config.max_discard)? {
+        // Con `Expect: 100-continue` el cliente espera permiso antes de enviar el cuerpo
+        // (RFC 9110 §10.1.1): si lo vamos a leer, `100 Continue` primero; si no (método que
+        // no servimos o cuerpo demasiado grande), la respuesta final sin leerlo y se cierra.
+        // En HTTP/1.0 la expectativa se ignora.
+        let expects_continue =
+            head.version == Version::Http11 && head.headers.has_token("expect", "100-continue");
+        let will_read = !too_big && (!expects_continue || method == "GET" || method == "HEAD");
+        if will_read && expects_continue {
+            out.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        }
+        if !will_read || !discard_body(reader, kind, ctx.config.max_discard)? {
             keep = false;
         }
     }
 
-    let method = head.method.as_str();
     if method != "GET" && method != "HEAD" {
         let (status, extra): (u16, &[(&str, &str)]) = if KNOWN_METHODS.contains(&method) {
             (405, &[("Allow", "GET, HEAD")])
@@ -154,7 +163,11 @@ pub(super) fn serve_request(
     };
 
     // La ruta se decodifica sin tocar el disco y se abre sin salir de la raíz (`open`).
+    // Los ficheros ocultos (`.git/`, `.env`) no existen para el cliente salvo con `--hidden`.
     let opened = decode_path(&path).and_then(|segments| {
+        if !ctx.config.hidden && is_hidden(&segments) {
+            return Err(PathError::NotFound);
+        }
         let file = ctx.root.open(&segments, None)?;
         Ok((segments, file))
     });
@@ -198,7 +211,14 @@ pub(super) fn serve_request(
         }
         // El título muestra la ruta decodificada (`/mis fotos/`), escapada luego para HTML.
         let display = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
-        return serve_listing(&file, &display, version, keep, is_head, out);
+        return serve_listing(ctx, head, &file, &display, keep, out);
+    }
+    // Un fichero pedido como directorio (`/index.html/`) no existe, como en nginx: si no,
+    // los enlaces relativos de la página se rompen y una regla por ruta delante del
+    // servidor se puede saltar.
+    if path.ends_with('/') {
+        let n = send_error_for(out, 404, version, keep, &[], is_head)?;
+        return Ok((404, n, after(keep)));
     }
     if !meta.is_file() {
         let n = send_error_for(out, 403, version, keep, &[], is_head)?;
@@ -226,11 +246,7 @@ fn after(keep: bool) -> After {
 
 /// Lee y descarta el cuerpo, como mucho `max` bytes. `Ok(false)` si no se pudo leer entero
 /// (demasiado grande o mal formado): entonces hay que cerrar tras responder.
-fn discard_body(
-    reader: &mut BufReader<DeadlineStream>,
-    kind: BodyKind,
-    max: u64,
-) -> io::Result<bool> {
+fn discard_body(reader: &mut Reader<'_>, kind: BodyKind, max: u64) -> io::Result<bool> {
     let mut body = BodyReader::new(&mut *reader, kind, ChunkLimits::default());
     match io::copy(
         &mut (&mut body).take(max.saturating_add(1)),
@@ -241,24 +257,6 @@ fn discard_body(
         Err(e) if HttpError::from_io(&e).is_some() || common::net::is_timeout(&e) => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// Llama a `f` con la fecha actual en formato HTTP, formateada una vez por segundo y por hilo
-/// (cada respuesta lleva `Date`; a miles de respuestas por segundo, formatearla cada vez se
-/// nota).
-fn with_http_date(f: impl FnOnce(&str)) {
-    thread_local! {
-        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-    }
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.0 != secs {
-            *cache = (secs, httpdate::fmt_http_date(now));
-        }
-        f(&cache.1);
-    });
 }
 
 pub(super) fn send_error(
@@ -308,14 +306,25 @@ fn send_error_for(
 }
 
 fn serve_listing(
+    ctx: &Context,
+    req: &RequestHead,
     dir: &File,
     display: &str,
-    version: Version,
     keep: bool,
-    is_head: bool,
     out: &mut Output,
 ) -> io::Result<(u16, u64, After)> {
-    let Ok((entries, truncated)) = list_dir(dir, MAX_LISTING_ENTRIES) else {
+    let version = req.version;
+    let is_head = req.method == "HEAD";
+    // Un listado no tiene etiqueta ni fecha, pero `If-None-Match: *` sí le aplica (existe).
+    match evaluate_preconditions(&req.headers, None, None) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => return send_not_modified(out, version, keep, None),
+        Precondition::Failed => {
+            let n = send_error_for(out, 412, version, keep, &[], is_head)?;
+            return Ok((412, n, after(keep)));
+        }
+    }
+    let Ok((entries, truncated)) = list_dir(dir, MAX_LISTING_ENTRIES, ctx.config.hidden) else {
         let n = send_error_for(out, 403, version, keep, &[], is_head)?;
         return Ok((403, n, after(keep)));
     };
@@ -335,6 +344,23 @@ fn serve_listing(
     ))
 }
 
+/// 304 con los validadores del fichero (si los tiene).
+fn send_not_modified(
+    out: &mut Output,
+    version: Version,
+    keep: bool,
+    validators: Option<(&str, &str)>,
+) -> io::Result<(u16, u64, After)> {
+    out.start(304, version, keep);
+    if let Some((tag, last_modified)) = validators {
+        out.field("ETag", tag);
+        out.field("Last-Modified", last_modified);
+    }
+    out.end_head();
+    out.send()?;
+    Ok((304, 0, after(keep)))
+}
+
 fn serve_file(
     req: &RequestHead,
     path: &Path,
@@ -350,21 +376,16 @@ fn serve_file(
     let tag = etag(modified, len);
     let last_modified = httpdate::fmt_http_date(modified);
 
-    // Peticiones condicionales (RFC 9110 §13.2.2): If-None-Match manda sobre If-Modified-Since.
-    let not_modified = match req.headers.get("if-none-match") {
-        Some(inm) => none_match(inm, &tag),
-        None => req
-            .headers
-            .get("if-modified-since")
-            .is_some_and(|ims| not_modified_since(ims, modified)),
-    };
-    if not_modified {
-        out.start(304, version, keep);
-        out.field("ETag", &tag);
-        out.field("Last-Modified", &last_modified);
-        out.end_head();
-        out.send()?;
-        return Ok((304, 0, after(keep)));
+    // Peticiones condicionales, en el orden de RFC 9110 §13.2.2.
+    match evaluate_preconditions(&req.headers, Some(&tag), Some(modified)) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            return send_not_modified(out, version, keep, Some((&tag, &last_modified)))
+        }
+        Precondition::Failed => {
+            let n = send_error_for(out, 412, version, keep, &[], is_head)?;
+            return Ok((412, n, after(keep)));
+        }
     }
 
     // Rango, salvo que If-Range diga que la copia del cliente ya no es la actual.
@@ -375,31 +396,60 @@ fn serve_file(
             v == tag || v == last_modified
         }
     };
-    let range = match req.headers.get("range") {
+    let ranges = match req.headers.get("range") {
         Some(r) if range_applies => parse_range(r, len),
         _ => RangeRequest::Full,
     };
-    let (status, start, count) = match range {
-        RangeRequest::Full => (200, 0, len),
-        RangeRequest::Partial { start, end } => (206, start, end - start + 1),
+    let ranges = match ranges {
+        RangeRequest::Full => None,
+        RangeRequest::Partial(ranges) => Some(ranges),
         RangeRequest::Unsatisfiable => {
             let cr = format!("bytes */{len}");
             let n = send_error_for(out, 416, version, keep, &[("Content-Range", &cr)], is_head)?;
             return Ok((416, n, after(keep)));
         }
     };
+    let mime = mime_type(path);
+    // Lo que sigue a la cabecera: trozos del fichero, cada uno con sus bytes previos (las
+    // cabeceras de parte de `multipart/byteranges`), y un cierre.
+    let (status, pieces, tail) = match ranges.as_deref() {
+        None => (
+            200,
+            vec![Piece::plain(ByteRange::whole(len))],
+            String::new(),
+        ),
+        Some([range]) => (206, vec![Piece::plain(Some(*range))], String::new()),
+        Some(ranges) => {
+            let (pieces, tail) = multipart_pieces(ranges, mime, len);
+            (206, pieces, tail)
+        }
+    };
+    let count = pieces
+        .iter()
+        .map(|p| p.prefix.len() as u64 + p.range.map_or(0, |r| r.len()))
+        .sum::<u64>()
+        + tail.len() as u64;
 
     out.start(status, version, keep);
-    out.field("Content-Type", mime_type(path));
+    match &ranges {
+        Some(r) if r.len() > 1 => {
+            let boundary = tail.trim_matches(['\r', '\n', '-']);
+            let _ = write!(
+                out.buf,
+                "Content-Type: multipart/byteranges; boundary={boundary}\r\n"
+            );
+        }
+        _ => out.field("Content-Type", mime),
+    }
     out.field_num("Content-Length", count);
     out.field("Last-Modified", &last_modified);
     out.field("ETag", &tag);
     out.field("Accept-Ranges", "bytes");
-    if status == 206 {
+    if let Some([range]) = ranges.as_deref() {
         let _ = write!(
             out.buf,
-            "Content-Range: bytes {start}-{}/{len}\r\n",
-            start + count - 1
+            "Content-Range: bytes {}-{}/{len}\r\n",
+            range.start, range.end
         );
     }
     out.end_head();
@@ -407,29 +457,103 @@ fn serve_file(
         out.send()?;
         return Ok((status, 0, after(keep)));
     }
+    send_pieces(out, &file, &pieces, tail.as_bytes(), count)?;
+    Ok((status, count, after(keep)))
+}
+
+/// Un trozo del cuerpo: unos bytes propios y después, si hay, un rango del fichero.
+struct Piece {
+    prefix: String,
+    range: Option<ByteRange>,
+}
+
+impl Piece {
+    fn plain(range: Option<ByteRange>) -> Piece {
+        Piece {
+            prefix: String::new(),
+            range,
+        }
+    }
+}
+
+impl ByteRange {
+    /// Todo un fichero de `len` bytes (`None` si está vacío).
+    fn whole(len: u64) -> Option<ByteRange> {
+        (len > 0).then(|| ByteRange {
+            start: 0,
+            end: len - 1,
+        })
+    }
+}
+
+/// Las partes de un `multipart/byteranges` (RFC 9110 §14.6): cada una con su separador,
+/// `Content-Type` y `Content-Range`, y el separador final. El separador es aleatorio (64
+/// bits), para que no aparezca por casualidad en el fichero.
+fn multipart_pieces(ranges: &[ByteRange], mime: &str, len: u64) -> (Vec<Piece>, String) {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let boundary = format!("taller-redes-{random:016x}");
+    let pieces = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Piece {
+            prefix: format!(
+                "{}--{boundary}\r\nContent-Type: {mime}\r\nContent-Range: bytes {}-{}/{len}\r\n\r\n",
+                if i == 0 { "" } else { "\r\n" },
+                r.start,
+                r.end
+            ),
+            range: Some(*r),
+        })
+        .collect();
+    (pieces, format!("\r\n--{boundary}--\r\n"))
+}
+
+/// Envía los trozos tras la cabecera ya compuesta en `out` (`count` bytes en total).
+///
+/// Si caben en [`SMALL_FILE`], todo sale en una sola escritura: cada rango se lee con un
+/// `pread` del tamaño justo (sin `seek` ni lecturas de tanteo); si el fichero encogió,
+/// `read_exact_at` falla y se corta la conexión: no podemos cumplir el `Content-Length`
+/// prometido. Si no, con el socket taponado (como `tcp_nopush` de nginx) la cabecera sale
+/// junto al principio del fichero y cada rango con `sendfile(2)`, del fichero al socket sin
+/// pasar por nuestra memoria, en segmentos llenos; el tapón se quita al terminar.
+fn send_pieces(
+    out: &mut Output,
+    file: &File,
+    pieces: &[Piece],
+    tail: &[u8],
+    count: u64,
+) -> io::Result<()> {
     if count <= SMALL_FILE {
-        // Cabecera y cuerpo en una sola escritura: un paquete para los ficheros pequeños. El
-        // cuerpo se lee con un solo `pread` del tamaño justo (sin `seek` ni lecturas de
-        // tanteo); si el fichero encogió, `read_exact_at` falla y se corta la conexión: no
-        // podemos cumplir el `Content-Length` prometido.
-        let head_len = out.buf.len();
-        out.buf.resize(head_len + count as usize, 0);
-        file.read_exact_at(&mut out.buf[head_len..], start)?;
-        out.send()?;
-        return Ok((status, count, after(keep)));
+        for piece in pieces {
+            out.buf.extend_from_slice(piece.prefix.as_bytes());
+            if let Some(r) = piece.range {
+                let at = out.buf.len();
+                out.buf.resize(at + r.len() as usize, 0);
+                file.read_exact_at(out.buf.get_mut(at..).unwrap_or_default(), r.start)?;
+            }
+        }
+        out.buf.extend_from_slice(tail);
+        return out.send();
     }
-    // Con el socket taponado (como `tcp_nopush` de nginx) la cabecera sale junto al principio
-    // del fichero y el fichero en segmentos llenos; el tapón se quita al terminar.
     let cork = common::sendfile::Cork::new(out.stream);
-    out.send()?;
-    // `sendfile(2)`: del fichero al socket sin pasar por nuestra memoria.
-    let sent = common::sendfile::send_file(&file, start, count, out.stream)?;
-    drop(cork);
-    if sent != count {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "el fichero cambió",
-        ));
+    for piece in pieces {
+        out.buf.extend_from_slice(piece.prefix.as_bytes());
+        out.send()?;
+        if let Some(r) = piece.range {
+            let sent = common::sendfile::send_file(file, r.start, r.len(), out.stream)?;
+            if sent != r.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "el fichero cambió",
+                ));
+            }
+        }
     }
-    Ok((status, sent, after(keep)))
+    out.buf.extend_from_slice(tail);
+    out.send()?;
+    drop(cork);
+    Ok(())
 }

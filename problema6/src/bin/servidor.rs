@@ -44,6 +44,8 @@ struct Args {
     /// Segundos para elegir nombre al conectar
     #[arg(long, default_value_t = DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
     handshake_timeout: u64,
+    #[command(flatten)]
+    pause: common::cli::PauseArgs,
 }
 
 fn main() {
@@ -62,6 +64,7 @@ fn run() -> anyhow::Result<()> {
         max_connections: args.server.max_connections,
         queue_messages: args.queue_messages.max(1),
         handshake_timeout: Duration::from_secs(args.handshake_timeout.max(1)),
+        pause: args.pause.pause(),
         rate_per_sec: args.rate_limit,
         rate_burst: args.rate_burst,
         flood_strikes: args.flood_strikes.max(1),

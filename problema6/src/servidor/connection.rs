@@ -1,43 +1,36 @@
-//! El hilo de cada cliente: saludo con el nombre, lectura de líneas y órdenes.
+//! El hilo de cada cliente: saludo con el nombre, lectura de mensajes y órdenes.
 //!
-//! Cada lectura está acotada a `max_line_bytes` (`common::line`): una línea más larga recibe
-//! `ERROR línea demasiado larga...`, se descarta hasta su `\n` (como mucho
-//! [`MAX_DISCARD_BYTES`]; si no aparece, se cierra) y la conexión sigue. Una línea que no es
-//! UTF-8 recibe un error y la conexión sigue. El saludo tiene plazo
-//! (`handshake_timeout`) y un máximo de intentos; después, estar callado es parte del chat y
-//! no hay plazo de lectura.
+//! La lectura es el bucle común de `common::conn` ([`LineSession`]): cada mensaje termina en
+//! `\n`, en el medio cierre o tras una pausa (los clientes del taller no envían `\n`), está
+//! acotado a `max_line_bytes` (uno más largo recibe `ERROR línea demasiado larga...` y se
+//! descarta hasta su final; si no aparece, se cierra), y uno que no es UTF-8 recibe un error
+//! y la conexión sigue. El saludo tiene un plazo **total** (`handshake_timeout`: un byte cada
+//! poco no lo alarga) y un máximo de intentos; después, estar callado es parte del chat, pero
+//! cada mensaje debe llegar entero en ese mismo plazo desde su primer byte.
 //!
 //! Todo lo que se envía al cliente pasa por su [`Outbox`]: este hilo nunca escribe en el
 //! socket, así que nunca se bloquea por un cliente que no lee.
 
-use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use common::line::{discard_line, read_utf8_line, LineError};
+use common::conn::{EndReason, Ending, Event, LineSession, MessageRule, RateRule, Rejection};
 use common::outbox::{Outbox, OutboxError};
-use common::rate::TokenBucket;
 use common::Shutdown;
 
 use super::rooms::{Chat, ChatError};
 use super::ServerConfig;
 use crate::protocolo::{self as p, parse_command, Command};
 
-/// Bytes que se descartan como mucho de una línea demasiado larga buscando su `\n`: quien
-/// envía más de 1 MiB sin salto de línea no es un cliente de chat, y se le cierra.
-pub const MAX_DISCARD_BYTES: u64 = 1024 * 1024;
-
-/// Lo que sale de intentar leer una línea.
+/// Lo que sale de intentar leer un mensaje.
 enum Incoming {
     Line(String),
-    /// Línea demasiado larga; `fatal` si ni siquiera se encontró su final.
-    TooLong {
-        fatal: bool,
-    },
-    InvalidUtf8,
-    TimedOut,
-    Closed,
+    /// Rechazado (largo, no UTF-8, ritmo): lleva la línea de error para el cliente.
+    Rejected(String),
+    /// La sesión termina, con la última línea para el cliente si procede.
+    End(Option<String>),
 }
 
 /// ¿Sigue la sesión tras una orden?
@@ -47,17 +40,19 @@ enum Flow {
 }
 
 struct Connection<'a> {
-    stream: &'a TcpStream,
-    reader: BufReader<&'a TcpStream>,
+    lines: LineSession<&'a TcpStream>,
     outbox: &'a Outbox,
     peer: SocketAddr,
     config: &'a ServerConfig,
+    shutdown: &'a Shutdown,
+    /// ¿Ya tiene nombre? (Cambia qué significa un plazo vencido.)
+    chatting: bool,
 }
 
 /// Atiende una conexión de principio a fin. Nunca entra en pánico por lo que envíe el
 /// cliente; al salir, el cliente ya no está en el chat y su cola se ha vaciado en el socket.
 pub fn handle(
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     peer: SocketAddr,
     chat: &Chat,
     config: &ServerConfig,
@@ -70,8 +65,8 @@ pub fn handle(
         log::debug!("[problema6] {peer}: no se pudo activar TCP_NODELAY: {e}");
     }
     let thread_name = thread::current().name().unwrap_or("problema6").to_string();
-    let (outbox, writer) = match Outbox::spawn(
-        &stream,
+    let (outbox, writer) = match Outbox::spawn_shared(
+        Arc::clone(&stream),
         config.queue_messages,
         config.write_timeout,
         &thread_name,
@@ -82,31 +77,39 @@ pub fn handle(
             return;
         }
     };
+    let rule = MessageRule {
+        pause: config.pause,
+        ..MessageRule::new(config.max_line_bytes)
+    };
     let mut conn = Connection {
-        stream: &stream,
-        reader: BufReader::new(&stream),
+        lines: LineSession::new(&*stream, rule),
         outbox: &outbox,
         peer,
         config,
+        shutdown,
+        chatting: false,
     };
-    if let Some(mut name) = conn.handshake(chat, shutdown) {
-        conn.session(chat, &mut name, shutdown);
+    if let Some(mut name) = conn.handshake(chat) {
+        conn.session(chat, &mut name);
     }
     drop(conn);
     // Soltar la última `Outbox` (la del chat ya se quitó al salir) hace que el escritor envíe
     // lo pendiente (la despedida, el aviso de apagado) y termine.
     drop(outbox);
     let _ = writer.join();
+    common::conn::linger_close(&stream, super::LINGER);
     log::info!("[problema6] {peer}: desconectado");
 }
 
 impl Connection<'_> {
     /// Pide un nombre hasta que llegue uno válido y libre. `None` si el cliente se va, se
     /// agota el plazo o gasta los intentos.
-    fn handshake(&mut self, chat: &Chat, shutdown: &Shutdown) -> Option<String> {
-        let _ = self
-            .stream
-            .set_read_timeout(Some(self.config.handshake_timeout.max(MIN_TIMEOUT)));
+    fn handshake(&mut self, chat: &Chat) -> Option<String> {
+        // Un plazo total, no por lectura (issue 16): quien envía un byte cada poco no lo
+        // alarga. Un nombre vacío merece su error: aquí no se saltan las líneas vacías.
+        self.lines
+            .set_deadline(Some(Instant::now() + self.config.handshake_timeout));
+        self.lines.skip_blank(false);
         self.send(p::NAME_PROMPT);
         let mut attempts = 0;
         loop {
@@ -128,22 +131,10 @@ impl Connection<'_> {
                         Err(e) => p::error_line(&e.to_string()),
                     }
                 }
-                Incoming::TooLong { fatal: true } => {
-                    self.send(&self.too_long_line());
-                    return None;
-                }
-                Incoming::TooLong { fatal: false } => self.too_long_line(),
-                Incoming::InvalidUtf8 => p::error_line(&LineError::InvalidUtf8.to_string()),
-                Incoming::TimedOut => {
-                    log::warn!("[problema6] {}: no eligió nombre a tiempo", self.peer);
-                    self.send(p::HANDSHAKE_TIMEOUT);
-                    return None;
-                }
-                Incoming::Closed => {
-                    // Al apagar se cierra el lado de lectura: quien aún no tenía nombre
-                    // también merece saber por qué.
-                    if shutdown.is_triggered() {
-                        self.send(p::SHUTTING_DOWN);
+                Incoming::Rejected(line) => line,
+                Incoming::End(last) => {
+                    if let Some(line) = last {
+                        self.send(&line);
                     }
                     return None;
                 }
@@ -161,54 +152,34 @@ impl Connection<'_> {
     }
 
     /// La sesión de chat de `name` hasta `/quit`, el cierre o una inundación.
-    fn session(&mut self, chat: &Chat, name: &mut String, shutdown: &Shutdown) {
-        let _ = self.stream.set_read_timeout(None);
-        let mut bucket = TokenBucket::new(self.config.rate_per_sec, self.config.rate_burst);
-        let mut strikes: u32 = 0;
+    fn session(&mut self, chat: &Chat, name: &mut String) {
+        // Callar es parte del chat: sin plazo entre mensajes, pero cada mensaje debe llegar
+        // entero en `handshake_timeout` desde su primer byte, y con el ritmo configurado.
+        self.chatting = true;
+        self.lines.set_deadline(None);
+        self.lines.skip_blank(true);
+        self.lines
+            .set_message_timeout(Some(self.config.handshake_timeout));
+        self.lines.limit_rate(Some(RateRule {
+            per_sec: self.config.rate_per_sec,
+            burst: self.config.rate_burst,
+            strikes: Some(self.config.flood_strikes.max(1)),
+        }));
         let announce = loop {
             let line = match self.next_line() {
                 Incoming::Line(line) => line,
-                Incoming::TooLong { fatal } => {
-                    log::warn!(
-                        "[problema6] {} ({name}): línea de más de {} bytes",
-                        self.peer,
-                        self.config.max_line_bytes
-                    );
-                    self.send(&self.too_long_line());
-                    if fatal {
-                        break true;
+                Incoming::Rejected(line) => {
+                    self.send(&line);
+                    continue;
+                }
+                Incoming::End(last) => {
+                    // Al apagar, el lado de lectura se cierra: no es que el usuario se fuera.
+                    if let Some(line) = last {
+                        self.send(&line);
                     }
-                    continue;
+                    break !self.shutdown.is_triggered();
                 }
-                Incoming::InvalidUtf8 => {
-                    log::warn!("[problema6] {} ({name}): línea que no es UTF-8", self.peer);
-                    self.send(&p::error_line(&LineError::InvalidUtf8.to_string()));
-                    continue;
-                }
-                Incoming::TimedOut => continue,
-                // Al apagar, el lado de lectura se cierra: no es que el usuario se fuera.
-                Incoming::Closed => break !shutdown.is_triggered(),
             };
-            if !bucket.try_take(Instant::now()) {
-                strikes += 1;
-                if strikes == 1 {
-                    log::warn!(
-                        "[problema6] {} ({name}): va demasiado rápido; se descartan mensajes",
-                        self.peer
-                    );
-                }
-                if strikes >= self.config.flood_strikes {
-                    log::warn!(
-                        "[problema6] {} ({name}): inundación; se desconecta",
-                        self.peer
-                    );
-                    self.send(p::FLOOD_DISCONNECT);
-                    break true;
-                }
-                self.send(&p::rate_limited_line(self.config.rate_per_sec));
-                continue;
-            }
-            strikes = 0;
             if let Flow::Quit = self.dispatch(chat, name, &line) {
                 break true;
             }
@@ -264,31 +235,55 @@ impl Connection<'_> {
         }
     }
 
-    /// Lee la siguiente línea con el límite de longitud y clasifica lo que pase.
+    /// Lee el siguiente mensaje (bucle común de `common::conn`) y lo traduce a este
+    /// protocolo, con su línea de registro.
     fn next_line(&mut self) -> Incoming {
-        match read_utf8_line(&mut self.reader, self.config.max_line_bytes) {
-            Ok(Some(line)) => Incoming::Line(line),
-            Ok(None) => Incoming::Closed,
-            Err(LineError::TooLong { .. }) => {
-                let found_end = discard_line(&mut self.reader, MAX_DISCARD_BYTES).unwrap_or(false);
-                Incoming::TooLong { fatal: !found_end }
+        let peer = self.peer;
+        match self.lines.next_event() {
+            Event::Message { text, ending } => {
+                if ending != Ending::Newline {
+                    log::debug!("[problema6] {peer}: mensaje {}", ending.describe());
+                }
+                Incoming::Line(text)
             }
-            Err(LineError::InvalidUtf8) => Incoming::InvalidUtf8,
-            Err(e) if e.is_timeout() => Incoming::TimedOut,
-            Err(e) => {
-                log::debug!("[problema6] {}: {e}", self.peer);
-                Incoming::Closed
+            Event::Rejected(Rejection::RateLimited { per_sec }) => {
+                if self.lines.strikes() == 1 {
+                    log::warn!("[problema6] {peer}: va demasiado rápido; se descartan mensajes");
+                }
+                Incoming::Rejected(p::rate_limited_line(per_sec))
+            }
+            Event::Rejected(other) => {
+                log::warn!("[problema6] {peer}: {other}");
+                Incoming::Rejected(p::error_line(&other.to_string()))
+            }
+            Event::End(EndReason::Closed) => {
+                // Al apagar se cierra el lado de lectura: quien aún no tenía nombre también
+                // merece saber por qué (a quien ya está dentro se lo dice el chat).
+                let last = (!self.chatting && self.shutdown.is_triggered())
+                    .then(|| p::SHUTTING_DOWN.to_string());
+                Incoming::End(last)
+            }
+            Event::End(EndReason::TimedOut) if self.chatting => {
+                log::warn!("[problema6] {peer}: un mensaje goteó más allá del plazo");
+                Incoming::End(Some(p::MESSAGE_TIMEOUT.to_string()))
+            }
+            Event::End(EndReason::TimedOut) => {
+                log::warn!("[problema6] {peer}: no eligió nombre a tiempo");
+                Incoming::End(Some(p::HANDSHAKE_TIMEOUT.to_string()))
+            }
+            Event::End(EndReason::Flood) => {
+                log::warn!("[problema6] {peer}: inundación; se desconecta");
+                Incoming::End(Some(p::FLOOD_DISCONNECT.to_string()))
+            }
+            Event::End(EndReason::TooLong { max }) => {
+                log::warn!("[problema6] {peer}: línea de más de {max} bytes sin final");
+                Incoming::End(Some(p::error_line(&Rejection::TooLong { max }.to_string())))
+            }
+            Event::End(EndReason::Failed(e)) => {
+                log::debug!("[problema6] {peer}: {e}");
+                Incoming::End(None)
             }
         }
-    }
-
-    fn too_long_line(&self) -> String {
-        p::error_line(
-            &LineError::TooLong {
-                max: self.config.max_line_bytes,
-            }
-            .to_string(),
-        )
     }
 
     /// Encola una línea (o varias) para este cliente; si su cola está llena, se le corta.
@@ -302,7 +297,3 @@ impl Connection<'_> {
         }
     }
 }
-
-/// Un plazo de lectura de cero significaría "sin plazo" para `set_read_timeout` (y es un
-/// error): usamos al menos un milisegundo.
-const MIN_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1);

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{serve, ServeConfig, Shutdown};
+use common::conn::{Linger, DEFAULT_PAUSE};
+use common::{serve_shared, ServeConfig, Shutdown};
 
 use crate::protocolo::{
     DEFAULT_FLOOD_STRIKES, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_HISTORY, DEFAULT_MAX_LINE_BYTES,
@@ -44,8 +45,12 @@ pub struct ServerConfig {
     pub queue_messages: usize,
     /// Cuánto puede tardar el socket de un cliente en aceptar una escritura.
     pub write_timeout: Duration,
-    /// Plazo para elegir un nombre válido al conectar.
+    /// Plazo (total) para elegir un nombre válido al conectar; ya dentro, también lo que
+    /// puede tardar un mensaje en llegar entero desde su primer byte.
     pub handshake_timeout: Duration,
+    /// Silencio que termina un mensaje sin salto de línea, como los del cliente del taller
+    /// (`None`: solo `\n` o el cierre). Véase `common::conn::message`.
+    pub pause: Option<Duration>,
     /// Mensajes por segundo sostenidos por cliente.
     pub rate_per_sec: f64,
     /// Ráfaga de mensajes admitida por cliente.
@@ -70,6 +75,7 @@ impl Default for ServerConfig {
             queue_messages: DEFAULT_QUEUE_MESSAGES,
             write_timeout: common::outbox::DEFAULT_WRITE_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            pause: Some(DEFAULT_PAUSE),
             rate_per_sec: DEFAULT_RATE_PER_SEC,
             rate_burst: DEFAULT_RATE_BURST,
             flood_strikes: DEFAULT_FLOOD_STRIKES,
@@ -80,6 +86,13 @@ impl Default for ServerConfig {
         }
     }
 }
+
+/// El cierre con espera de cada conexión: la despedida es corta; medio segundo y 1 MiB bastan
+/// para que lo que el cliente aún enviaba llegue y se tire sin convertirla en un RST.
+pub(crate) const LINGER: Linger = Linger {
+    max_bytes: 1024 * 1024,
+    max_time: Duration::from_millis(500),
+};
 
 /// Lo que puede hacer fallar al servidor entero (los fallos de un cliente no llegan aquí).
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +119,12 @@ pub fn run(
     config: ServerConfig,
     shutdown: Shutdown,
 ) -> Result<(), ServerError> {
+    for stale in persistence::remove_stale_temps(&config.rooms_file) {
+        log::warn!(
+            "[problema6] borrado el temporal {} de un guardado interrumpido",
+            stale.display()
+        );
+    }
     let rooms = load_rooms(&config.rooms_file, config.max_rooms);
     log::info!(
         "[problema6] salas cargadas: {}; se guardarán en {}",
@@ -135,7 +154,7 @@ pub fn run(
     let handler_chat = Arc::clone(&chat);
     let handler_shutdown = shutdown.clone();
     let config = Arc::new(config);
-    serve(listener, serve_config, shutdown, move |stream, peer| {
+    serve_shared(listener, serve_config, shutdown, move |stream, peer| {
         connection::handle(stream, peer, &handler_chat, &config, &handler_shutdown);
     })?;
     chat.save()?;

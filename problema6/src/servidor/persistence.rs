@@ -225,6 +225,32 @@ fn write_and_rename(tmp: &Path, path: &Path, dir: &Path, bytes: &[u8]) -> io::Re
     Ok(())
 }
 
+/// Borra los temporales `.NOMBRE.tmp-PID-N` que dejó un guardado interrumpido (un SIGKILL
+/// entre crear el temporal y el `rename`). Se llama al arrancar, antes de que este proceso
+/// guarde nada: ninguno de ellos es de un guardado en curso. Devuelve los que borró.
+pub fn remove_stale_temps(path: &Path) -> Vec<PathBuf> {
+    let Some(file_name) = path.file_name() else {
+        return Vec::new();
+    };
+    let prefix = format!(".{}.tmp-", file_name.to_string_lossy());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let is_temp = entry.file_name().to_string_lossy().starts_with(&prefix);
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_temp && is_file && fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
 /// Aparta un fichero corrupto como `NOMBRE.corrupto-SEGUNDOS` en el mismo directorio, para
 /// que el próximo guardado no destruya lo que un humano quizá quiera recuperar.
 ///

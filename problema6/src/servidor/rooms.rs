@@ -213,8 +213,9 @@ impl Chat {
     ///
     /// # Errores
     /// Nombre no válido, sala existente o máximo de salas alcanzado. Un fallo al escribir el
-    /// fichero no es un error para el cliente (la sala existe y se volverá a intentar guardar
-    /// en el próximo cambio y al apagar): se registra.
+    /// fichero no es un error de la orden (la sala existe y se volverá a intentar guardar en
+    /// el próximo cambio y al apagar), pero en lugar de `Sala ... creada.` el cliente recibe un
+    /// `ERROR` que dice que no se guardó.
     pub fn create(&self, name: &str, room: &str) -> Result<(), ChatError> {
         p::validate_room_name(room)?;
         {
@@ -234,10 +235,14 @@ impl Chat {
                 .insert(room.to_string(), Room::new(RoomInfo::new(room, name)));
         }
         log::info!("[problema6] {name} creó la sala {room}");
-        self.save_logged();
+        // Se confirma después del `fsync` y el `rename`; si el guardado falla, se dice.
+        let saved = self.save_logged();
         let mut guard = lock(&self.state);
         let state = &mut *guard;
-        reply(state, name, &p::room_created(room))?;
+        match saved {
+            Ok(()) => reply(state, name, &p::room_created(room))?,
+            Err(e) => reply(state, name, &p::error_line(&p::room_not_saved(room, &e)))?,
+        }
         if state.rooms.contains_key(room) {
             move_to(state, name, room);
         }
@@ -383,14 +388,24 @@ impl Chat {
                 return reply(state, name, &text);
             };
             room.info.topic = Some(new.to_string());
-            fan_out(
-                state,
-                &room_name,
-                None,
-                line_msg(&p::topic_announcement(name, new)),
-            );
         }
-        self.save_logged();
+        // El anuncio (la confirmación) sale después del `fsync` y el `rename`: quien lo ve
+        // sabe que el tema sobrevive a un reinicio. Si el guardado falla, se le dice.
+        let saved = self.save_logged();
+        // Sin texto ya se contestó dentro del bloque: aquí `topic` siempre tiene valor.
+        let new = topic.unwrap_or_default();
+        let mut guard = lock(&self.state);
+        let state = &mut *guard;
+        let room_name = member_room(state, name)?;
+        fan_out(
+            state,
+            &room_name,
+            None,
+            line_msg(&p::topic_announcement(name, new)),
+        );
+        if let Err(e) = saved {
+            reply(state, name, &p::error_line(&p::topic_not_saved(&e)))?;
+        }
         Ok(())
     }
 
@@ -423,10 +438,12 @@ impl Chat {
         persistence::save_atomic(&self.rooms_file, &rooms)
     }
 
-    fn save_logged(&self) {
-        if let Err(e) = self.save() {
+    /// Guarda y registra el fallo; devuelve el motivo, para decírselo al cliente.
+    fn save_logged(&self) -> Result<(), String> {
+        self.save().map_err(|e| {
             log::error!("[problema6] no se pudo guardar la lista de salas: {e}");
-        }
+            e.to_string()
+        })
     }
 }
 

@@ -22,7 +22,7 @@ struct Args {
     /// Tiempo máximo por turno; quien se pase pierde (sin límite si no se da)
     #[arg(long, value_parser = parse_duration)]
     turn_timeout: Option<Duration>,
-    /// Tiempo sin recibir nada tras el que se cierra una conexión
+    /// Tiempo sin recibir una orden completa tras el que se cierra una conexión (un goteo de bytes no lo renueva)
     #[arg(long, value_parser = parse_duration, default_value = "3600s")]
     idle_timeout: Duration,
     /// Longitud máxima de una línea del cliente, en bytes

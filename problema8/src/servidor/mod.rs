@@ -23,15 +23,15 @@ pub mod scoreboard;
 pub mod spectators;
 pub mod timers;
 
-use std::io::BufReader;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::line::{discard_line, read_utf8_line, LineError};
+use common::conn::{
+    linger_close, EndReason, Ending, Event, LineSession, Linger, MessageRule, RateRule, Rejection,
+};
 use common::outbox::{Outbox, DEFAULT_WRITE_TIMEOUT};
-use common::rate::TokenBucket;
 use common::{ServeConfig, Shutdown};
 
 use crate::protocolo::{
@@ -44,6 +44,12 @@ use spectators::Conn;
 /// Bytes que se descartan como mucho tras una línea demasiado larga antes de cerrar.
 const MAX_DISCARD: u64 = 64 * 1024;
 
+/// El cierre con espera de cada conexión: la despedida (`BYE`) es corta.
+const LINGER: Linger = Linger {
+    max_bytes: 64 * 1024,
+    max_time: Duration::from_millis(500),
+};
+
 /// Límites y plazos del servidor.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -55,8 +61,12 @@ pub struct ServerConfig {
     pub grace: Duration,
     /// Tiempo máximo por turno (`None`: sin límite).
     pub turn_timeout: Option<Duration>,
-    /// Tiempo sin recibir nada tras el que se cierra la conexión.
+    /// Tiempo máximo que puede tardar en llegar cada orden entera, contando desde que se
+    /// terminó la anterior: esperar callado cuenta, y un goteo de bytes no lo alarga.
     pub idle_timeout: Duration,
+    /// Silencio que termina una orden sin salto de línea (`None`, por omisión: solo `\n` o el
+    /// cierre). Véase `common::conn::message`.
+    pub pause: Option<Duration>,
     /// Mensajes pendientes por cliente antes de desconectarlo por lento.
     pub outbox_capacity: usize,
     /// Tiempo máximo que el escritor de un cliente espera a que el socket acepte bytes.
@@ -75,6 +85,7 @@ impl Default for ServerConfig {
             grace: DEFAULT_GRACE,
             turn_timeout: None,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            pause: None,
             outbox_capacity: DEFAULT_OUTBOX,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             rate_limit: DEFAULT_RATE_LIMIT,
@@ -121,7 +132,7 @@ pub fn run(
     .into_bytes();
     let s = shutdown.clone();
     let handler_hub = Arc::clone(&hub);
-    let served = common::serve(
+    let served = common::serve_shared(
         listener,
         serve_config,
         shutdown.clone(),
@@ -136,16 +147,12 @@ pub fn run(
 }
 
 /// Una conexión: lee órdenes hasta `QUIT`, el cierre o el apagado.
-fn handle(hub: &Hub, stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
+fn handle(hub: &Hub, stream: Arc<TcpStream>, peer: SocketAddr, shutdown: &Shutdown) {
     let config = hub.config();
     let id = hub.next_conn_id();
-    if let Err(e) = stream.set_read_timeout(Some(config.idle_timeout.max(Duration::from_millis(1))))
-    {
-        log::warn!("{peer}: no se pudo fijar el tiempo de espera: {e}");
-    }
     let _ = stream.set_nodelay(true);
-    let (outbox, _writer) = match Outbox::spawn(
-        &stream,
+    let (outbox, writer) = match Outbox::spawn_shared(
+        Arc::clone(&stream),
         config.outbox_capacity,
         config.write_timeout,
         &format!("problema8-{id}"),
@@ -162,71 +169,67 @@ fn handle(hub: &Hub, stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
         "tres en raya (problema8): NAME <nombre> para empezar, HELP para las órdenes".to_string(),
     ));
     let mut session = Session::default();
-    let mut reader = BufReader::new(&stream);
-    // Cada orden gasta una ficha: una inundación de órdenes no acapara el vestíbulo.
-    let mut bucket = TokenBucket::new(config.rate_limit, config.rate_burst);
+    let mut lines = LineSession::new(
+        &*stream,
+        MessageRule {
+            pause: config.pause,
+            max_discard: MAX_DISCARD,
+            ..MessageRule::new(config.max_line_bytes)
+        },
+    );
+    // Cada orden gasta una ficha: una inundación de órdenes no acapara el vestíbulo. Aquí
+    // no se expulsa por ritmo: se avisa y se ignora la orden.
+    lines.limit_rate(Some(RateRule {
+        per_sec: config.rate_limit,
+        burst: config.rate_burst,
+        strikes: None,
+    }));
     loop {
-        match read_utf8_line(&mut reader, config.max_line_bytes) {
-            Ok(None) => break,
-            Ok(Some(line)) => {
-                if line.trim().is_empty() {
-                    continue;
+        // El plazo es total por orden (issue 16): callar cuenta, y un byte cada poco no lo
+        // renueva.
+        lines.expire_in(Some(config.idle_timeout));
+        match lines.next_event() {
+            Event::Message { text, ending } => {
+                if ending != Ending::Newline {
+                    log::debug!("{peer}: orden {}", ending.describe());
                 }
-                if !bucket.try_take(Instant::now()) {
-                    log::warn!("{peer}: demasiadas órdenes por segundo");
-                    conn.send(&ServerMessage::error(
-                        ErrorCode::RateLimited,
-                        format!(
-                            "demasiadas órdenes: el máximo es {} por segundo; se ignoró esta",
-                            config.rate_limit
-                        ),
-                    ));
-                    continue;
-                }
-                match parse_command(&line) {
+                match parse_command(&text) {
                     Ok(cmd) => {
-                        log::debug!("{peer}: {line}");
+                        log::debug!("{peer}: {text}");
                         if hub.dispatch(&conn, &mut session, cmd) == Flow::Quit {
                             break;
                         }
                     }
                     Err(e) => {
-                        log::warn!("{peer}: orden no válida {line:?}: {e}");
+                        log::warn!("{peer}: orden no válida {text:?}: {e}");
                         conn.send(&ServerMessage::error(e.code(), e.to_string()));
                     }
                 }
             }
-            Err(LineError::TooLong { max }) => {
-                log::warn!("{peer}: línea de más de {max} bytes");
-                conn.send(&ServerMessage::error(
-                    ErrorCode::LineTooLong,
-                    format!("línea demasiado larga: el máximo es {max} bytes"),
-                ));
-                if !matches!(discard_line(&mut reader, MAX_DISCARD), Ok(true)) {
-                    break;
-                }
+            Event::Rejected(rejection) => {
+                log::warn!("{peer}: {rejection}");
+                conn.send(&rejection_message(rejection));
             }
-            Err(LineError::InvalidUtf8) => {
-                log::warn!("{peer}: línea que no es UTF-8");
-                conn.send(&ServerMessage::error(
-                    ErrorCode::InvalidUtf8,
-                    "la línea no es texto UTF-8 válido",
-                ));
+            Event::End(EndReason::TooLong { max }) => {
+                log::warn!("{peer}: línea de más de {max} bytes sin final");
+                conn.send(&rejection_message(Rejection::TooLong { max }));
+                break;
             }
-            Err(e) if e.is_timeout() => {
+            Event::End(EndReason::TimedOut) => {
                 conn.send(&ServerMessage::error(
                     ErrorCode::Idle,
                     format!(
-                        "{:?} sin recibir nada: se cierra la conexión",
+                        "{:?} sin recibir una orden completa: se cierra la conexión",
                         config.idle_timeout
                     ),
                 ));
                 break;
             }
-            Err(e) => {
+            Event::End(EndReason::Failed(e)) => {
                 log::debug!("{peer}: {e}");
                 break;
             }
+            Event::End(EndReason::Closed | EndReason::Flood) => break,
         }
     }
     if shutdown.is_triggered() {
@@ -236,5 +239,31 @@ fn handle(hub: &Hub, stream: TcpStream, peer: SocketAddr, shutdown: &Shutdown) {
         hub.disconnect(&conn, &mut session);
     }
     log::info!("{peer}: desconectado (conexión {id})");
-    // Al soltar la última copia de `conn.outbox` su escritor envía lo pendiente y cierra.
+    // El escritor envía lo pendiente (el `BYE`) y termina, aunque una partida guarde aún una
+    // copia de la cola; se le espera (issue 16, punto 7: antes el hilo quedaba suelto y la
+    // salida del proceso podía adelantarse al `BYE`). Cada escritura tiene su plazo, así que
+    // la espera está acotada.
+    conn.outbox.finish();
+    drop(conn);
+    if writer.join().is_err() {
+        log::error!("{peer}: el hilo escritor entró en pánico");
+    }
+    linger_close(&stream, LINGER);
+}
+
+/// El `ERROR` de este protocolo para un mensaje rechazado por el bucle común.
+fn rejection_message(rejection: Rejection) -> ServerMessage {
+    match rejection {
+        Rejection::TooLong { max } => ServerMessage::error(
+            ErrorCode::LineTooLong,
+            format!("línea demasiado larga: el máximo es {max} bytes"),
+        ),
+        Rejection::InvalidUtf8 => {
+            ServerMessage::error(ErrorCode::InvalidUtf8, "la línea no es texto UTF-8 válido")
+        }
+        Rejection::RateLimited { per_sec } => ServerMessage::error(
+            ErrorCode::RateLimited,
+            format!("demasiadas órdenes: el máximo es {per_sec} por segundo; se ignoró esta"),
+        ),
+    }
 }
