@@ -251,7 +251,6 @@ fn problema2_our_pipe_client_says_how_much_a_workshop_server_echoed() {
 // ---- problema3 -------------------------------------------------------------------------
 
 #[test]
-#[ignore = "espera la regla de fin de mensaje en el servidor de problema3 (rama toolkit)"]
 fn problema3_workshop_clients_chat_through_our_server() {
     if !require_tool("python3") {
         return;
@@ -266,6 +265,19 @@ fn problema3_workshop_clients_chat_through_our_server() {
     ana.line_containing("eva: hola a todos");
     ana.type_line("hola eva");
     eva.line_containing("ana: hola eva");
+    // Nuestro cliente, con líneas, comparte la sala con los del taller.
+    let mut luis = OurChatClient::start(server.addr, Some("luis"));
+    assert_eq!(luis.screen_line(), "ya estás conectado!");
+    eva.line_containing("luis se ha unido al Chat.");
+    luis.type_line("hola a los dos");
+    ana.line_containing("luis: hola a los dos");
+    eva.line_containing("luis: hola a los dos");
+    eva.type_line("hola luis");
+    assert_eq!(luis.screen_line(), "eva: hola luis");
+    luis.type_line("/quit");
+    let outcome = luis.handle.join().expect("hilo del cliente");
+    assert_eq!(outcome.expect("sesión"), problema3::Outcome::Quit);
+    ana.line_containing("luis ha abandonado el Chat.");
 }
 
 /// Nuestro cliente, en un hilo, con su teclado y su pantalla en dos `UnixStream`.
