@@ -4,6 +4,8 @@
 //! - [`conn`]: cómo atender una conexión: plazo total, dónde termina un mensaje (salto de
 //!   línea, medio cierre o pausa), el bucle de una sesión de líneas, el cierre con espera y
 //!   las duraciones de la línea de órdenes.
+//! - [`fds`]: el límite de descriptores del proceso (se sube al duro al arrancar) y cuántas
+//!   conexiones caben.
 //! - [`line`]: lectura de líneas con un máximo de bytes (una línea infinita es un error,
 //!   no una reserva de gigabytes).
 //! - [`frame`]: tramas con prefijo de longitud (`u32` big-endian) y tamaño máximo.
@@ -26,6 +28,7 @@
 
 pub mod cli;
 pub mod conn;
+pub mod fds;
 pub mod frame;
 pub mod http;
 pub mod jsonl;

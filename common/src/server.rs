@@ -120,7 +120,23 @@ pub fn serve_shared<H>(
 where
     H: Fn(Arc<TcpStream>, SocketAddr) + Send + Sync + 'static,
 {
+    serve_with(listener, config, shutdown, 1, handler)
+}
+
+/// El bucle de [`serve`] y [`serve_shared`]; `fds_per_connection` es lo que cuesta cada
+/// conexión en descriptores, para acotar `max_connections` al límite del proceso.
+fn serve_with<H>(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: Shutdown,
+    fds_per_connection: usize,
+    handler: H,
+) -> io::Result<()>
+where
+    H: Fn(Arc<TcpStream>, SocketAddr) + Send + Sync + 'static,
+{
     let local = listener.local_addr()?;
+    let config = fit_to_fd_limit(config, fds_per_connection);
     // Despertar el `accept()` bloqueado conectándonos a nosotros mismos.
     shutdown.on_trigger(move || {
         let _ = TcpStream::connect_timeout(&connectable(local), Duration::from_secs(1));
@@ -129,6 +145,7 @@ where
     let registry = Arc::new(Registry::default());
     let mut handles: Vec<JoinHandle<()>> = Vec::new();
     let mut next_id: u64 = 0;
+    let mut out_of_fds = OutOfFds::new();
 
     loop {
         if shutdown.is_triggered() {
@@ -140,9 +157,12 @@ where
                 if shutdown.is_triggered() {
                     break;
                 }
-                log::error!("[{}] error en accept: {e}", config.name);
-                // Sin descriptores libres (EMFILE) accept falla en bucle: respiramos un poco.
-                thread::sleep(Duration::from_millis(50));
+                if crate::fds::is_out_of_fds(&e) {
+                    out_of_fds.refuse_one(&listener, &config);
+                } else {
+                    log::error!("[{}] error en accept: {e}", config.name);
+                    thread::sleep(Duration::from_millis(50));
+                }
                 continue;
             }
         };
@@ -188,6 +208,82 @@ where
 
     drain(&config, &registry, handles);
     Ok(())
+}
+
+/// Sube el límite de descriptores del proceso (una vez) y acota `max_connections` a lo que
+/// cabe en él, avisando si hubo que recortar.
+fn fit_to_fd_limit(mut config: ServeConfig, fds_per_connection: usize) -> ServeConfig {
+    let Some(limit) = crate::fds::raise_nofile_limit() else {
+        return config;
+    };
+    let fit = crate::fds::connection_capacity(limit.soft, fds_per_connection);
+    if config.max_connections > fit {
+        log::warn!(
+            "[{}] --max-connections {} no cabe en el límite de {} descriptores ({} por conexión): se atienden hasta {fit}",
+            config.name,
+            config.max_connections,
+            limit.soft,
+            fds_per_connection
+        );
+        config.max_connections = fit;
+    }
+    log::info!(
+        "[{}] límite de {} descriptores: hasta {} conexiones a la vez",
+        config.name,
+        limit.soft,
+        config.max_connections
+    );
+    config
+}
+
+/// Qué hacer cuando `accept` falla por falta de descriptores (`EMFILE`): el cliente sigue en
+/// la cola del núcleo y, sin más, esperaría en silencio mientras el bucle falla una y otra
+/// vez. Como nginx, guardamos un descriptor de reserva: se suelta, se acepta al cliente, se le
+/// envía el rechazo del servidor y se cierra, y se vuelve a abrir la reserva. El registro dice
+/// cuántos se rechazaron, como mucho una vez cada [`OUT_OF_FDS_LOG_EVERY`].
+struct OutOfFds {
+    reserve: Option<std::fs::File>,
+    refused: u64,
+    last_log: Option<Instant>,
+}
+
+/// Cada cuánto, como mucho, se registra que faltan descriptores.
+const OUT_OF_FDS_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl OutOfFds {
+    fn new() -> Self {
+        Self {
+            reserve: std::fs::File::open("/dev/null").ok(),
+            refused: 0,
+            last_log: None,
+        }
+    }
+
+    fn refuse_one(&mut self, listener: &TcpListener, config: &ServeConfig) {
+        self.reserve = None;
+        match listener.accept() {
+            Ok((stream, _)) => {
+                refuse(stream, &config.refusal);
+                self.refused += 1;
+            }
+            // Ni con la reserva: otro hilo se la llevó. Respiramos para no girar en vacío.
+            Err(_) => thread::sleep(Duration::from_millis(50)),
+        }
+        self.reserve = std::fs::File::open("/dev/null").ok();
+        let now = Instant::now();
+        if self
+            .last_log
+            .map_or(true, |t| now.duration_since(t) >= OUT_OF_FDS_LOG_EVERY)
+        {
+            log::error!(
+                "[{}] sin descriptores libres (EMFILE): {} clientes rechazados con el aviso de servidor lleno; suba el límite (ulimit -n) o baje --max-connections",
+                config.name,
+                self.refused
+            );
+            self.last_log = Some(now);
+            self.refused = 0;
+        }
+    }
 }
 
 /// Envía el rechazo sin quedarse bloqueado por un cliente que no lee, y cierra.

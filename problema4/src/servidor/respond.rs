@@ -4,6 +4,7 @@
 //! Todo devuelve `(estado, bytes de cuerpo, After)` para el registro de accesos y para que el
 //! bucle de la conexión sepa si seguir.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -412,16 +413,22 @@ fn serve_file(
     let mime = mime_type(path);
     // Lo que sigue a la cabecera: trozos del fichero, cada uno con sus bytes previos (las
     // cabeceras de parte de `multipart/byteranges`), y un cierre.
-    let (status, pieces, tail) = match ranges.as_deref() {
-        None => (
-            200,
-            vec![Piece::plain(ByteRange::whole(len))],
+    let (status, pieces, tail, content_type) = match ranges.as_deref() {
+        None => {
+            let whole = Piece::plain(ByteRange::whole(len));
+            (200, vec![whole], String::new(), Cow::Borrowed(mime))
+        }
+        Some([range]) => (
+            206,
+            vec![Piece::plain(Some(*range))],
             String::new(),
+            Cow::Borrowed(mime),
         ),
-        Some([range]) => (206, vec![Piece::plain(Some(*range))], String::new()),
         Some(ranges) => {
-            let (pieces, tail) = multipart_pieces(ranges, mime, len);
-            (206, pieces, tail)
+            let boundary = multipart_boundary();
+            let (pieces, tail) = multipart_pieces(ranges, mime, len, &boundary);
+            let content_type = format!("multipart/byteranges; boundary={boundary}");
+            (206, pieces, tail, Cow::Owned(content_type))
         }
     };
     let count = pieces
@@ -431,16 +438,7 @@ fn serve_file(
         + tail.len() as u64;
 
     out.start(status, version, keep);
-    match &ranges {
-        Some(r) if r.len() > 1 => {
-            let boundary = tail.trim_matches(['\r', '\n', '-']);
-            let _ = write!(
-                out.buf,
-                "Content-Type: multipart/byteranges; boundary={boundary}\r\n"
-            );
-        }
-        _ => out.field("Content-Type", mime),
-    }
+    out.field("Content-Type", &content_type);
     out.field_num("Content-Length", count);
     out.field("Last-Modified", &last_modified);
     out.field("ETag", &tag);
@@ -486,15 +484,24 @@ impl ByteRange {
     }
 }
 
-/// Las partes de un `multipart/byteranges` (RFC 9110 §14.6): cada una con su separador,
-/// `Content-Type` y `Content-Range`, y el separador final. El separador es aleatorio (64
-/// bits), para que no aparezca por casualidad en el fichero.
-fn multipart_pieces(ranges: &[ByteRange], mime: &str, len: u64) -> (Vec<Piece>, String) {
+/// Un separador de partes aleatorio (64 bits de `RandomState`, sin dependencias), para que
+/// no aparezca por casualidad dentro del fichero.
+fn multipart_boundary() -> String {
     use std::hash::{BuildHasher, Hasher};
     let random = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    let boundary = format!("taller-redes-{random:016x}");
+    format!("taller-redes-{random:016x}")
+}
+
+/// Las partes de un `multipart/byteranges` (RFC 9110 §14.6): cada una con su separador,
+/// `Content-Type` y `Content-Range`, y el separador final.
+fn multipart_pieces(
+    ranges: &[ByteRange],
+    mime: &str,
+    len: u64,
+    boundary: &str,
+) -> (Vec<Piece>, String) {
     let pieces = ranges
         .iter()
         .enumerate()

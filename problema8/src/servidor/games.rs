@@ -15,14 +15,37 @@ use crate::protocolo::{
 
 use super::scoreboard::Scoreboard;
 use super::spectators::{encode, Conn, Spectators};
-use super::timers::{TimerEvent, Timers};
+use super::timers::Timers;
+
+/// Qué hay que comprobar cuando vence un plazo.
+#[derive(Debug, Clone)]
+pub enum TimerEvent {
+    /// Fin del plazo de gracia del jugador `name`, desconectado en la vez `away_epoch`.
+    Grace {
+        /// La partida.
+        game: Arc<GameCell>,
+        /// Quién se desconectó.
+        name: String,
+        /// Qué desconexión (si volvió y se fue otra vez, este plazo ya no vale).
+        away_epoch: u64,
+    },
+    /// Fin del tiempo del turno número `ply` de la ronda `round`.
+    Turn {
+        /// La partida.
+        game: Arc<GameCell>,
+        /// La ronda (cada revancha es una ronda nueva).
+        round: u32,
+        /// Fichas en el tablero cuando empezó el turno.
+        ply: usize,
+    },
+}
 
 /// Lo que una partida necesita del resto del servidor para anunciar y programar plazos.
 pub struct Ctx<'a> {
     /// La clasificación, para anotar resultados.
     pub scores: &'a Scoreboard,
     /// Los relojes (gracia y turno).
-    pub timers: &'a Timers,
+    pub timers: &'a Timers<TimerEvent>,
     /// Plazo de gracia tras una desconexión.
     pub grace: Duration,
     /// Tiempo máximo por turno, si lo hay.

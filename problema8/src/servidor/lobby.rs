@@ -14,10 +14,10 @@ use rand::Rng;
 
 use crate::protocolo::{Command, ErrorCode, ForfeitReason, PlayTarget, ServerMessage, HELP_LINES};
 
-use super::games::{Ctx, Game, GameCell, Refusal, Seat};
+use super::games::{Ctx, Game, GameCell, Refusal, Seat, TimerEvent};
 use super::scoreboard::Scoreboard;
 use super::spectators::Conn;
-use super::timers::{TimerEvent, Timers};
+use super::timers::Timers;
 use super::ServerConfig;
 
 /// Envía varias líneas como una sola entrada de la cola de salida: una respuesta larga
@@ -124,7 +124,7 @@ pub struct Hub {
     config: ServerConfig,
     lobby: Mutex<Lobby>,
     scores: Scoreboard,
-    timers: Timers,
+    timers: Timers<TimerEvent>,
     next_game: AtomicU64,
     next_conn: AtomicU64,
 }
@@ -148,7 +148,7 @@ impl Hub {
     }
 
     /// Los relojes (el hilo vigilante los recorre).
-    pub fn timers(&self) -> &Timers {
+    pub fn timers(&self) -> &Timers<TimerEvent> {
         &self.timers
     }
 

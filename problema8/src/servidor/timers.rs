@@ -6,79 +6,67 @@
 //! puede hacer con el cerrojo de una partida en la mano. Al vencer, el hilo suelta el
 //! montículo antes de avisar a la partida: quien decide si el plazo sigue valiendo es la
 //! partida (comprueba la ronda y la jugada o la desconexión que lo creó).
+//!
+//! El reloj no sabe qué es una partida: guarda eventos de cualquier tipo `E` (el servidor usa
+//! `games::TimerEvent`). Así este módulo es una hoja y no se importan uno a otro con `games`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::sync::wait_timeout;
 use common::{lock, Shutdown};
 
-use super::games::GameCell;
-
-/// Qué hay que comprobar cuando vence un plazo.
-#[derive(Debug, Clone)]
-pub enum TimerEvent {
-    /// Fin del plazo de gracia del jugador `name`, desconectado en la vez `away_epoch`.
-    Grace {
-        /// La partida.
-        game: Arc<GameCell>,
-        /// Quién se desconectó.
-        name: String,
-        /// Qué desconexión (si volvió y se fue otra vez, este plazo ya no vale).
-        away_epoch: u64,
-    },
-    /// Fin del tiempo del turno número `ply` de la ronda `round`.
-    Turn {
-        /// La partida.
-        game: Arc<GameCell>,
-        /// La ronda (cada revancha es una ronda nueva).
-        round: u32,
-        /// Fichas en el tablero cuando empezó el turno.
-        ply: usize,
-    },
-}
-
-struct Entry {
+struct Entry<E> {
     deadline: Instant,
     seq: u64,
-    event: TimerEvent,
+    event: E,
 }
 
-impl PartialEq for Entry {
+impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
         (self.deadline, self.seq) == (other.deadline, other.seq)
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Entry {
+impl<E> Ord for Entry<E> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.deadline, self.seq).cmp(&(other.deadline, other.seq))
     }
 }
 
-#[derive(Default)]
-struct Heap {
-    entries: BinaryHeap<Reverse<Entry>>,
+struct Heap<E> {
+    entries: BinaryHeap<Reverse<Entry<E>>>,
     seq: u64,
 }
 
-/// Los plazos pendientes.
-#[derive(Default)]
-pub struct Timers {
-    heap: Mutex<Heap>,
+/// Los plazos pendientes, con el evento que dispara cada uno.
+pub struct Timers<E> {
+    heap: Mutex<Heap<E>>,
     wake: Condvar,
 }
 
-impl Timers {
+impl<E> Default for Timers<E> {
+    fn default() -> Self {
+        Self {
+            heap: Mutex::new(Heap {
+                entries: BinaryHeap::new(),
+                seq: 0,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+}
+
+impl<E> Timers<E> {
     /// Programa `event` para dentro de `after`.
-    pub fn schedule(&self, after: Duration, event: TimerEvent) {
+    pub fn schedule(&self, after: Duration, event: E) {
         let mut heap = lock(&self.heap);
         heap.seq += 1;
         let seq = heap.seq;
@@ -99,7 +87,7 @@ impl Timers {
 
     /// El bucle del hilo vigilante: espera al siguiente vencimiento y llama a `fire` con los
     /// vencidos, sin el cerrojo tomado, hasta que se dispare `shutdown`.
-    pub fn run(&self, shutdown: &Shutdown, mut fire: impl FnMut(TimerEvent)) {
+    pub fn run(&self, shutdown: &Shutdown, mut fire: impl FnMut(E)) {
         while !shutdown.is_triggered() {
             let due = {
                 let mut heap = lock(&self.heap);

@@ -61,6 +61,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             balanceador::run(clients, control, args.config(), shutdown)?;
         }
         Command::Nodo(args) => {
+            // El directorio de datos se comprueba antes de `escuchando en` (issue 16).
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("no se puede usar {}", args.data_dir.display()))?;
             let clients = bind(&args.host, args.port)?;
             let peers = bind(&args.host, args.peer_port)?;
             println!("escuchando en {}", clients.local_addr()?);
