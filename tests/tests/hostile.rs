@@ -571,7 +571,6 @@ fn problema8_cuts_a_per_byte_slowloris() {
 // El nodo de problema9 renueva su plazo en cada lectura (visto el 2026-12-05; sin rama
 // asignada: lo decide el jefe).
 #[test]
-#[ignore = "problema9 nodo: plazo por lectura, sin rama que lo arregle todavía (issue 16)"]
 fn problema9_node_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema9 nodo", p9_node);
 }

@@ -851,3 +851,102 @@ fn a_write_that_meets_newer_versions_retries_above_them_and_wins() {
         assert_eq!(node.client().cmd(&["GET", "k"]), Value::Null);
     }
 }
+
+/// Un nodo de un solo miembro con un plazo de inactividad corto, para las pruebas de plazos.
+fn node_with_idle(dir: &Path, idle: Duration) -> ServerGuard {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = NodeConfig::new("plazos", dir);
+    config.idle_timeout = idle;
+    let node = tests::start_on(TcpListener::bind("127.0.0.1:0").unwrap(), move |l, s| {
+        nodo::run(l, listener, config, s)
+    });
+    let mut c = Resp::connect(node.addr);
+    assert!(wait_until(WAIT, || c.cmd(&["PING"]) == Value::Simple("PONG".into())));
+    node
+}
+
+#[test]
+fn a_command_trickled_byte_by_byte_is_cut_at_its_total_deadline() {
+    // Slowloris (issue 16): un byte cada plazo/3 renovaría un plazo por lectura para siempre.
+    // La orden empezada debe llegar entera antes del plazo total: se corta con un error RESP.
+    const IDLE: Duration = Duration::from_millis(600);
+    let dir = tempfile::tempdir().unwrap();
+    let node = node_with_idle(dir.path(), IDLE);
+    let mut slow = Resp::connect(node.addr);
+    let mut writer = slow.stream.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_writer = std::sync::Arc::clone(&stop);
+    // Una orden que no termina nunca en la prueba: 60 bytes como mucho (12 s de goteo).
+    let trickle = thread::spawn(move || {
+        let head = b"*2\r\n$4\r\nECHO\r\n$1000\r\n";
+        for &b in head.iter().chain(std::iter::repeat(&b'a')).take(60) {
+            if stop_writer.load(std::sync::atomic::Ordering::Relaxed)
+                || writer.write_all(&[b]).is_err()
+            {
+                return;
+            }
+            thread::sleep(IDLE / 3);
+        }
+    });
+    let started = std::time::Instant::now();
+    // El error llega y luego el cierre; la lectura de la prueba tiene su plazo de 10 s.
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 256];
+    let closed = loop {
+        match slow.stream.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if common::net::is_timeout(&e) => break false,
+            Err(_) => break true,
+        }
+    };
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    trickle.join().unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        closed && took < Duration::from_secs(6),
+        "el goteo no se cortó ({took:?}, plazo {IDLE:?}); llegó {text:?}"
+    );
+    assert!(
+        text.starts_with("-ERR ") && text.contains("no llegó entera"),
+        "se esperaba el error del plazo y llegó {text:?}"
+    );
+    // El nodo sigue atendiendo.
+    assert_eq!(
+        Resp::connect(node.addr).cmd(&["ECHO", "sigo"]),
+        bulk("sigo")
+    );
+}
+
+#[test]
+fn a_live_client_is_not_cut_by_the_command_deadline() {
+    // El plazo total es por orden, no por conexión: órdenes enteras con pausas más cortas que
+    // el plazo siguen durante mucho más que él, y una orden partida en varios envíos rápidos
+    // (la cola de una orden que llega junto con la anterior) tiene su propio plazo.
+    const IDLE: Duration = Duration::from_millis(600);
+    let dir = tempfile::tempdir().unwrap();
+    let node = node_with_idle(dir.path(), IDLE);
+    let mut c = Resp::connect(node.addr);
+    let started = std::time::Instant::now();
+    let whole = encode_command(&["ECHO", "vivo"]);
+    let (first, second) = whole.split_at(7);
+    for _ in 0..8 {
+        // Una orden entera más el principio de la siguiente; el resto, un poco después.
+        let mut bytes = encode_command(&["PING"]);
+        bytes.extend_from_slice(first);
+        c.send_raw(&bytes);
+        assert_eq!(c.read_value(), Value::Simple("PONG".into()));
+        thread::sleep(IDLE / 4);
+        c.send_raw(second);
+        assert_eq!(c.read_value(), bulk("vivo"));
+        thread::sleep(IDLE / 3);
+    }
+    assert!(
+        started.elapsed() > IDLE * 3,
+        "la prueba debe durar más que el plazo"
+    );
+    // Un valor grande (medio MiB) en trozos seguidos también pasa.
+    let value = "v".repeat(512 * 1024);
+    assert_eq!(c.cmd(&["ECHO", &value]), bulk(&value));
+}

@@ -9,10 +9,12 @@
 //! sintaxis) se dejan en su inglés original para que las herramientas y quien conozca Redis
 //! los reconozcan; los propios del almacén replicado (`NOQUORUM`, `LOADING`) van en español.
 
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
+use common::conn::{linger_close, DeadlineReader, Linger, Within};
 use common::lock;
 use common::net::{is_disconnect, is_timeout};
 use common::Parsed;
@@ -25,22 +27,36 @@ use crate::resp::{encode, parse_command, Value};
 /// Bytes leídos del socket de una vez.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// El cierre tras un error o un `QUIT`: lo que el cliente aún envíe se tira (acotado) para
+/// que el núcleo no responda con un RST que borre nuestra última respuesta.
+const LINGER: Linger = Linger::DEFAULT;
+
 /// Atiende a un cliente RESP hasta que cierre, se calle demasiado o falle el protocolo.
-pub fn serve_client(node: &Node, mut stream: TcpStream, peer: SocketAddr) {
+///
+/// Dos plazos (issue 16): entre órdenes, el silencio máximo es `idle_timeout` (se renueva con
+/// cada orden entera); una orden empezada debe llegar **entera** antes de
+/// [`NodeConfig::command_deadline`](super::NodeConfig::command_deadline) contado desde su
+/// primer byte, aunque siga llegando byte a byte (*slowloris*). Si no llega, se responde
+/// `-ERR la orden no llegó entera ...` y se cierra.
+pub fn serve_client(node: &Node, stream: TcpStream, peer: SocketAddr) {
     log::debug!("nodo {}: cliente {peer} conectado", node.id);
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(node.config.idle_timeout));
     let _ = stream.set_write_timeout(Some(node.config.idle_timeout));
+    let idle = node.config.idle_timeout;
+    let command_deadline = node.config.command_deadline();
     let limits = node.config.limits;
     // Lo más que puede ocupar una orden a medias antes de que el analizador la rechace.
     let max_buffer = limits
         .max_command
         .saturating_add(limits.max_line)
         .saturating_add(limits.max_array.saturating_mul(32));
+    let mut reader = DeadlineReader::new(&stream);
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; READ_CHUNK];
     let mut direct = DirectLinks::new();
+    // Cuándo empezó a llegar la orden a medias que hay en `buf` (`None`: no hay ninguna).
+    let mut pending_since: Option<Instant> = None;
     loop {
         // Ejecuta todas las órdenes completas que ya hay en el buffer.
         let mut start = 0;
@@ -69,8 +85,15 @@ pub fn serve_client(node: &Node, mut stream: TcpStream, peer: SocketAddr) {
             }
         }
         buf.drain(..start);
+        // Lo que queda es una orden a medias: si acaba de completarse otra, lo que queda llegó
+        // en la última lectura y su plazo empieza ahora; si no, sigue el que tenía.
+        pending_since = match (buf.is_empty(), start > 0, pending_since) {
+            (true, _, _) => None,
+            (false, false, Some(since)) => Some(since),
+            (false, _, _) => Some(Instant::now()),
+        };
         if !out.is_empty() {
-            if let Err(e) = stream.write_all(&out) {
+            if let Err(e) = (&stream).write_all(&out) {
                 log::debug!(
                     "nodo {}: cliente {peer}: no se pudo responder: {e}",
                     node.id
@@ -80,20 +103,35 @@ pub fn serve_client(node: &Node, mut stream: TcpStream, peer: SocketAddr) {
             out.clear();
         }
         if close {
-            let _ = stream.shutdown(std::net::Shutdown::Write);
+            linger_close(&stream, LINGER);
             return;
         }
         if buf.len() > max_buffer {
             // No debería pasar: el analizador rechaza antes. Es la última red de seguridad.
-            let _ = stream.write_all(b"-ERR Protocol error: orden demasiado grande\r\n");
+            let _ = (&stream).write_all(b"-ERR Protocol error: orden demasiado grande\r\n");
+            linger_close(&stream, LINGER);
             return;
         }
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => {
+        // Sin orden a medias, se espera como mucho `idle` de silencio; con ella, hasta su plazo.
+        reader.set_deadline(pending_since.map(|since| since + command_deadline));
+        let quiet = pending_since.is_none().then_some(idle);
+        match reader.read_within(&mut chunk, quiet) {
+            Ok(Within::Read(0)) => break,
+            Ok(Within::Read(n)) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Ok(Within::Quiet) => {
                 log::info!("nodo {}: cliente {peer} inactivo: se cierra", node.id);
+                return;
+            }
+            Err(e) if is_timeout(&e) => {
+                log::info!(
+                    "nodo {}: cliente {peer}: la orden no llegó entera en {command_deadline:?}: se cierra",
+                    node.id
+                );
+                let reply = format!(
+                    "-ERR la orden no llegó entera en {command_deadline:?}: se cierra la conexión\r\n"
+                );
+                let _ = (&stream).write_all(reply.as_bytes());
+                linger_close(&stream, LINGER);
                 return;
             }
             Err(e) if is_disconnect(&e) => break,

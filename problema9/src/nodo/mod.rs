@@ -54,6 +54,10 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 /// Tiempo máximo que un cliente RESP puede estar callado antes de que cerremos (Redis no
 /// tiene límite por omisión; cinco minutos dejan trabajar a mano con telnet).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Plazo total por omisión para que una orden empezada llegue entera (issue 16): 4 MiB, la
+/// orden más grande por omisión, caben de sobra a 1 Mbit/s.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Peticiones de un par que se atienden como mucho en una tanda (un solo `fsync`) antes de
 /// responder.
 pub const MAX_PEER_BATCH: usize = 256;
@@ -85,8 +89,11 @@ pub struct NodeConfig {
     pub sync_interval: Duration,
     /// Periodo de los latidos al balanceador.
     pub heartbeat: Duration,
-    /// Silencio máximo de un cliente.
+    /// Silencio máximo de un cliente entre órdenes.
     pub idle_timeout: Duration,
+    /// Plazo total de una orden desde su primer byte (nunca más que `idle_timeout`: véase
+    /// [`NodeConfig::command_deadline`]).
+    pub command_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -105,7 +112,14 @@ impl NodeConfig {
             sync_interval: DEFAULT_SYNC_INTERVAL,
             heartbeat: DEFAULT_HEARTBEAT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
         }
+    }
+
+    /// El plazo total de una orden desde su primer byte: `command_timeout`, o `idle_timeout`
+    /// si es menor (una orden a medias no puede retener la conexión más que el silencio).
+    pub fn command_deadline(&self) -> Duration {
+        self.command_timeout.min(self.idle_timeout)
     }
 
     /// Longitud máxima de una línea entre pares: cabe una clave y un valor máximos escapados
@@ -166,6 +180,9 @@ pub struct NodeArgs {
     /// Segundos de silencio tras los que se cierra un cliente
     #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
     pub idle_timeout: u64,
+    /// Segundos para que una orden empezada llegue entera (como mucho --idle-timeout)
+    #[arg(long, default_value_t = DEFAULT_COMMAND_TIMEOUT.as_secs())]
+    pub command_timeout: u64,
 }
 
 impl NodeArgs {
@@ -183,6 +200,7 @@ impl NodeArgs {
         c.limits.max_command = c.limits.max_command.max(self.max_bulk.saturating_mul(2));
         c.quorum_timeout = Duration::from_millis(self.quorum_timeout_ms.max(1));
         c.idle_timeout = Duration::from_secs(self.idle_timeout.max(1));
+        c.command_timeout = Duration::from_secs(self.command_timeout.max(1));
         c
     }
 }
