@@ -9,6 +9,7 @@ use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::conn::{linger_close, DeadlineReader, Linger};
 use common::jsonl::encode_json_line;
 use common::line::{discard_line, read_line, LineError};
 
@@ -91,22 +92,20 @@ fn encode_reply(reply: &ControlReply) -> Vec<u8> {
     })
 }
 
-/// Atiende una conexión de control hasta que el otro lado cierre, pase `idle` sin
-/// peticiones, o llegue el apagado (que cierra nuestro lado de lectura).
+/// Atiende una conexión de control hasta que el otro lado cierre, una línea no llegue entera
+/// antes de `idle`, o llegue el apagado (que cierra nuestro lado de lectura).
+///
+/// `idle` es un plazo **total** por línea (issue 16), contado desde la respuesta anterior: un
+/// byte de vez en cuando no lo alarga. Los latidos de los nodos (uno por segundo) caben de
+/// sobra; quien gotea una línea no retiene una de las pocas plazas de control.
 pub fn handle_control(stream: TcpStream, peer: SocketAddr, backends: &Backends, idle: Duration) {
-    let _ = stream.set_read_timeout(Some(idle));
     let _ = stream.set_write_timeout(Some(CONTROL_WRITE_TIMEOUT));
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(e) => {
-            log::error!("control {peer}: no se pudo duplicar el socket: {e}");
-            return;
-        }
-    };
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::new(DeadlineReader::new(&stream));
+    let mut writer = &stream;
     let mut line = Vec::new();
     log::debug!("control {peer}: conectado");
     loop {
+        reader.get_mut().expire_in(Some(idle));
         let reply = match read_line(&mut reader, &mut line, MAX_CONTROL_LINE) {
             Ok(false) => break,
             Ok(true) if line.trim_ascii().is_empty() => continue,
@@ -124,9 +123,17 @@ pub fn handle_control(stream: TcpStream, peer: SocketAddr, backends: &Backends, 
                     _ => break,
                 }
             }
-            Err(e) if e.is_timeout() => {
+            Err(e) if e.is_timeout() && line.is_empty() => {
                 log::debug!("control {peer}: inactivo durante {idle:?}; se cierra");
                 break;
+            }
+            Err(e) if e.is_timeout() => {
+                log::info!("control {peer}: la línea no llegó entera en {idle:?}; se cierra");
+                let _ = writer.write_all(&encode_reply(&ControlReply::Error {
+                    message: format!("la línea no llegó entera en {idle:?}: se cierra la conexión"),
+                }));
+                linger_close(&stream, Linger::DEFAULT);
+                return;
             }
             Err(e) => {
                 log::debug!("control {peer}: {e}");

@@ -169,7 +169,8 @@ pub struct BalancerConfig {
     pub connect_timeout: Duration,
     /// Inactividad tras la que se corta un cliente (`None` = sin límite).
     pub idle_timeout: Option<Duration>,
-    /// Inactividad tras la que se cierra una conexión de control.
+    /// Plazo total para que llegue entera cada línea de control, desde la respuesta anterior
+    /// (callada o a medias, al pasarlo se cierra la conexión).
     pub control_idle_timeout: Duration,
     /// Tope de clientes simultáneos.
     pub max_connections: usize,
