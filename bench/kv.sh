@@ -8,6 +8,8 @@
 #      FSYNC=never bench/kv.sh  (política de fsync de los nodos; por omisión always)
 #      MISMA_SESION=1 bench/kv.sh  (los servidores en la sesión del guion en vez de cada uno
 #                                   en la suya: véase own_session en bench/lib.sh)
+#      SERVIDOR=/ruta/servidor bench/kv.sh  (usa ese binario ya compilado en vez del del árbol:
+#                                   para comparar dos versiones en la misma sesión)
 #
 # Con FSYNC=always, redis-server se lanza con appendonly yes + appendfsync always (misma
 # política: cada escritura en disco antes de responder); con batch, appendfsync everysec; con
@@ -38,7 +40,7 @@ done
 echo "== compilando problema9 (release)"
 (cd "$ROOT" && cargo build --release -q -p problema9)
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-cp "$TARGET/release/servidor" "$WORK/servidor"
+cp "${SERVIDOR:-$TARGET/release/servidor}" "$WORK/servidor"
 cp "$TARGET/release/cliente" "$WORK/cliente"
 source "$ROOT/bench/lib.sh"   # own_session
 

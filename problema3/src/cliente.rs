@@ -6,10 +6,14 @@
 //! lector vio el fin del flujo) o "el usuario se fue" (`/quit` o fin de la entrada); en el
 //! segundo caso aún espera a que el servidor cierre, para mostrar la despedida.
 //!
+//! Habla dos dialectos y elige solo, sin opciones ([`detect`]): el nuestro, de líneas, en el
+//! que el servidor habla primero (`Introduce tu nombre:`), y el del esqueleto del taller
+//! ([`crudo`]), cuyo servidor calla hasta tener el nombre y no usa saltos de línea.
+//!
 //! [`run`] recibe la entrada y la salida como parámetros, así las pruebas lo manejan sin
 //! terminal.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown as NetShutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -17,8 +21,42 @@ use std::thread;
 use std::time::Duration;
 
 use common::line::read_line;
+use common::net::{describe_io_error, is_timeout};
 
 use crate::protocolo;
+
+pub mod crudo;
+
+/// Cuánto esperamos, al conectar, a que el servidor hable primero. El nuestro envía
+/// `Introduce tu nombre:` nada más aceptar; uno escrito como el esqueleto del taller no dice
+/// nada hasta recibir el nombre. Un segundo deja margen a un servidor cargado y apenas se
+/// nota al arrancar contra el del taller.
+pub const DETECT_WAIT: Duration = Duration::from_secs(1);
+
+/// El dialecto del servidor, según lo que hace al conectar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// El nuestro: habla primero, líneas terminadas en `\n`.
+    Lines,
+    /// El del esqueleto del taller: calla hasta tener el nombre; mensajes sin `\n`.
+    Workshop,
+}
+
+/// Averigua el dialecto del servidor sin consumir nada: si envía algo (o cierra) en
+/// [`DETECT_WAIT`], habla primero y es el nuestro; si calla, es el del taller.
+///
+/// # Errores
+/// Si no se puede cambiar el plazo de lectura del socket.
+pub fn detect(stream: &TcpStream) -> io::Result<Dialect> {
+    stream.set_read_timeout(Some(DETECT_WAIT))?;
+    let dialect = match stream.peek(&mut [0u8; 1]) {
+        Err(e) if is_timeout(&e) => Dialect::Workshop,
+        // Datos, un cierre o un error: lo verá (y lo contará) la sesión de líneas.
+        _ => Dialect::Lines,
+    };
+    stream.set_read_timeout(None)?;
+    Ok(dialect)
+}
 
 /// Longitud máxima de una línea recibida del servidor: generosa, porque el servidor limita
 /// las suyas, pero acotada para que un servidor hostil no nos haga reservar sin fin.
@@ -43,8 +81,11 @@ pub enum Outcome {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No se pudo preparar el socket o crear un hilo.
-    #[error("error de conexión: {0}")]
+    #[error("error de conexión: {}", describe_io_error(.0))]
     Io(#[from] io::Error),
+    /// Un servidor del taller no confirmó el nombre a tiempo.
+    #[error("el servidor no confirmó el nombre en {} s", .0.as_secs())]
+    NoConfirmation(Duration),
 }
 
 /// Mensajes de los hilos al hilo principal.
@@ -57,7 +98,9 @@ enum Event {
 
 /// Conversa por `stream`: si hay `name`, lo envía como nombre (y no muestra la primera
 /// petición de nombre); después envía cada línea de `input` y escribe en `output` cada
-/// línea que llega del servidor.
+/// línea que llega del servidor. Con un servidor del taller ([`Dialect::Workshop`]) envía el
+/// nombre y cada mensaje sin salto de línea, espera la confirmación antes del primero y sale
+/// con `/quit` cerrando la conexión (véase [`crudo`]).
 ///
 /// # Errores
 /// [`ClientError::Io`] si no se puede duplicar el socket o crear los hilos. Que el servidor
@@ -72,17 +115,54 @@ where
     I: BufRead + Send + 'static,
     O: Write + Send + 'static,
 {
-    // Estar callado es parte del chat: sin plazo de lectura.
-    stream.set_read_timeout(None)?;
-    let (tx, rx) = mpsc::channel();
+    if detect(&stream)? == Dialect::Workshop {
+        return crudo::run(stream, name, input, output);
+    }
+    if let Some(name) = name {
+        // Si falla, el lector verá el cierre y lo contará.
+        let _ = (&stream).write_all(format!("{name}\n").as_bytes());
+    }
+    let incoming = stream.try_clone()?;
+    lines(&stream, incoming, name.is_some(), input, output)
+}
 
-    let reader_stream = stream.try_clone()?;
-    let skip_prompt = name.is_some();
+/// La sesión en nuestro dialecto, de líneas, ya enviado el nombre si lo había: lo que llega
+/// por `incoming` se muestra línea a línea (sin la primera petición de nombre si
+/// `skip_prompt`) y cada línea de `input` se envía con su `\n`. Estar callado es parte del
+/// chat: `stream` no tiene plazo de lectura (`detect` ya lo quitó).
+fn lines<I, O>(
+    stream: &TcpStream,
+    incoming: impl Read + Send + 'static,
+    skip_prompt: bool,
+    input: I,
+    output: O,
+) -> Result<Outcome, ClientError>
+where
+    I: BufRead + Send + 'static,
+    O: Write + Send + 'static,
+{
+    let writer = stream.try_clone()?;
+    supervise(
+        stream,
+        move || show_incoming(incoming, output, skip_prompt),
+        move |quitting| send_input(input, writer, quitting),
+    )
+}
+
+/// Lanza el hilo lector (`show`, que devuelve si el servidor avisó de su apagado) y el del
+/// teclado (`send`, que marca la bandera antes de despedirse), y espera el primero de los
+/// dos sucesos; si fue el usuario, aún espera el cierre del servidor [`GOODBYE_WAIT`].
+fn supervise<S, K>(stream: &TcpStream, show: S, send: K) -> Result<Outcome, ClientError>
+where
+    S: FnOnce() -> bool + Send + 'static,
+    K: FnOnce(&AtomicBool) + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
     let reader_tx = tx.clone();
     thread::Builder::new()
         .name("cliente-lector".into())
         .spawn(move || {
-            let announced = show_incoming(reader_stream, output, skip_prompt);
+            let announced = show();
             let _ = reader_tx.send(Event::ServerClosed { announced });
         })?;
 
@@ -90,15 +170,10 @@ where
     // aviso del hilo del teclado, sabemos igualmente que salió el usuario.
     let quitting = Arc::new(AtomicBool::new(false));
     let quitting_input = Arc::clone(&quitting);
-    let mut writer = stream.try_clone()?;
-    if let Some(name) = name {
-        // Si falla, el lector verá el cierre y lo contará.
-        let _ = writer.write_all(format!("{name}\n").as_bytes());
-    }
     thread::Builder::new()
         .name("cliente-teclado".into())
         .spawn(move || {
-            send_input(input, writer, &quitting_input);
+            send(&quitting_input);
             let _ = tx.send(Event::UserLeft);
         })?;
 
@@ -117,8 +192,8 @@ where
 
 /// Copia las líneas del servidor en `output` hasta el fin de la conexión. Devuelve si el
 /// servidor avisó de que se apagaba.
-fn show_incoming(stream: TcpStream, mut output: impl Write, mut skip_prompt: bool) -> bool {
-    let mut reader = BufReader::new(stream);
+fn show_incoming(incoming: impl Read, mut output: impl Write, mut skip_prompt: bool) -> bool {
+    let mut reader = BufReader::new(incoming);
     let mut buf = Vec::new();
     let mut announced = false;
     loop {

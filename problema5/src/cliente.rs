@@ -147,6 +147,9 @@ pub struct Transfer {
     pub sha256: Digest,
     /// Bytes que no hubo que transferir gracias a la reanudación.
     pub resumed_from: u64,
+    /// Con `--continue`, el parcial local era más largo que el fichero remoto (otra versión):
+    /// se descartaron estos bytes y se descargó desde el principio.
+    pub discarded_partial: Option<u64>,
 }
 
 /// Un cliente conectado. Las órdenes se envían una detrás de otra por la misma conexión.
@@ -449,6 +452,7 @@ impl Client {
                 size: s,
                 sha256: d,
             } if stored == name && s == size && d == sha256 => Ok(Transfer {
+                discarded_partial: None,
                 name: stored,
                 size,
                 sha256,
@@ -477,8 +481,9 @@ impl Client {
     /// un intento anterior, pide solo los bytes que faltan.
     ///
     /// # Errores
-    /// [`ClientError::Server`] (`NOT_FOUND`, `BAD_OFFSET` si el parcial es más largo que el
-    /// fichero remoto); [`ClientError::Checksum`] si los bytes no cuadran (el parcial se
+    /// [`ClientError::Server`] (`NOT_FOUND`...; un parcial más largo que el fichero remoto no
+    /// es un error: se descarta y se empieza de 0, véase [`Transfer::discarded_partial`]);
+    /// [`ClientError::Checksum`] si los bytes no cuadran (el parcial se
     /// borra); [`ClientError::Interrupted`] si se corta (el parcial se conserva);
     /// [`ClientError::WriteLocal`] si falla el disco local.
     pub fn download(
@@ -514,7 +519,33 @@ impl Client {
             name: name.to_string(),
             offset,
         })?;
-        let (size, expected) = match self.patient_reply()? {
+        let mut reply = self.patient_reply();
+        let mut discarded_partial = None;
+        if let (
+            Err(ClientError::Server {
+                code: ErrorCode::BadOffset,
+                ..
+            }),
+            Some(f),
+        ) = (&reply, &file)
+        {
+            // El parcial es más largo que el fichero remoto: es de otra versión y reintentar
+            // con el mismo offset fallaría siempre. Se vacía y se empieza desde 0.
+            log::warn!(
+                "{}: el parcial ({offset} bytes) es más largo que el fichero remoto; se descarga desde el principio",
+                partial.display()
+            );
+            f.set_len(0).map_err(write_err)?;
+            discarded_partial = Some(offset);
+            offset = 0;
+            hasher = Sha256::new();
+            self.send(&Command::Download {
+                name: name.to_string(),
+                offset,
+            })?;
+            reply = self.patient_reply();
+        }
+        let (size, expected) = match reply? {
             Reply::Data {
                 size,
                 sha256,
@@ -567,6 +598,7 @@ impl Client {
             size,
             sha256: actual,
             resumed_from: offset,
+            discarded_partial,
         })
     }
 

@@ -174,13 +174,16 @@ pub enum ErrorCode {
     Busy,
     /// El servidor se está apagando.
     Shutdown,
-    /// Fallo del propio servidor (disco lleno, permisos...).
+    /// No hay sitio en el disco del servidor (antes de `READY`, o el disco se llenó a mitad
+    /// de la subida: entonces no se guarda nada y se cierra la conexión).
+    NoSpace,
+    /// Fallo del propio servidor (permisos, E/S...).
     Internal,
 }
 
 impl ErrorCode {
     /// Todos los códigos, para las pruebas y la documentación.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadCommand,
         ErrorCode::LineTooLong,
         ErrorCode::BadName,
@@ -192,6 +195,7 @@ impl ErrorCode {
         ErrorCode::Timeout,
         ErrorCode::Busy,
         ErrorCode::Shutdown,
+        ErrorCode::NoSpace,
         ErrorCode::Internal,
     ];
 
@@ -209,6 +213,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::Busy => "BUSY",
             ErrorCode::Shutdown => "SHUTDOWN",
+            ErrorCode::NoSpace => "NO_SPACE",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -105,12 +105,31 @@ fn bracket(host: &str) -> String {
 /// assert!(r.ends_with(b"\r\n\r\nhost bloqueado\n"));
 /// ```
 pub fn simple_response(status: u16, extra: &[(&str, &str)], body: &str, close: bool) -> Vec<u8> {
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    local_response(
+        status,
+        "text/plain; charset=utf-8",
+        extra,
+        body.as_bytes(),
+        connection,
+    )
+}
+
+/// Como [`simple_response`], con otro tipo de contenido, un cuerpo cualquiera y la cabecera
+/// `connection` ya escrita (con su CRLF, o vacía).
+pub fn local_response(
+    status: u16,
+    content_type: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    connection: &str,
+) -> Vec<u8> {
+    let reason = match status {
+        508 => "Loop Detected",
+        _ => common::http::reason_phrase(status),
+    };
     let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
-        match status {
-            508 => "Loop Detected",
-            _ => common::http::reason_phrase(status),
-        },
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in extra {
@@ -119,12 +138,11 @@ pub fn simple_response(status: u16, extra: &[(&str, &str)], body: &str, close: b
         out.push_str(value);
         out.push_str("\r\n");
     }
-    if close {
-        out.push_str("Connection: close\r\n");
-    }
+    out.push_str(connection);
     out.push_str("\r\n");
-    out.push_str(body);
-    out.into_bytes()
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 //!
 //! El protocolo en cinco líneas: el cliente envía órdenes RESP (`SET a 1`, `GET a`) al
 //! balanceador (8009), que las reenvía byte a byte a un nodo sano; el nodo que la recibe
-//! coordina: una escritura se confirma cuando una mayoría de nodos la ha guardado en su
-//! registro; una lectura pregunta a una mayoría y devuelve la versión más alta. Entre nodos
-//! viajan mensajes JSON, uno por línea (`write`, `read`, `digest`, `pull`).
+//! coordina con las reglas de un registro ABD, así que cada clave es linealizable: una
+//! escritura consulta la versión de una mayoría y guarda una mayor en una mayoría; una lectura
+//! pregunta a una mayoría y, si las versiones difieren, reescribe la más alta en una mayoría
+//! antes de responder. Entre nodos viajan mensajes JSON, uno por línea (`write`, `read`,
+//! `digest`, `pull`).
 //!
 //! Dónde mirar: el análisis de RESP está en [`resp`]; el nodo (almacén, registro en disco,
 //! replicación, puesta al día y servidor RESP) en [`nodo`]; el balanceador en `balanceador`

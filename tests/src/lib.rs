@@ -9,7 +9,9 @@
 //! hace fallar la prueba en segundos. Las esperas sondean un evento observable contra un plazo
 //! ([`wait_until`]), así que una máquina lenta alarga la prueba pero no la hace fallar.
 
+pub mod comprobar;
 pub mod fuzz_checks;
+pub mod linearizability;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,10 +1,11 @@
 //! Pruebas de extremo a extremo del problema 2 (eco por TCP y UDP).
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown as NetShutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use problema2::cliente::{ClientError, StreamEnd};
 use problema2::ServerConfig;
 use rand::{Rng, RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -36,7 +37,7 @@ fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
 fn echo_through(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
     let stream = tests::connect(addr);
     let mut received = Vec::with_capacity(data.len());
-    problema2::cliente::stream_tcp(&stream, data, &mut received).unwrap();
+    problema2::cliente::stream_tcp(&stream, io::Cursor::new(data.to_vec()), &mut received).unwrap();
     received
 }
 
@@ -201,4 +202,86 @@ fn nc_gets_tcp_and_udp_echo() {
         Duration::from_secs(10),
     );
     assert_eq!(String::from_utf8_lossy(&udp.stdout), "eco udp\n");
+}
+
+/// Un servidor falso en un hilo: atiende `connections` conexiones con `handler` y termina.
+fn fake_server(connections: usize, handler: fn(TcpStream)) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = thread::spawn(move || {
+        for _ in 0..connections {
+            let (stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(tests::IO_TIMEOUT)).unwrap();
+            handler(stream);
+        }
+    });
+    (addr, handle)
+}
+
+/// Issue 23: un eco distinto de lo enviado (`HECHO` por `hecho`) no pasa por correcto.
+#[test]
+fn interactive_client_says_when_the_echo_differs_and_fails() {
+    let (addr, server) = fake_server(1, |mut s| {
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            let upper = buf[..n].to_ascii_uppercase();
+            if s.write_all(&upper).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = Vec::new();
+    let result = problema2::cliente::interactive(
+        || Ok(tests::connect(addr)),
+        io::Cursor::new("hecho\nOK\n"),
+        &mut shown,
+    );
+    server.join().unwrap();
+    let shown = String::from_utf8(shown).unwrap();
+    assert!(
+        shown.contains("Eco: HECHO\nel eco no coincide: se envió «hecho» y volvió «HECHO»\n"),
+        "{shown}"
+    );
+    assert!(shown.contains("Eco: OK\n"), "{shown}");
+    assert_eq!(shown.matches("no coincide").count(), 1, "{shown}");
+    assert!(
+        matches!(result, Err(ClientError::EchoMismatch(1))),
+        "{result:?}"
+    );
+}
+
+/// Issue 23: con una tubería, un servidor que devuelve una parte y cierra (FIN) recibe una
+/// línea en español que dice cuánto volvió.
+#[test]
+fn pipe_client_says_how_much_came_back_when_the_server_closes_early() {
+    let (addr, server) = fake_server(1, |mut s| {
+        let mut buf = [0u8; 1024];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(&buf).unwrap();
+        s.shutdown(NetShutdown::Write).unwrap();
+        // Seguimos leyendo (sin devolver nada) para que el cierre sea un FIN y no un RST.
+        let _ = io::copy(&mut s, &mut io::sink());
+    });
+    let stream = tests::connect(addr);
+    let data = random_bytes(4000, 7);
+    let mut got = Vec::new();
+    let err = problema2::cliente::stream_tcp(&stream, io::Cursor::new(data.clone()), &mut got)
+        .unwrap_err();
+    server.join().unwrap();
+    assert_eq!(got, data[..1024]);
+    // Lo enviado se cuenta tras cada escritura: con la máquina muy cargada, el emisor puede
+    // no haber sumado aún su último trozo cuando se le deja de esperar.
+    let ClientError::Incomplete {
+        end: StreamEnd::Closed,
+        received: 1024,
+        sent,
+    } = err
+    else {
+        panic!("{err:?}");
+    };
+    assert!((1024..=4000).contains(&sent), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("el servidor cerró la conexión antes de devolver todo el eco: volvieron 1024 de {sent} bytes enviados")
+    );
 }

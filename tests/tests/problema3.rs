@@ -694,3 +694,118 @@ fn a_chat_message_trickled_byte_by_byte_is_cut_at_its_deadline() {
     c.expect_closed();
     t.join().unwrap();
 }
+
+// ---- Issue 16, punto 3: descriptores ---------------------------------------------------
+
+/// El servidor que arranca `clients_beyond_the_fd_limit_get_the_refusal_line_not_silence` en
+/// un proceso aparte con un límite de descriptores bajo (con `prlimit`). No es una prueba por
+/// sí misma: sin la variable de entorno no hace nada.
+#[test]
+#[ignore = "proceso hijo de clients_beyond_the_fd_limit_get_the_refusal_line_not_silence"]
+fn fd_limit_child_server() {
+    if std::env::var_os("TALLER_FD_CHILD").is_none() {
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    println!("escuchando en {}", listener.local_addr().unwrap());
+    let shutdown = common::Shutdown::new();
+    let s = shutdown.clone();
+    // El padre cierra nuestra entrada (o nos mata) al terminar; como mucho 60 s.
+    thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = io::stdin().read_to_end(&mut sink);
+        s.trigger();
+    });
+    let watchdog = shutdown.clone();
+    thread::spawn(move || {
+        thread::sleep(Duration::from_secs(60));
+        watchdog.trigger();
+    });
+    problema3::run(listener, ServerConfig::default(), shutdown).unwrap();
+}
+
+#[test]
+fn clients_beyond_the_fd_limit_get_the_refusal_line_not_silence() {
+    // Antes: cada cliente costaba 4 descriptores, `accept` fallaba con EMFILE muy por debajo
+    // de --max-connections y los clientes de más esperaban en silencio (y el registro anotaba
+    // un error cada 50 ms). Con un límite de 96 descriptores, de 120 clientes unos entran y
+    // los demás reciben la línea de rechazo; ninguno se queda sin respuesta.
+    if !tests::require_tool("prlimit") {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new("prlimit")
+        .arg("--nofile=96:96")
+        .arg(&exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "fd_limit_child_server",
+            "--nocapture",
+        ])
+        .env("TALLER_FD_CHILD", "1")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("escuchando en ").nth(1) {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    let addr: SocketAddr = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(a) => a.parse().unwrap(),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("el servidor hijo no arrancó: {e}");
+        }
+    };
+    let mut clients = Vec::new();
+    let (mut served, mut refused, mut silent) = (0, 0, 0);
+    for _ in 0..120 {
+        let mut c = LineClient::connect(addr);
+        c.reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut first = Vec::new();
+        match c.reader.read_until(b'\n', &mut first) {
+            Ok(n) if n > 0 => {
+                let line = String::from_utf8_lossy(&first);
+                if line.starts_with(NAME_PROMPT) {
+                    served += 1;
+                } else if line.starts_with("ERROR servidor lleno") {
+                    refused += 1;
+                } else {
+                    panic!("línea inesperada: {line:?}");
+                }
+            }
+            // Uno en silencio basta para fallar: no esperamos a los demás.
+            _ => {
+                silent += 1;
+                break;
+            }
+        }
+        clients.push(c);
+    }
+    drop(clients);
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        silent, 0,
+        "{silent} clientes sin respuesta ({served} dentro, {refused} rechazados)"
+    );
+    assert!(served >= 10, "solo {served} clientes dentro");
+    assert!(
+        refused >= 1,
+        "ningún rechazo con 120 clientes y 96 descriptores"
+    );
+}

@@ -873,3 +873,147 @@ fn upload_cut_by_the_server_says_how_to_resume() {
     );
     assert!(err.to_string().contains("no se guardó nada"), "{err}");
 }
+
+/// Issue 16, punto 6: una subida que no cabe en el disco se rechaza antes de `READY`, con
+/// un código propio (antes: `READY`, todo el cuerpo y después `ERROR INTERNAL`). Sin trucos:
+/// se anuncia más de lo que `statvfs` dice que queda libre.
+#[test]
+fn upload_bigger_than_the_free_disk_space_gets_no_space_before_ready() {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.max_size = u64::MAX;
+    let srv = start(config);
+    let free = problema5::servidor::almacen::free_space(store.path()).unwrap();
+    let size = free + (1 << 40);
+    let mut c = LineClient::connect(srv.addr);
+    c.send(&format!("UPLOAD enorme.bin {size} -"));
+    let reply = c.line();
+    assert!(
+        reply.starts_with(&format!(
+            "ERROR NO_SPACE no hay espacio en el disco del servidor: la subida necesita {size} bytes y quedan "
+        )),
+        "{reply}"
+    );
+    // La conexión sigue sincronizada: no se envió ningún cuerpo.
+    c.send("UPLOAD poco.bin 4 -");
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(b"hola");
+    c.send(&format!("SHA256 {}", sha_hex(b"hola")));
+    assert_eq!(c.line(), format!("STORED poco.bin 4 {}", sha_hex(b"hola")));
+    assert_eq!(dir_names(store.path()), ["poco.bin"]);
+}
+
+#[test]
+fn min_free_keeps_that_much_disk_free() {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.min_free = u64::MAX;
+    let srv = start(config);
+    let mut c = LineClient::connect(srv.addr);
+    c.send(&format!("UPLOAD a.bin 4 {}", sha_hex(b"hola")));
+    assert_eq!(
+        c.line(),
+        "ERROR NO_SPACE no hay espacio en el disco del servidor: la subida necesita 4 bytes y quedan 0 libres"
+    );
+    assert!(dir_names(store.path()).is_empty());
+}
+
+/// Un sistema de ficheros `tmpfs` pequeño y propio, para llenarlo de verdad. Montarlo exige
+/// ser root: si no se puede, la prueba lo dice y se salta. Se desmonta al soltarlo.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !mounted {
+            eprintln!("AVISO: no se pudo montar un tmpfs (hace falta ser root); se salta la prueba de disco lleno");
+            return None;
+        }
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // `-l`: aunque algo siga abierto dentro, el punto de montaje se suelta ya.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Issue 16, punto 6: si el disco se llena a mitad de una subida (`ENOSPC`), el servidor lo
+/// dice enseguida (`ERROR NO_SPACE`, sin esperar al resto del cuerpo), cierra y no deja
+/// ningún fichero a medio escribir, ni temporal ni parcial.
+#[test]
+fn disk_filling_up_mid_upload_gets_no_space_at_once_and_leaves_nothing() {
+    let Some(disk) = SmallDisk::mount("4m") else {
+        return;
+    };
+    let store = disk.path().join("almacen");
+    let srv = server(&store);
+    let size = 3 << 20;
+    let data = random_bytes(size);
+    let mut c = LineClient::connect(srv.addr);
+    c.send(&format!("UPLOAD lleno.bin {size} {}", sha_hex(&data)));
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(&data[..3 << 19]);
+    // El servidor escribe de MiB en MiB: esperamos a que el primero esté en el disco.
+    let temp_len = || {
+        fs::read_dir(&store)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".subida-"))
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert!(wait_until(tests::IO_TIMEOUT, || temp_len() >= 1 << 20));
+    // Otro programa llena el disco.
+    let mut filler = fs::File::create(disk.path().join("relleno")).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while filler.write_all(&block).is_ok() {}
+    // Un MiB más (no todo el cuerpo: falta medio MiB) completa la siguiente escritura.
+    let _ = c.stream.write_all(&data[3 << 19..5 << 19]);
+    let reply = c.line();
+    assert_eq!(
+        reply,
+        "ERROR NO_SPACE el disco del servidor se llenó a mitad de la subida; no se guardó nada"
+    );
+    c.expect_closed();
+    assert!(wait_until(tests::IO_TIMEOUT, || dir_names(&store).is_empty()));
+    drop(srv);
+}
+
+/// Issue 16, punto 6: con `--continue`, un parcial local más largo que el fichero remoto
+/// (de otra versión) se descarta y se descarga desde 0, en vez de pedir un offset imposible
+/// en cada intento (`BAD_OFFSET` para siempre).
+#[test]
+fn continue_with_a_partial_longer_than_the_remote_file_starts_over() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::write(store.path().join("a.txt"), b"hola mundo\n").unwrap();
+    let srv = server(store.path());
+    let dest = local.path().join("a.txt");
+    fs::write(partial_path(&dest), vec![b'x'; 100]).unwrap();
+    let t = client(srv.addr)
+        .download("a.txt", &dest, true, &mut NoProgress)
+        .unwrap();
+    assert_eq!(t.discarded_partial, Some(100));
+    assert_eq!(t.resumed_from, 0);
+    assert_eq!(fs::read(&dest).unwrap(), b"hola mundo\n");
+    assert_eq!(dir_names(local.path()), ["a.txt"]);
+}

@@ -55,11 +55,11 @@ fn run(args: &Args) -> anyhow::Result<()> {
         )?;
         return Ok(());
     }
-    let stream = args.client.connect(DEFAULT_PORT, "problema2")?;
+    let connect = || Ok(args.client.connect(DEFAULT_PORT, "problema2")?);
     if terminal {
-        cliente::interactive(&stream, stdin.lock(), io::stdout().lock())?;
+        cliente::interactive(connect, stdin.lock(), io::stdout().lock())?;
     } else {
-        cliente::stream_tcp(&stream, io::stdin(), io::stdout().lock())?;
+        cliente::stream_stdio(&connect()?)?;
     }
     Ok(())
 }

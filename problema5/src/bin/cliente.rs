@@ -123,6 +123,12 @@ fn run(args: Args) -> anyhow::Result<()> {
             let dest = output.unwrap_or_else(|| PathBuf::from(&name));
             let mut bar = Bar::if_terminal(format!("descargando {name}"));
             let t = client.download(&name, &dest, resume, bar.as_mut())?;
+            if let Some(bytes) = t.discarded_partial {
+                eprintln!(
+                    "aviso: el parcial local ({}) era más largo que el fichero remoto; se descartó y se descargó desde el principio",
+                    format_bytes(bytes)
+                );
+            }
             println!(
                 "descargado {} en {} ({}, SHA-256 {}){}",
                 t.name,

@@ -27,6 +27,10 @@ struct Args {
     /// Cuota total del directorio (bytes; admite sufijos K, M, G, T); sin cuota si se omite
     #[arg(long, value_parser = parse_byte_size)]
     quota: Option<u64>,
+    /// Espacio que se deja siempre libre en el disco (bytes; admite sufijos K, M, G, T): una
+    /// subida que lo invadiría se rechaza con NO_SPACE antes de empezar
+    #[arg(long, value_parser = parse_byte_size, default_value_t = 0)]
+    min_free: u64,
     /// Segundos de espera a la siguiente orden antes de cerrar la conexión
     #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
     idle_timeout: u64,
@@ -54,6 +58,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         dir: args.dir,
         max_size: args.max_size,
         quota: args.quota,
+        min_free: args.min_free,
         max_connections: args.server.max_connections,
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         io_timeout: Duration::from_secs(args.io_timeout.max(1)),

@@ -15,6 +15,11 @@
 //!   escriben en el mismo fichero.
 //! - La cuota (opcional) cuenta los ficheros visibles, los parciales y el tamaño completo de
 //!   cada subida en curso; la comprobación y la reserva se hacen bajo el mismo cerrojo.
+//! - Antes de aceptar una subida se mira el espacio libre del disco (`statvfs`), dejando
+//!   `min_free` bytes sin tocar: si no cabe, `NO_SPACE` antes de `READY`. El disco puede
+//!   llenarse igualmente a mitad (otra subida, otro programa): entonces `ENOSPC` se convierte
+//!   en [`StoreError::DiskFull`], la subida se descarta entera y no queda ningún fichero a
+//!   medio escribir.
 //! - Los SHA-256 se guardan en memoria y en disco (`.sha256-NOMBRE`, módulo `resumenes`),
 //!   indexados por nombre, tamaño, inodo y fechas de modificación y de cambio: `LIST` y
 //!   `DOWNLOAD` no releen un fichero que ya conocen, ni siquiera tras reiniciar el servidor, y
@@ -29,6 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::lock;
+use nix::errno::Errno;
+use nix::sys::statvfs::statvfs;
 use sha2::{Digest as _, Sha256};
 
 use crate::protocolo::{validate_name, Digest, ErrorCode, ListEntry, BUFFER_SIZE};
@@ -81,7 +88,21 @@ pub enum StoreError {
         /// El calculado.
         actual: Digest,
     },
-    /// Fallo de disco (permisos, disco lleno...).
+    /// No hay sitio en el disco para la subida anunciada (se comprueba antes de `READY`).
+    #[error("no hay espacio en el disco del servidor: la subida necesita {needed} bytes y quedan {free} libres")]
+    NoSpace {
+        /// Bytes que faltan por escribir.
+        needed: u64,
+        /// Bytes libres que se pueden usar (ya descontado `min_free`).
+        free: u64,
+    },
+    /// El disco se llenó (`ENOSPC` o `EDQUOT`) mientras se escribía.
+    #[error("el disco se llenó al escribir {path}")]
+    DiskFull {
+        /// El fichero que se estaba escribiendo.
+        path: PathBuf,
+    },
+    /// Fallo de disco (permisos, E/S...).
     #[error("error de disco en {path}: {source}")]
     Io {
         /// El fichero o directorio implicado.
@@ -100,6 +121,7 @@ impl StoreError {
             StoreError::TooLarge { .. } => ErrorCode::TooLarge,
             StoreError::Quota { .. } => ErrorCode::Quota,
             StoreError::Checksum { .. } => ErrorCode::Checksum,
+            StoreError::NoSpace { .. } | StoreError::DiskFull { .. } => ErrorCode::NoSpace,
             StoreError::Io { .. } => ErrorCode::Internal,
         }
     }
@@ -108,16 +130,41 @@ impl StoreError {
     pub fn client_message(&self) -> String {
         match self {
             StoreError::Io { .. } => "error interno del servidor al acceder al disco".into(),
+            StoreError::DiskFull { .. } => {
+                "el disco del servidor se llenó a mitad de la subida; no se guardó nada".into()
+            }
             other => other.to_string(),
         }
     }
 }
 
+/// Convierte un error de E/S sobre `path` en un [`StoreError`]: disco lleno o cuota del
+/// sistema agotada son [`StoreError::DiskFull`]; lo demás, [`StoreError::Io`].
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        let full = [Errno::ENOSPC, Errno::EDQUOT].map(|e| Some(e as i32));
+        if full.contains(&source.raw_os_error()) {
+            return StoreError::DiskFull {
+                path: path.to_path_buf(),
+            };
+        }
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
+}
+
+/// Bytes libres para un usuario sin privilegios en el sistema de ficheros de `dir`
+/// (`f_bavail * f_frsize`, lo que muestra `df`).
+///
+/// # Errores
+/// El de `statvfs(2)`.
+// En 64 bits los dos campos ya son `u64`; en 32 bits son `u32`: la conversión no sobra.
+#[allow(clippy::useless_conversion)]
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let stats = statvfs(dir).map_err(io::Error::from)?;
+    Ok(u64::from(stats.blocks_available()).saturating_mul(u64::from(stats.fragment_size())))
 }
 
 /// Crea el fichero temporal de una subida (nunca uno que ya exista).
@@ -165,6 +212,7 @@ struct Inner {
     dir: PathBuf,
     max_size: u64,
     quota: Option<u64>,
+    min_free: u64,
     state: Mutex<State>,
     next_id: AtomicU64,
 }
@@ -182,12 +230,27 @@ impl Store {
     /// # Errores
     /// [`StoreError::Io`] si no se puede crear o leer el directorio.
     pub fn open(dir: &Path, max_size: u64, quota: Option<u64>) -> Result<Self, StoreError> {
+        Self::open_keeping_free(dir, max_size, quota, 0)
+    }
+
+    /// Como [`Store::open`], dejando siempre `min_free` bytes libres en el disco: una subida
+    /// que los invadiría se rechaza con `NO_SPACE` antes de `READY`.
+    ///
+    /// # Errores
+    /// Los de [`Store::open`].
+    pub fn open_keeping_free(
+        dir: &Path,
+        max_size: u64,
+        quota: Option<u64>,
+        min_free: u64,
+    ) -> Result<Self, StoreError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let store = Store {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 max_size,
                 quota,
+                min_free,
                 state: Mutex::new(State::default()),
                 next_id: AtomicU64::new(1),
             }),
@@ -327,7 +390,7 @@ impl Store {
             0
         };
         let mut upload = Upload::new(self.clone(), id, name, size, Some(sha256), temp, file, held);
-        self.reserve(id, size)?;
+        self.reserve(id, size, held)?;
         if claimed {
             let start = resume.unwrap_or(0).min(held).min(size);
             upload.rehash_prefix(start)?;
@@ -346,13 +409,23 @@ impl Store {
         let (id, temp) = self.new_temp(size)?;
         let file = create_temp(&temp)?;
         let upload = Upload::new(self.clone(), id, name, size, None, temp, file, 0);
-        self.reserve(id, size)?;
+        self.reserve(id, size, 0)?;
         Ok(upload)
     }
 
-    /// Comprueba la cuota y reserva `size` bytes para la subida `id`, todo bajo el cerrojo.
-    fn reserve(&self, id: u64, size: u64) -> Result<(), StoreError> {
+    /// Comprueba la cuota y el disco, y reserva `size` bytes para la subida `id`, todo bajo el
+    /// cerrojo. `held` son los bytes que ya están en el temporal (una reanudación): el disco
+    /// solo tiene que tener sitio para el resto.
+    fn reserve(&self, id: u64, size: u64, held: u64) -> Result<(), StoreError> {
         let mut state = lock(&self.inner.state);
+        let needed = size.saturating_sub(held);
+        let dir = &self.inner.dir;
+        let free = free_space(dir)
+            .map_err(io_err(dir))?
+            .saturating_sub(self.inner.min_free);
+        if needed > free {
+            return Err(StoreError::NoSpace { needed, free });
+        }
         if let Some(quota) = self.inner.quota {
             let on_disk = self.usage(true)?;
             let reserved: u64 = state.reserved.values().sum();

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::conn::{linger_close, Linger};
 use common::line::{discard_line, read_line, LineError};
 use common::{serve, ServeConfig, Shutdown};
 
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     pub max_size: u64,
     /// Cuota total del directorio en bytes (`None`: sin cuota).
     pub quota: Option<u64>,
+    /// Bytes que se dejan siempre libres en el disco: una subida que los invadiría recibe
+    /// `NO_SPACE` antes de `READY` (0: se puede llenar el disco).
+    pub min_free: u64,
     /// Conexiones simultáneas como máximo.
     pub max_connections: usize,
     /// Espera máxima a la siguiente orden.
@@ -67,6 +71,7 @@ impl ServerConfig {
             dir: dir.into(),
             max_size: DEFAULT_MAX_SIZE,
             quota: None,
+            min_free: 0,
             max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             io_timeout: DEFAULT_IO_TIMEOUT,
@@ -97,7 +102,8 @@ pub fn run(
     config: ServerConfig,
     shutdown: Shutdown,
 ) -> Result<(), ServerError> {
-    let store = Store::open(&config.dir, config.max_size, config.quota)?;
+    let store =
+        Store::open_keeping_free(&config.dir, config.max_size, config.quota, config.min_free)?;
     log::info!(
         "guardando en {} (máximo {} bytes por fichero{})",
         config.dir.display(),
@@ -263,7 +269,7 @@ impl Connection {
     }
 
     fn store_error(&mut self, e: &StoreError) -> Flow {
-        if let StoreError::Io { .. } = e {
+        if let StoreError::Io { .. } | StoreError::DiskFull { .. } = e {
             log::error!("{}: {e}", self.peer);
         }
         self.refuse(e.code(), e.client_message())
@@ -379,7 +385,7 @@ impl Connection {
     fn receive_body(&mut self, mut upload: Upload, name: &str, trailer: bool) -> io::Result<Flow> {
         let mut left = upload.remaining();
         // Si el disco falla, se sigue leyendo (y tirando) el cuerpo para poder contestar con
-        // un error y mantener la conexión sincronizada.
+        // un error y mantener la conexión sincronizada; salvo si está lleno (véase abajo).
         let mut disk_error: Option<StoreError> = None;
         while left > 0 {
             let want = usize::try_from(left.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
@@ -388,8 +394,18 @@ impl Connection {
             // grandes para el hilo del SHA-256.
             let (n, cut) = fill(&mut self.reader, buf.get_mut(..want).unwrap_or_default());
             if n > 0 && disk_error.is_none() {
-                if let Err(e) = upload.write(buf, n) {
-                    disk_error = Some(e);
+                match upload.write(buf, n) {
+                    Ok(()) => {}
+                    // Disco lleno: seguir leyendo el cuerpo no arreglaría nada. Se descarta
+                    // lo escrito, se dice enseguida y se cierra.
+                    Err(e @ StoreError::DiskFull { .. }) => {
+                        upload.discard();
+                        log::error!("{}: {e}; subida de {name} descartada", self.peer);
+                        let _ = self.send(&Reply::error(e.code(), e.client_message()));
+                        linger_close(self.reader.get_ref(), Linger::DEFAULT);
+                        return Ok(Flow::Close);
+                    }
+                    Err(e) => disk_error = Some(e),
                 }
             } else {
                 upload.give_back(buf);

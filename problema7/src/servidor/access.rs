@@ -6,8 +6,12 @@
 //! - [`Credentials`] y [`check_proxy_auth`]: con `--auth USER:PASS`, cada petición debe
 //!   traer `Proxy-Authorization: Basic ...` (RFC 9110 §11.7.1, esquema Basic de RFC 7617).
 //! - [`is_blocked`]: los dominios de `--block` (y sus subdominios) reciben 403.
+//! - [`destination_allowed`]: a qué direcciones puede conectarse el proxy (`--allow-dest`,
+//!   `--deny-dest`; por omisión, solo loopback). Se comprueba con la dirección ya resuelta, así
+//!   un nombre que resuelve a una red interna no se cuela (un proxy sin esta regla es un
+//!   trampolín hacia la red en la que vive: SSRF).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use base64::Engine;
@@ -79,7 +83,9 @@ impl FromStr for Network {
     }
 }
 
-fn canonical(ip: IpAddr) -> IpAddr {
+/// La forma canónica de una dirección: una IPv4 escrita como IPv6 (`::ffff:127.0.0.1`)
+/// vuelve a ser IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -104,6 +110,42 @@ fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
         (Some(x), Some(y)) => x & mask == y & mask,
         _ => false,
     }
+}
+
+/// La dirección a la que de verdad llega una conexión a `addr`: la forma canónica, y la
+/// dirección sin especificar (`0.0.0.0`, `::`), que en Linux conecta con la propia máquina,
+/// como loopback. Así `0.0.0.0:PUERTO` no escapa ni a la detección de bucles ni a la política
+/// de destinos.
+///
+/// ```
+/// use problema7::servidor::access::effective_destination;
+/// let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+/// assert_eq!(effective_destination(a("0.0.0.0:80")), a("127.0.0.1:80"));
+/// assert_eq!(effective_destination(a("[::ffff:10.0.0.1]:80")), a("10.0.0.1:80"));
+/// assert_eq!(effective_destination(a("[::]:80")), a("[::1]:80"));
+/// ```
+pub fn effective_destination(addr: SocketAddr) -> SocketAddr {
+    let ip = match canonical(addr.ip()) {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+/// ¿Puede el proxy conectarse a `ip`? Debe estar en alguna red de `allow` y en ninguna de
+/// `deny` (la prohibición gana).
+///
+/// ```
+/// use problema7::servidor::access::{destination_allowed, Network};
+/// let deny = ["127.0.0.2".parse::<Network>().unwrap()];
+/// let ip = |s: &str| s.parse().unwrap();
+/// assert!(destination_allowed(ip("127.0.0.1"), &Network::loopback(), &deny));
+/// assert!(!destination_allowed(ip("127.0.0.2"), &Network::loopback(), &deny));
+/// assert!(!destination_allowed(ip("192.0.2.1"), &Network::loopback(), &[]));
+/// ```
+pub fn destination_allowed(ip: IpAddr, allow: &[Network], deny: &[Network]) -> bool {
+    is_allowed(ip, allow) && !deny.iter().any(|n| n.contains(ip))
 }
 
 /// ¿Está `ip` en alguna de las redes permitidas?

@@ -20,6 +20,10 @@ pub struct ProxyArgs {
     /// Modo inverso: envía las peticiones normales (GET /ruta) a este servidor HOST:PUERTO
     #[arg(long, value_name = "HOST:PUERTO")]
     pub upstream: Option<String>,
+    /// Modo transparente: atiende GET /ruta de clientes redirigidos por la red (iptables
+    /// REDIRECT) hacia su destino original, o hacia su Host si no fueron redirigidos
+    #[arg(long)]
+    pub transparent: bool,
     /// Puertos permitidos para CONNECT, separados por comas
     #[arg(long, value_delimiter = ',', default_values_t = protocolo::DEFAULT_CONNECT_PORTS.to_vec())]
     pub connect_ports: Vec<u16>,
@@ -32,6 +36,16 @@ pub struct ProxyArgs {
     /// Redes de clientes permitidas (CIDR); se puede repetir. Por omisión, solo loopback
     #[arg(long, value_name = "RED")]
     pub allow: Vec<Network>,
+    /// Redes de destino permitidas (CIDR), tras resolver el nombre; se puede repetir. Por
+    /// omisión, solo loopback: para salir a Internet, --allow-dest 0.0.0.0/0 --allow-dest ::/0
+    #[arg(long, value_name = "RED")]
+    pub allow_dest: Vec<Network>,
+    /// Redes de destino prohibidas (CIDR), ganan a --allow-dest; se puede repetir
+    #[arg(long, value_name = "RED")]
+    pub deny_dest: Vec<Network>,
+    /// Seudónimo del proxy en Via; una petición que ya lo trae es un bucle (508)
+    #[arg(long, value_name = "NOMBRE", default_value = protocolo::VIA_PSEUDONYM)]
+    pub via_name: String,
     /// Cabecera añadida a cada petición reenviada ("Nombre: valor"); se puede repetir
     #[arg(long, value_name = "CABECERA")]
     pub add_header: Vec<AddHeader>,
@@ -73,6 +87,9 @@ pub enum ArgsError {
     /// `--upstream` no es `HOST:PUERTO`.
     #[error("--upstream {0}: use HOST:PUERTO, por ejemplo 127.0.0.1:8004")]
     Upstream(String),
+    /// Dos opciones que no se pueden combinar.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// `--remove-header` no es un nombre de cabecera.
     #[error("--remove-header {0:?}: no es un nombre de cabecera válido")]
     RemoveHeader(String),
@@ -97,12 +114,19 @@ impl ProxyArgs {
             },
             None => None,
         };
+        if self.transparent && self.auth.is_some() {
+            return Err(ArgsError::Conflict(super::TRANSPARENT_WITH_AUTH));
+        }
+        if self.transparent && upstream.is_some() {
+            return Err(ArgsError::Conflict(super::TRANSPARENT_WITH_UPSTREAM));
+        }
         if let Some(bad) = self.remove_header.iter().find(|n| !is_header_name(n)) {
             return Err(ArgsError::RemoveHeader(bad.clone()));
         }
         let defaults = ServerConfig::default();
         Ok(ServerConfig {
             upstream,
+            transparent: self.transparent,
             connect_ports: self.connect_ports.clone(),
             block: self.block.clone(),
             auth: self.auth.clone(),
@@ -111,6 +135,13 @@ impl ProxyArgs {
             } else {
                 self.allow.clone()
             },
+            allow_dest: if self.allow_dest.is_empty() {
+                defaults.allow_dest.clone()
+            } else {
+                self.allow_dest.clone()
+            },
+            deny_dest: self.deny_dest.clone(),
+            via_name: self.via_name.clone(),
             rules: HeaderRules {
                 remove: self.remove_header.clone(),
                 add: self.add_header.clone(),
@@ -154,6 +185,9 @@ mod tests {
         let d = ServerConfig::default();
         assert_eq!(c.connect_ports, [443]);
         assert_eq!(c.allow, d.allow);
+        assert_eq!(c.allow_dest, d.allow_dest);
+        assert!(c.deny_dest.is_empty());
+        assert_eq!(c.via_name, d.via_name);
         assert_eq!(c.limits, d.limits);
         assert_eq!(c.client_timeout, d.client_timeout);
         assert_eq!(c.upstream_timeout, d.upstream_timeout);
@@ -176,6 +210,12 @@ mod tests {
             "ana:x",
             "--allow",
             "10.0.0.0/8",
+            "--allow-dest",
+            "0.0.0.0/0",
+            "--deny-dest",
+            "10.0.0.0/8",
+            "--via-name",
+            "segundo",
             "--add-header",
             "X-A: 1",
             "--remove-header",
@@ -191,6 +231,9 @@ mod tests {
         assert_eq!(c.block, ["a.org"]);
         assert_eq!(c.auth.map(|a| a.user), Some("ana".to_string()));
         assert_eq!(c.allow, vec!["10.0.0.0/8".parse::<Network>().unwrap()]);
+        assert_eq!(c.allow_dest, vec!["0.0.0.0/0".parse::<Network>().unwrap()]);
+        assert_eq!(c.deny_dest, vec!["10.0.0.0/8".parse::<Network>().unwrap()]);
+        assert_eq!(c.via_name, "segundo");
         assert_eq!(c.rules.add.len(), 1);
         assert_eq!(c.rules.remove, ["Cookie"]);
         assert_eq!(c.client_timeout, Duration::from_millis(1));
@@ -207,6 +250,15 @@ mod tests {
             config(&["--remove-header", "con espacio"]).unwrap_err(),
             ArgsError::RemoveHeader("con espacio".into())
         );
+        assert_eq!(
+            config(&["--transparent", "--auth", "ana:x"]).unwrap_err(),
+            ArgsError::Conflict(crate::servidor::TRANSPARENT_WITH_AUTH)
+        );
+        assert_eq!(
+            config(&["--transparent", "--upstream", "127.0.0.1:1"]).unwrap_err(),
+            ArgsError::Conflict(crate::servidor::TRANSPARENT_WITH_UPSTREAM)
+        );
+        assert!(config(&["--transparent"]).unwrap().transparent);
         for bad in [
             &["--auth", "sin-dos-puntos"][..],
             &["--allow", "10.0.0.0/40"],

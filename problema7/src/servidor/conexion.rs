@@ -3,153 +3,43 @@
 //! Orden de las comprobaciones de cada petición (la primera que falla contesta):
 //! 1. cabecera bien formada y dentro de los límites (400, 408, 414, 431, 505);
 //! 2. destino válido (400) y, si es `http://proxy.local/stats`, las estadísticas;
-//! 3. credenciales de `--auth` en las peticiones de proxy (407 con `Proxy-Authenticate`);
-//! 4. host no bloqueado por `--block` (403);
-//! 5. cuerpo bien delimitado: nada de contrabando (400);
-//! 6. `CONNECT` → [`super::tunnel`]; lo demás → [`super::forward`].
+//! 3. la petición no lleva ya nuestro `Via` (si lo lleva, ha dado la vuelta: 508);
+//! 4. credenciales de `--auth` en las peticiones de proxy (407 con `Proxy-Authenticate`);
+//! 5. host no bloqueado por `--block` (403);
+//! 6. `TRACE`/`OPTIONS` con `Max-Forwards: 0`: contesta el propio proxy (RFC 9110 §7.6.2);
+//! 7. cuerpo bien delimitado: nada de contrabando (400);
+//! 8. `CONNECT` → [`super::tunnel`]; lo demás → [`super::forward`], que antes de conectar
+//!    comprueba la política de destinos (403) y que el destino no sea el propio proxy (508).
 //!
 //! La dirección del cliente se comprueba contra `--allow` antes de leer nada (403).
 //! Tras un error generado por el proxy la conexión se cierra: no sabemos dónde empieza la
 //! siguiente petición si el cuerpo de ésta no se leyó.
 
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{Shutdown as NetShutdown, SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
 
-use common::http::{self, HttpError, RequestHead, Target, Version};
+use common::http::{self, HttpError, RequestHead, Target};
 
 use super::access::{check_proxy_auth, is_allowed, is_blocked};
 use super::access_log::AccessRecord;
-use super::pool::UpstreamConn;
+use super::client::{connection_header, now_http_date, Client, Mode, Next, Outcome};
+use super::forward::max_forwards;
+use super::rewrite::via_contains;
 use super::stats::add;
+use super::transparent::{self, host_authority, Destination};
 use super::{forward, tunnel, Proxy};
-use crate::protocolo::{simple_response, Origin, STATS_HOST, STATS_PATH};
-
-/// Tamaño de los buffers de lectura y escritura con el cliente.
-const CLIENT_BUFFER: usize = 16 * 1024;
-
-/// Qué hacer con la conexión tras una petición.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Next {
-    /// Seguir leyendo peticiones.
-    KeepAlive,
-    /// Cerrar la conexión.
-    Close,
-}
-
-/// Cuenta los bytes que pasan por un socket (para el registro y las estadísticas).
-pub(crate) struct Counted {
-    pub(crate) stream: TcpStream,
-    pub(crate) bytes: u64,
-}
-
-impl Read for Counted {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.stream.read(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-impl Write for Counted {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.stream.write(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-/// La conexión al origen que esta conexión de cliente usó la última vez, para la siguiente
-/// petición al mismo origen.
-pub(crate) struct Sticky {
-    pub(crate) key: String,
-    pub(crate) conn: UpstreamConn,
-    pub(crate) last_used: Instant,
-}
-
-/// Todo lo de una conexión de cliente.
-pub(crate) struct Client<'a> {
-    pub(crate) proxy: &'a Proxy,
-    pub(crate) peer: SocketAddr,
-    /// El socket original (para los túneles y para cerrar).
-    pub(crate) stream: TcpStream,
-    pub(crate) reader: BufReader<Counted>,
-    pub(crate) writer: BufWriter<Counted>,
-    pub(crate) upstream: Option<Sticky>,
-    /// El proxy contestó con un error y va a cerrar: hay que hacerlo con cortesía.
-    pub(crate) failed: bool,
-    /// Buffer de copia de cuerpos, reservado una vez por conexión.
-    pub(crate) buf: Vec<u8>,
-}
-
-/// Lo que se anota al terminar una petición.
-pub(crate) struct Outcome {
-    /// El código enviado al cliente (0 si no llegó a enviarse ninguno).
-    pub(crate) status: u16,
-    /// Si la conexión sigue.
-    pub(crate) next: Next,
-    /// Bytes del cliente al destino por un túnel (no pasan por nuestros buffers).
-    pub(crate) tunnel_in: u64,
-    /// Bytes del destino al cliente por un túnel.
-    pub(crate) tunnel_out: u64,
-}
-
-impl Outcome {
-    /// Respuesta enviada; la conexión sigue o se cierra según `next`.
-    pub(crate) fn new(status: u16, next: Next) -> Self {
-        Self {
-            status,
-            next,
-            tunnel_in: 0,
-            tunnel_out: 0,
-        }
-    }
-
-    /// Respuesta enviada (o intentada) y la conexión se cierra.
-    pub(crate) fn close(status: u16) -> Self {
-        Self::new(status, Next::Close)
-    }
-}
-
-impl Client<'_> {
-    /// Bytes recibidos del cliente hasta ahora.
-    pub(crate) fn bytes_in(&self) -> u64 {
-        self.reader.get_ref().bytes
-    }
-
-    /// Bytes enviados al cliente hasta ahora.
-    pub(crate) fn bytes_out(&self) -> u64 {
-        self.writer.get_ref().bytes
-    }
-
-    /// Envía una respuesta generada por el proxy y marca la conexión para cerrarse.
-    pub(crate) fn fail(&mut self, status: u16, extra: &[(&str, &str)], body: &str) -> Outcome {
-        self.failed = true;
-        let bytes = simple_response(status, extra, body, true);
-        let _ = self
-            .writer
-            .write_all(&bytes)
-            .and_then(|()| self.writer.flush());
-        Outcome::close(status)
-    }
-
-    /// Devuelve al almacén común la conexión al origen guardada, si la hay.
-    fn release_upstream(&mut self) {
-        if let Some(sticky) = self.upstream.take() {
-            self.proxy.pool.put(&sticky.key, sticky.conn);
-        }
-    }
-}
+use crate::protocolo::{local_response, Origin, STATS_HOST, STATS_PATH};
 
 /// Atiende una conexión de cliente hasta que se cierre.
 pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
     let _active = proxy.stats.connection();
-    let Some(mut client) = setup(proxy, stream, peer) else {
-        return;
+    let mut client = match Client::new(proxy, stream, peer) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{peer}: no se pudo preparar el socket: {e}");
+            return;
+        }
     };
     log::debug!("{peer}: conexión abierta");
     if !is_allowed(peer.ip(), &proxy.config.allow) {
@@ -162,13 +52,14 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
             &[],
             "este proxy no atiende a su red (véase --allow del servidor)\n",
         );
-        linger_close(&client.stream);
         record_unparsed(&mut client, 403, 0, 0, started);
+        client.close();
         return;
     }
     let mut counted_in = 0;
     let mut counted_out = 0;
     loop {
+        client.start_head();
         let head = match http::read_request_head(&mut client.reader, &proxy.config.limits) {
             Ok(Some(head)) => head,
             Ok(None) => break,
@@ -191,6 +82,7 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
                 break;
             }
         };
+        client.end_head();
         let started = Instant::now();
         add(&proxy.stats.requests, 1);
         let method = head.method.clone();
@@ -216,11 +108,7 @@ pub(crate) fn handle(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
             break;
         }
     }
-    client.release_upstream();
-    if client.failed {
-        linger_close(&client.stream);
-    }
-    let _ = client.stream.shutdown(NetShutdown::Both);
+    client.close();
     log::debug!("{peer}: conexión cerrada");
 }
 
@@ -251,65 +139,6 @@ fn account(client: &mut Client<'_>, counted_in: u64, counted_out: u64) {
     add(&stats.bytes_to_clients, client.bytes_out() - counted_out);
 }
 
-/// Prepara los buffers y los tiempos de espera del socket del cliente.
-fn setup(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) -> Option<Client<'_>> {
-    let timeout = Some(proxy.config.client_timeout.max(Duration::from_millis(1)));
-    let prepared = stream
-        .set_read_timeout(timeout)
-        .and_then(|()| stream.set_write_timeout(timeout))
-        // Sin Nagle: cabecera y cuerpo salen en cuanto los escribimos (las escrituras ya van
-        // agrupadas por el `BufWriter`).
-        .and_then(|()| stream.set_nodelay(true))
-        .and_then(|()| Ok((stream.try_clone()?, stream.try_clone()?)));
-    let (r, w) = match prepared {
-        Ok(pair) => pair,
-        Err(e) => {
-            log::error!("{peer}: no se pudo preparar el socket: {e}");
-            return None;
-        }
-    };
-    Some(Client {
-        proxy,
-        peer,
-        stream,
-        reader: BufReader::with_capacity(
-            CLIENT_BUFFER,
-            Counted {
-                stream: r,
-                bytes: 0,
-            },
-        ),
-        writer: BufWriter::with_capacity(
-            CLIENT_BUFFER,
-            Counted {
-                stream: w,
-                bytes: 0,
-            },
-        ),
-        upstream: None,
-        failed: false,
-        buf: vec![0u8; super::forward::BODY_BUFFER],
-    })
-}
-
-/// Cierra con cortesía tras un error: deja de escribir y lee (y tira) lo que el cliente aún
-/// estuviera enviando durante un momento (como mucho 1 s y 1 MiB). Si se cerrara con datos sin leer en el buffer del
-/// núcleo, se enviaría un RST y el cliente podría perder nuestra respuesta de error.
-pub(crate) fn linger_close(stream: &TcpStream) {
-    let _ = stream.shutdown(NetShutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let deadline = Instant::now() + Duration::from_secs(1);
-    let mut sink = [0u8; 8192];
-    let mut reader = stream;
-    let mut total = 0usize;
-    while Instant::now() < deadline && total < 1024 * 1024 {
-        match reader.read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
-    }
-}
-
 /// Decide qué hacer con una petición ya leída.
 fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
     let proxy = client.proxy;
@@ -330,37 +159,20 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
     if is_stats_request(&head, &target) {
         return serve_stats(client, &head);
     }
-    // ¿A dónde va, y es una petición de proxy (forma absoluta o CONNECT)?
-    let (origin, path, proxied) = match target {
-        Target::Absolute {
-            scheme,
-            host,
-            port,
-            path_and_query,
-        } => {
-            if scheme != "http" {
-                return client.fail(
-                    400,
-                    &[],
-                    "este proxy no habla TLS con el origen: para https:// use CONNECT\n",
-                );
-            }
-            (Origin::new(&host, port), path_and_query, true)
-        }
-        Target::Authority { host, port } => (Origin::new(&host, port), String::new(), true),
-        Target::Origin { .. } | Target::Asterisk => match &proxy.config.upstream {
-            Some(up) => (up.clone(), head.target.clone(), false),
-            None => {
-                return client.fail(
-                    400,
-                    &[],
-                    "esto es un proxy: pida la URL completa (GET http://host/ruta) o arranque \
-                     el servidor con --upstream\n",
-                )
-            }
-        },
+    if via_contains(&head.headers, &proxy.config.via_name) {
+        log::warn!("{peer}: la petición ya pasó por este proxy (Via): bucle evitado");
+        return client.fail(
+            508,
+            &[],
+            "la petición ya pasó por este proxy (cabecera Via): se evita el bucle\n",
+        );
+    }
+    let Route { origin, path, mode } = match route(client, &head, target) {
+        Ok(r) => r,
+        Err(outcome) => return outcome,
     };
-    if proxied {
+    proxy.stats.record_mode(mode);
+    if mode == Mode::Forward {
         if let Some(creds) = &proxy.config.auth {
             let given = head.headers.get("proxy-authorization").map(str::as_bytes);
             if !check_proxy_auth(given, creds) {
@@ -372,14 +184,27 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
                 );
             }
         }
-        if is_blocked(&origin.host, &proxy.config.block) {
-            log::warn!("{peer}: host bloqueado {}: 403", origin.host);
+    }
+    if mode != Mode::Reverse && !proxy.config.block.is_empty() {
+        // En modo transparente cuentan el destino real y el nombre que dio el cliente.
+        let named = match mode {
+            Mode::Transparent => head.headers.get("host").and_then(host_authority),
+            _ => None,
+        };
+        let blocked = std::iter::once(&origin.host)
+            .chain(named.as_ref().map(|n| &n.host))
+            .find(|h| is_blocked(h, &proxy.config.block));
+        if let Some(host) = blocked {
+            log::warn!("{peer}: host bloqueado {host}: 403");
             return client.fail(
                 403,
                 &[],
-                &format!("el acceso a {} está bloqueado en este proxy\n", origin.host),
+                &format!("el acceso a {host} está bloqueado en este proxy\n"),
             );
         }
+    }
+    if max_forwards(&head.method, &head.headers) == Some(0) {
+        return answer_max_forwards(client, &head);
     }
     if head.method == "CONNECT" {
         return tunnel::open(client, &origin);
@@ -392,7 +217,103 @@ fn serve_request(client: &mut Client<'_>, head: RequestHead) -> Outcome {
             return client.fail(status, &[], &format!("petición rechazada: {e}\n"));
         }
     };
-    forward::forward(client, head, &origin, path, kind, proxied)
+    forward::forward(client, head, &origin, path, kind, mode)
+}
+
+/// A dónde va una petición y en qué modo la atiende el proxy.
+struct Route {
+    origin: Origin,
+    /// El destino en forma de origen (`/ruta?consulta`), vacío para `CONNECT`.
+    path: String,
+    mode: Mode,
+}
+
+/// Decide el destino según la forma de la petición: forma absoluta o `CONNECT` → proxy
+/// explícito; forma de origen → el `--upstream` (inverso) o, con `--transparent`, la
+/// dirección original o el `Host`. Una conexión redirigida por el núcleo va siempre a su
+/// dirección original, sea cual sea la forma. Si no hay destino, el cliente ya tiene su 400.
+fn route(client: &mut Client<'_>, head: &RequestHead, target: Target) -> Result<Route, Outcome> {
+    let config = &client.proxy.config;
+    if client.original_dst.is_some()
+        || (config.transparent && matches!(target, Target::Origin { .. } | Target::Asterisk))
+    {
+        let path = match target {
+            Target::Absolute { path_and_query, .. } => path_and_query,
+            Target::Authority { .. } => {
+                return Err(client.fail(
+                    400,
+                    &[],
+                    "CONNECT no tiene sentido en una conexión interceptada por el proxy \
+                     transparente\n",
+                ))
+            }
+            Target::Origin { .. } | Target::Asterisk => head.target.clone(),
+        };
+        let origin = transparent_origin(client, head)?;
+        return Ok(Route {
+            origin,
+            path,
+            mode: Mode::Transparent,
+        });
+    }
+    let (origin, path, mode) = match target {
+        Target::Absolute {
+            scheme,
+            host,
+            port,
+            path_and_query,
+        } => {
+            if scheme != "http" {
+                return Err(client.fail(
+                    400,
+                    &[],
+                    "este proxy no habla TLS con el origen: para https:// use CONNECT\n",
+                ));
+            }
+            (Origin::new(&host, port), path_and_query, Mode::Forward)
+        }
+        Target::Authority { host, port } => {
+            (Origin::new(&host, port), String::new(), Mode::Forward)
+        }
+        Target::Origin { .. } | Target::Asterisk => match &config.upstream {
+            Some(up) => (up.clone(), head.target.clone(), Mode::Reverse),
+            None => {
+                return Err(client.fail(
+                    400,
+                    &[],
+                    "esto es un proxy: pida la URL completa (GET http://host/ruta) o arranque \
+                     el servidor con --upstream o --transparent\n",
+                ))
+            }
+        },
+    };
+    Ok(Route { origin, path, mode })
+}
+
+/// El destino de una petición en modo transparente (véase [`super::transparent`]): la
+/// dirección original de la conexión o, si no fue redirigida, el `Host`.
+fn transparent_origin(client: &mut Client<'_>, head: &RequestHead) -> Result<Origin, Outcome> {
+    let peer = client.peer;
+    match transparent::destination(client.original_dst, head) {
+        Destination::Origin { origin, mismatch } => {
+            if let Some(host) = mismatch {
+                add(&client.proxy.stats.transparent_host_mismatch, 1);
+                log::warn!(
+                    "{peer}: Host {host:?} no coincide con el destino original {origin}: gana \
+                     el destino original"
+                );
+            }
+            Ok(origin)
+        }
+        Destination::Unknown => {
+            log::warn!("{peer}: petición transparente sin un Host válido: 400");
+            Err(client.fail(
+                400,
+                &[],
+                "proxy transparente: la petición necesita una cabecera Host válida\n",
+            ))
+        }
+    }
 }
 
 /// ¿Es `GET http://proxy.local/stats` (o `GET /stats` con `Host: proxy.local`)?
@@ -428,17 +349,60 @@ fn serve_stats(client: &mut Client<'_>, head: &RequestHead) -> Outcome {
     {
         return client.fail(400, &[], "una petición de estadísticas no lleva cuerpo\n");
     }
-    let keep_alive = head.keep_alive();
     let mut body = client.proxy.stats.to_json().to_string();
     body.push('\n');
-    let mut out = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{}\r\n",
-        body.len(),
+    let extra = [("Cache-Control", "no-store")];
+    respond_locally(client, head, "application/json", &extra, body.as_bytes())
+}
+
+/// `TRACE` u `OPTIONS` con `Max-Forwards: 0` (RFC 9110 §7.6.2): el proxy es el destinatario
+/// final. A `TRACE` le devuelve la petición tal como llegó (`message/http`, sin las cabeceras
+/// con secretos, como pide §9.3.8); a `OPTIONS`, los métodos que acepta.
+fn answer_max_forwards(client: &mut Client<'_>, head: &RequestHead) -> Outcome {
+    const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH";
+    if head.method == "TRACE" {
+        let mut echo = head.clone();
+        for secret in ["authorization", "proxy-authorization", "cookie"] {
+            echo.headers.remove(secret);
+        }
+        let mut body = Vec::new();
+        echo.encode(&mut body);
+        respond_locally(client, head, "message/http", &[], &body)
+    } else {
+        respond_locally(
+            client,
+            head,
+            "text/plain; charset=utf-8",
+            &[("Allow", ALLOW)],
+            b"",
+        )
+    }
+}
+
+/// Contesta con una respuesta `200` del propio proxy (estadísticas, `Max-Forwards: 0`). La
+/// conexión sigue si el cliente lo quiere y la petición no traía cuerpo (no lo hemos leído).
+fn respond_locally(
+    client: &mut Client<'_>,
+    head: &RequestHead,
+    content_type: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> Outcome {
+    let keep_alive =
+        head.keep_alive() && matches!(http::request_body_kind(head), Ok(http::BodyKind::None));
+    let date = now_http_date();
+    let mut all = vec![("Date", date.as_str())];
+    all.extend_from_slice(extra);
+    let mut out = local_response(
+        200,
+        content_type,
+        &all,
+        body,
         connection_header(head.version, keep_alive),
-    )
-    .into_bytes();
-    if head.method == "GET" {
-        out.extend_from_slice(body.as_bytes());
+    );
+    if head.method == "HEAD" {
+        // La cabecera de HEAD es la del GET (con su `Content-Length`), sin el cuerpo.
+        out.truncate(out.len() - body.len());
     }
     let next = match client
         .writer
@@ -451,24 +415,18 @@ fn serve_stats(client: &mut Client<'_>, head: &RequestHead) -> Outcome {
     Outcome::new(200, next)
 }
 
-/// La cabecera `Connection` (con su CRLF) que dice al cliente si la conexión sigue, o nada si
-/// es lo que su versión supone por omisión.
-pub(crate) fn connection_header(version: Version, keep_alive: bool) -> &'static str {
-    match (version, keep_alive) {
-        (Version::Http11, true) => "",
-        (Version::Http10, true) => "Connection: keep-alive\r\n",
-        (_, false) => "Connection: close\r\n",
-    }
-}
-
 /// El puerto de estadísticas (`--stats-port`): cualquier `GET` recibe el JSON.
 pub(crate) fn handle_stats_only(proxy: &Proxy, stream: TcpStream, peer: SocketAddr) {
-    let Some(mut client) = setup(proxy, stream, peer) else {
-        return;
+    let mut client = match Client::new(proxy, stream, peer) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{peer}: no se pudo preparar el socket: {e}");
+            return;
+        }
     };
     if !is_allowed(peer.ip(), &proxy.config.allow) {
         client.fail(403, &[], "este proxy no atiende a su red\n");
-        linger_close(&client.stream);
+        client.close();
         return;
     }
     loop {
@@ -477,13 +435,13 @@ pub(crate) fn handle_stats_only(proxy: &Proxy, stream: TcpStream, peer: SocketAd
             Ok(None) | Err(HttpError::Timeout { received: 0 } | HttpError::Io(_)) => break,
             Err(e) => {
                 client.fail(e.status(), &[], &format!("petición no válida: {e}\n"));
-                linger_close(&client.stream);
                 break;
             }
         };
+        client.end_head();
         if serve_stats(&mut client, &head).next == Next::Close {
             break;
         }
     }
-    let _ = client.stream.shutdown(NetShutdown::Both);
+    client.close();
 }

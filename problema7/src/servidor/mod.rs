@@ -5,9 +5,14 @@
 //! decide qué hacer con cada una en `conexion`; el trabajo se reparte en módulos, uno por
 //! tarea:
 //! - [`args`]: las opciones de línea de órdenes y su traducción a [`ServerConfig`].
+//! - `client`: el vocabulario común de una conexión de cliente (la conexión, el resultado
+//!   de cada petición, los tamaños de buffer); no depende de ningún otro módulo del servidor.
+//! - `conexion`: leer cada petición y decidir a qué módulo le toca.
 //! - [`access`]: quién puede usar el proxy (`--allow`, `--auth`) y a dónde (`--block`).
 //! - [`forward`]: reenviar una petición al origen y la respuesta de vuelta, en flujo.
 //! - [`tunnel`]: los túneles `CONNECT`.
+//! - [`transparent`]: el destino de una petición en modo transparente (dirección original
+//!   de una conexión redirigida por el núcleo, o `Host`).
 //! - [`rewrite`]: las cabeceras que se quitan y se añaden al pasar (RFC 9110 §7.6).
 //! - `upstream`: abrir y reutilizar conexiones con el origen (502/504/508 si no se puede).
 //! - [`pool`]: las conexiones al origen en reposo, para reutilizarlas.
@@ -17,11 +22,13 @@
 pub mod access;
 pub mod access_log;
 pub mod args;
+mod client;
 mod conexion;
 pub mod forward;
 pub mod pool;
 pub mod rewrite;
 pub mod stats;
+pub mod transparent;
 pub mod tunnel;
 mod upstream;
 
@@ -37,7 +44,7 @@ use common::{serve, ServeConfig, Shutdown};
 
 use crate::protocolo::{
     simple_response, Origin, DEFAULT_CLIENT_TIMEOUT, DEFAULT_CONNECT_PORTS, DEFAULT_POOL_IDLE,
-    DEFAULT_POOL_PER_ORIGIN, DEFAULT_TUNNEL_IDLE, DEFAULT_UPSTREAM_TIMEOUT,
+    DEFAULT_POOL_PER_ORIGIN, DEFAULT_TUNNEL_IDLE, DEFAULT_UPSTREAM_TIMEOUT, VIA_PSEUDONYM,
 };
 use access::{Credentials, Network};
 use access_log::AccessLog;
@@ -52,6 +59,10 @@ pub struct ServerConfig {
     /// Modo inverso: las peticiones en forma de origen (`GET /x`) van siempre a este backend.
     /// Sin él, el proxy solo acepta la forma absoluta (`GET http://host/x`) y `CONNECT`.
     pub upstream: Option<Origin>,
+    /// Modo transparente: las peticiones en forma de origen van a la dirección original de la
+    /// conexión (si el núcleo la redirigió) o a su `Host`. Incompatible con `auth` y
+    /// `upstream`.
+    pub transparent: bool,
     /// Puertos a los que se permite `CONNECT`.
     pub connect_ports: Vec<u16>,
     /// Dominios bloqueados (con sus subdominios): 403.
@@ -60,6 +71,14 @@ pub struct ServerConfig {
     pub auth: Option<Credentials>,
     /// Redes cuyos clientes reciben servicio; los demás, 403.
     pub allow: Vec<Network>,
+    /// Redes de destino permitidas (`--allow-dest`), comprobadas tras resolver el nombre; por
+    /// omisión, solo loopback.
+    pub allow_dest: Vec<Network>,
+    /// Redes de destino prohibidas (`--deny-dest`): ganan a `allow_dest`.
+    pub deny_dest: Vec<Network>,
+    /// El seudónimo de este proxy en `Via` (`--via-name`), y con el que reconoce una petición
+    /// que ya pasó por él (bucle: 508). Dos instancias encadenadas necesitan nombres distintos.
+    pub via_name: String,
     /// Reglas `--remove-header` / `--add-header` para las peticiones reenviadas.
     pub rules: HeaderRules,
     /// Tope de conexiones de clientes simultáneas.
@@ -86,10 +105,14 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             upstream: None,
+            transparent: false,
             connect_ports: DEFAULT_CONNECT_PORTS.to_vec(),
             block: Vec::new(),
             auth: None,
             allow: Network::loopback(),
+            allow_dest: Network::loopback(),
+            deny_dest: Vec::new(),
+            via_name: VIA_PSEUDONYM.to_string(),
             rules: HeaderRules::default(),
             max_connections: common::cli::DEFAULT_MAX_CONNECTIONS,
             limits: Limits::default(),
@@ -118,10 +141,22 @@ pub enum ServerError {
         /// El motivo.
         source: io::Error,
     },
+    /// Una combinación de opciones que no tiene sentido.
+    #[error("configuración no válida: {0}")]
+    Config(&'static str),
     /// No se pudo crear el hilo del puerto de estadísticas.
     #[error("no se pudo crear el hilo de estadísticas: {0}")]
     Thread(io::Error),
 }
+
+/// Por qué `--transparent` no admite `--auth`.
+pub const TRANSPARENT_WITH_AUTH: &str = "--transparent no admite --auth: un cliente \
+    interceptado no sabe que hay un proxy y nunca contestará a un 407 con credenciales; \
+    limite quién lo usa con --allow";
+
+/// Por qué `--transparent` no admite `--upstream`.
+pub const TRANSPARENT_WITH_UPSTREAM: &str = "--transparent y --upstream se excluyen: los dos \
+    deciden a dónde van las peticiones en forma de origen (GET /ruta)";
 
 /// El estado compartido por todas las conexiones: configuración, contadores, conexiones al
 /// origen en reposo y registro de accesos.
@@ -157,6 +192,12 @@ pub fn run_with_stats(
     config: ServerConfig,
     shutdown: Shutdown,
 ) -> Result<(), ServerError> {
+    if config.transparent && config.auth.is_some() {
+        return Err(ServerError::Config(TRANSPARENT_WITH_AUTH));
+    }
+    if config.transparent && config.upstream.is_some() {
+        return Err(ServerError::Config(TRANSPARENT_WITH_UPSTREAM));
+    }
     let log = match &config.access_log {
         Some(path) => AccessLog::to_file(path).map_err(|source| ServerError::AccessLog {
             path: path.clone(),

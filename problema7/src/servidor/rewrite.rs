@@ -17,8 +17,6 @@ use std::str::FromStr;
 
 use common::http::Headers;
 
-use crate::protocolo::VIA_PSEUDONYM;
-
 /// Las cabeceras de salto fijas (en minúsculas); además se quitan las que nombre `Connection`.
 pub const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -74,11 +72,31 @@ pub fn strip_hop_by_hop(headers: &mut Headers) {
     });
 }
 
-/// Añade este proxy a `Via` (al final de la lista existente, en una sola cabecera), con la
-/// versión del mensaje recibido (`1.0` o `1.1`).
-pub fn add_via(headers: &mut Headers, received_version: &str) {
-    let me = format!("{received_version} {VIA_PSEUDONYM}");
+/// Añade este proxy, con el seudónimo `name`, a `Via` (al final de la lista existente, en una
+/// sola cabecera), con la versión del mensaje recibido (`1.0` o `1.1`).
+pub fn add_via(headers: &mut Headers, received_version: &str, name: &str) {
+    let me = format!("{received_version} {name}");
     append_list(headers, "Via", &me);
+}
+
+/// ¿Ya pasó el mensaje por el proxy llamado `name`? Cada elemento de `Via` es
+/// `protocolo receptor [comentario]` (RFC 9110 §7.6.3); si un receptor es `name`, la petición
+/// ha dado la vuelta: reenviarla otra vez sería un bucle.
+///
+/// ```
+/// use common::http::Headers;
+/// use problema7::servidor::rewrite::via_contains;
+/// let mut h = Headers::new();
+/// h.push("Via", "1.0 otro, 1.1 Taller-Proxy (comentario)");
+/// assert!(via_contains(&h, "taller-proxy"));
+/// assert!(!via_contains(&h, "otro-proxy"));
+/// ```
+pub fn via_contains(headers: &Headers, name: &str) -> bool {
+    headers
+        .get_all("via")
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.split_whitespace().nth(1))
+        .any(|received_by| received_by.eq_ignore_ascii_case(name))
 }
 
 /// Añade la dirección del cliente a `X-Forwarded-For`.
@@ -221,7 +239,7 @@ mod tests {
     #[test]
     fn via_and_forwarded_for_are_appended() {
         let mut h = headers(&[("Via", "1.0 otro"), ("X-Forwarded-For", "10.0.0.1")]);
-        add_via(&mut h, "1.1");
+        add_via(&mut h, "1.1", "taller-proxy");
         add_forwarded_for(&mut h, "::ffff:127.0.0.1".parse().unwrap());
         assert_eq!(h.get("via"), Some("1.0 otro, 1.1 taller-proxy"));
         assert_eq!(h.get("x-forwarded-for"), Some("10.0.0.1, 127.0.0.1"));

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::client::Mode;
+
 /// Los contadores del proxy. Se comparte con `Arc<Stats>`.
 #[derive(Debug)]
 pub struct Stats {
@@ -35,6 +37,10 @@ pub struct Stats {
     pub upstream_connects: AtomicU64,
     /// Peticiones enviadas por una conexión al origen reutilizada.
     pub upstream_reused: AtomicU64,
+    /// Peticiones por modo: explícito, inverso y transparente.
+    pub modes: [AtomicU64; 3],
+    /// Peticiones transparentes cuyo `Host` no coincidía con la dirección original.
+    pub transparent_host_mismatch: AtomicU64,
 }
 
 impl Default for Stats {
@@ -52,6 +58,8 @@ impl Default for Stats {
             upstream_errors: AtomicU64::new(0),
             upstream_connects: AtomicU64::new(0),
             upstream_reused: AtomicU64::new(0),
+            modes: Default::default(),
+            transparent_host_mismatch: AtomicU64::new(0),
         }
     }
 }
@@ -70,6 +78,19 @@ impl Stats {
         if let Some(c) = self.status_classes.get(usize::from(status / 100 - 1)) {
             add(c, 1);
         }
+    }
+
+    /// Anota una petición atendida en el modo `mode`.
+    pub(crate) fn record_mode(&self, mode: Mode) {
+        let [forward, reverse, transparent] = &self.modes;
+        add(
+            match mode {
+                Mode::Forward => forward,
+                Mode::Reverse => reverse,
+                Mode::Transparent => transparent,
+            },
+            1,
+        );
     }
 
     /// Marca una conexión de cliente como activa hasta que se suelte el guardián devuelto.
@@ -96,6 +117,7 @@ impl Stats {
     pub fn to_json(&self) -> serde_json::Value {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let [s1, s2, s3, s4, s5] = &self.status_classes;
+        let [forward, reverse, transparent] = &self.modes;
         serde_json::json!({
             "uptime_secs": self.started.elapsed().as_secs(),
             "requests": get(&self.requests),
@@ -111,6 +133,10 @@ impl Stats {
             "upstream_errors": get(&self.upstream_errors),
             "upstream_connects": get(&self.upstream_connects),
             "upstream_reused": get(&self.upstream_reused),
+            "modes": {
+                "forward": get(forward), "reverse": get(reverse), "transparent": get(transparent),
+            },
+            "transparent_host_mismatch": get(&self.transparent_host_mismatch),
         })
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use common::relay::relay;
 
-use super::conexion::{Client, Next, Outcome};
+use super::client::{Client, Next, Outcome};
 use super::upstream::{connect_upstream, fail_upstream};
 use crate::protocolo::Origin;
 

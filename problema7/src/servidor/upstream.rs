@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::net::{describe_io_error, is_timeout};
 
-use super::conexion::{Client, Outcome};
-use super::forward::BODY_BUFFER;
+use super::access::{canonical, destination_allowed, effective_destination};
+use super::client::{Client, Outcome, BODY_BUFFER};
 use super::pool::{is_alive, UpstreamConn};
 use super::stats::add;
 use super::Proxy;
@@ -33,27 +33,18 @@ pub(crate) enum ConnectFailure {
     Refused(io::Error),
     /// El destino es el propio proxy: reenviar crearía un bucle.
     Loop,
+    /// Ninguna de las direcciones del destino está permitida (`--allow-dest`/`--deny-dest`).
+    Denied(SocketAddr),
 }
 
-/// Abre una conexión TCP con `origin` probando cada dirección a la que resuelve, con el
-/// tiempo de espera del origen para conectar, leer y escribir.
+/// Abre una conexión TCP con `origin` probando cada dirección a la que resuelve y que la
+/// política de destinos permite, con el tiempo de espera del origen para conectar, leer y
+/// escribir.
 pub(crate) fn connect_upstream(
     proxy: &Proxy,
     origin: &Origin,
 ) -> Result<TcpStream, ConnectFailure> {
-    let addrs: Vec<SocketAddr> = (origin.host.as_str(), origin.port)
-        .to_socket_addrs()
-        .map_err(ConnectFailure::Resolve)?
-        .collect();
-    if addrs.is_empty() {
-        return Err(ConnectFailure::Resolve(io::Error::new(
-            io::ErrorKind::NotFound,
-            "el nombre no resuelve a ninguna dirección",
-        )));
-    }
-    if addrs.iter().any(|a| is_self(*a, proxy.local)) {
-        return Err(ConnectFailure::Loop);
-    }
+    let addrs = allowed_addresses(proxy, origin)?;
     let timeout = proxy.config.upstream_timeout.max(Duration::from_millis(1));
     let mut last = None;
     for addr in addrs {
@@ -81,10 +72,40 @@ pub(crate) fn connect_upstream(
     })
 }
 
-/// ¿Es `addr` la dirección en la que escucha el propio proxy?
-fn is_self(addr: SocketAddr, local: SocketAddr) -> bool {
+/// Resuelve `origin` y devuelve las direcciones (ya en su forma efectiva) a las que se puede
+/// conectar: ninguna puede ser el propio proxy (bucle) y deben pasar la política de destinos.
+/// Todo se decide antes de intentar ninguna conexión.
+fn allowed_addresses(proxy: &Proxy, origin: &Origin) -> Result<Vec<SocketAddr>, ConnectFailure> {
+    let addrs: Vec<SocketAddr> = (origin.host.as_str(), origin.port)
+        .to_socket_addrs()
+        .map_err(ConnectFailure::Resolve)?
+        .map(effective_destination)
+        .collect();
+    let Some(&first) = addrs.first() else {
+        return Err(ConnectFailure::Resolve(io::Error::new(
+            io::ErrorKind::NotFound,
+            "el nombre no resuelve a ninguna dirección",
+        )));
+    };
+    if addrs.iter().any(|a| is_self(*a, proxy.local)) {
+        return Err(ConnectFailure::Loop);
+    }
+    let config = &proxy.config;
+    let allowed: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| destination_allowed(a.ip(), &config.allow_dest, &config.deny_dest))
+        .collect();
+    if allowed.is_empty() {
+        return Err(ConnectFailure::Denied(first));
+    }
+    Ok(allowed)
+}
+
+/// ¿Es `addr` (en su forma efectiva) la dirección en la que escucha el propio proxy?
+pub(crate) fn is_self(addr: SocketAddr, local: SocketAddr) -> bool {
+    let local_ip = canonical(local.ip());
     addr.port() == local.port()
-        && (addr.ip() == local.ip() || (local.ip().is_unspecified() && addr.ip().is_loopback()))
+        && (addr.ip() == local_ip || (local_ip.is_unspecified() && addr.ip().is_loopback()))
 }
 
 /// Contesta al cliente el fallo de conexión con el origen (502, 504 o 508).
@@ -94,7 +115,9 @@ pub(crate) fn fail_upstream(
     failure: ConnectFailure,
 ) -> Outcome {
     let peer = client.peer;
-    add(&client.proxy.stats.upstream_errors, 1);
+    if !matches!(failure, ConnectFailure::Loop | ConnectFailure::Denied(_)) {
+        add(&client.proxy.stats.upstream_errors, 1);
+    }
     match failure {
         ConnectFailure::Timeout => {
             log::warn!("{peer}: el origen {origin} no contestó a tiempo: 504");
@@ -127,6 +150,21 @@ pub(crate) fn fail_upstream(
                 508,
                 &[],
                 "la petición apunta al propio proxy: se evita el bucle\n",
+            )
+        }
+        ConnectFailure::Denied(addr) => {
+            log::warn!(
+                "{peer}: destino {origin} ({}) fuera de la política de destinos: 403",
+                addr.ip()
+            );
+            client.fail(
+                403,
+                &[],
+                &format!(
+                    "el destino {origin} ({}) no está permitido en este proxy (véase \
+                     --allow-dest y --deny-dest del servidor)\n",
+                    addr.ip()
+                ),
             )
         }
     }

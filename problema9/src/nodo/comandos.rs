@@ -115,10 +115,9 @@ fn wrong_args(name: &str) -> Value {
 
 fn quorum_error(e: QuorumError) -> Value {
     match e {
-        QuorumError::NoQuorum { .. } => {
-            Value::error(format!("NOQUORUM {e}; la operación no se ha confirmado"))
-        }
-        QuorumError::Contention => Value::error(format!("TRYAGAIN {e}")),
+        QuorumError::NoQuorum { .. } => Value::error(format!(
+            "NOQUORUM {e}; la operación no se ha confirmado (una escritura pudo o no surtir efecto)"
+        )),
         QuorumError::Loading => Value::error(format!("LOADING {e}")),
         QuorumError::Wal(_) => Value::error(format!("ERR {e}")),
     }
@@ -157,10 +156,12 @@ pub fn execute(node: &Node, args: &[Vec<u8>], direct: &mut DirectLinks) -> (Valu
         ("AUTH", _) => {
             Value::error("ERR AUTH no está soportado: este servidor no tiene contraseña")
         }
-        ("SET", [key, value]) => match node.coordinate_write(key, Some(value.clone())) {
-            Ok(_) => Value::ok(),
-            Err(e) => quorum_error(e),
-        },
+        ("SET", [key, value]) => {
+            match node.coordinate_write(key, Some(value.clone()), Some(&mut *direct)) {
+                Ok(_) => Value::ok(),
+                Err(e) => quorum_error(e),
+            }
+        }
         ("SET", [_, _, ..]) => Value::error("ERR syntax error (opciones de SET no soportadas)"),
         ("GET", [key]) => match node.coordinate_read(key, Some(&mut *direct)) {
             Ok(Some(entry)) => entry.value.map_or(Value::Null, Value::Bulk),
@@ -170,7 +171,7 @@ pub fn execute(node: &Node, args: &[Vec<u8>], direct: &mut DirectLinks) -> (Valu
         ("DEL", [_, ..]) => {
             let mut removed = 0;
             for key in rest {
-                match node.coordinate_write(key, None) {
+                match node.coordinate_write(key, None, Some(&mut *direct)) {
                     Ok(true) => removed += 1,
                     Ok(false) => {}
                     Err(e) => return (quorum_error(e), false),

@@ -1,27 +1,37 @@
 //! Escrituras y lecturas por mayoría, y lo que un nodo hace cuando un par le pide algo.
 //!
-//! Escritura (`SET`, `DEL`) en el nodo que la recibe (el "coordinador"):
-//! 1. si no ve vivos a suficientes pares para una mayoría, la rechaza sin tocar nada;
-//! 2. crea una versión mayor que su reloj y que la versión que tenga de la clave, la añade a
-//!    su registro y la aplica;
-//! 3. la envía a todos los pares a la vez y espera, como mucho `quorum_timeout`, a que una
-//!    mayoría del clúster (él incluido) la tenga guardada de forma duradera;
-//! 4. si algún par contesta `stale` (tenía una versión mayor de esa clave) y por eso no se
-//!    llega a la mayoría, hace un segundo y último intento con una versión mayor que todas las
-//!    que le contestaron; en ese intento un `stale` también cuenta como confirmación.
+//! Cada clave es un registro replicado con las reglas de ABD (Attiya, Bar-Noy y Dolev), lo
+//! que hace que `SET`, `GET` y `DEL` de una clave sean **linealizables**: todo historial
+//! equivale a un orden secuencial que respeta el tiempo real. El nodo que recibe la orden (el
+//! "coordinador") hace dos fases, cada una con una mayoría del clúster (él incluido):
 //!
-//! Por qué basta: toda escritura W1 confirmada antes de que empiece W2 está en una mayoría, y
-//! dos mayorías comparten al menos un nodo. En el primer intento ese nodo, o acepta la versión
-//! de W2 (luego es mayor que W1), o contesta `stale` con una versión >= W1, y el segundo
-//! intento la supera. Así una escritura confirmada siempre gana a las confirmadas antes de
-//! empezar ella, y con una clave muy disputada (50 clientes escribiendo la misma) nunca hay
-//! más de dos intentos. En el segundo, un par con una versión aún mayor tiene una escritura
-//! concurrente, que puede ganar legítimamente.
+//! - Escritura (`SET`, `DEL`): 1) **consulta**: lee la versión de la clave en una mayoría
+//!   (como una lectura); 2) elige la versión `(máxima leída + 1, id del nodo)` (en realidad
+//!   mayor también que su reloj de Lamport, para que dos escrituras del mismo nodo nunca
+//!   compartan versión) y 3) **escribe**: la guarda en su registro, la envía a todos y espera
+//!   a que una mayoría la tenga guardada (o tenga ya una versión mayor). No hay reintentos
+//!   con otra versión: una escritura tiene una sola versión desde que sale hacia un par.
+//! - Lectura (`GET`, `EXISTS`): lee de una mayoría y se queda con la versión más alta. Si
+//!   todos los que respondieron tienen esa misma versión, una mayoría ya la guarda y se
+//!   responde (el caso normal). Si no, antes de responder la **reescribe** en una mayoría
+//!   (la segunda fase de una escritura, con la misma versión).
 //!
-//! Lectura (`GET`, `EXISTS`): pregunta a los pares que faltan para una mayoría (él incluido;
-//! con 3 nodos, a uno solo, por turnos; a otro si ese falla) y devuelve la versión más alta. Como toda escritura confirmada está en una mayoría y dos
-//! mayorías se cortan, ninguna lectura devuelve algo más viejo que lo ya confirmado. A los que
-//! contestaron con una versión vieja se les envía la nueva ("read repair").
+//! Por qué basta: toda operación terminada deja su versión (o una mayor) en una mayoría, y dos
+//! mayorías comparten al menos un nodo. Así una escritura que empieza después de que otra
+//! terminara (o de que una lectura devolviera su valor) lee una versión al menos tan alta y
+//! elige una mayor; y una lectura nunca devuelve algo más viejo que lo que otra ya devolvió.
+//! El orden de las versiones es el orden lineal.
+//!
+//! Antes (issue 15) la versión salía del reloj local del coordinador y una lectura devolvía
+//! lo que viera sin reescribirlo: un valor leído en un solo nodo (una escritura aún en vuelo)
+//! podía tener versión mayor que la de una escritura posterior hecha en otro nodo que aún no
+//! lo había visto; la posterior se confirmaba y luego el valor viejo volvía (A -> B -> A).
+//! Además, si un par respondía `stale`, la escritura se reintentaba con otra versión mayor
+//! cuando la primera ya podía haberse leído en algún nodo.
+//!
+//! Resultado desconocido: si la segunda fase no reúne una mayoría a tiempo, el cliente recibe
+//! `-NOQUORUM`, pero la versión pudo quedar en algún nodo y acabar propagándose; la escritura
+//! pudo o no surtir efecto. Si falla la consulta, no se ha escrito nada.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,8 +44,6 @@ use super::pares::{Answers, DirectLinks, Op, PeerLink, Reply, WireEntry};
 use super::wal::WalError;
 use super::Node;
 
-/// Intentos de una escritura: el segundo solo si el primero chocó con versiones más nuevas.
-pub const MAX_WRITE_ATTEMPTS: usize = 2;
 /// Entradas por página al ponerse al día.
 pub const PULL_PAGE: usize = 256;
 
@@ -52,9 +60,6 @@ pub enum QuorumError {
         /// El tamaño del clúster.
         cluster: usize,
     },
-    /// Escrituras concurrentes de la misma clave ganaron todas las veces.
-    #[error("demasiadas escrituras concurrentes en la misma clave; reintente")]
-    Contention,
     /// El registro local falló.
     #[error("fallo del registro local: {0}")]
     Wal(#[from] WalError),
@@ -66,6 +71,15 @@ pub enum QuorumError {
 /// Tamaño de una mayoría de `n` nodos.
 pub fn majority(n: usize) -> usize {
     n / 2 + 1
+}
+
+/// Lo que leyó la fase de consulta de una mayoría.
+struct MajorityRead {
+    /// La entrada de versión más alta (o `None` si ninguno tiene la clave).
+    best: Option<Entry>,
+    /// ¿Tenían todos los que respondieron esa misma versión? Entonces ya la guarda una
+    /// mayoría y no hace falta reescribirla.
+    agreed: bool,
 }
 
 impl Node {
@@ -93,17 +107,22 @@ impl Node {
         }
     }
 
-    /// Coordina una escritura (`value = None` es un `DEL`). Devuelve si la clave tenía valor
-    /// antes en alguno de los nodos que confirmaron.
+    /// Coordina una escritura (`value = None` es un `DEL`) en dos fases: consulta de la
+    /// versión más alta en una mayoría y escritura de una versión mayor en una mayoría.
+    /// Devuelve si la clave tenía valor según la consulta (con otra escritura concurrente de
+    /// la misma clave, puede no ser la inmediatamente anterior en el orden lineal).
+    ///
+    /// `direct`: las conexiones propias del hilo para la consulta (véase [`DirectLinks`]).
     ///
     /// # Errores
-    /// [`QuorumError`]: sin mayoría, demasiada contención o fallo del disco. En ningún caso
-    /// la escritura se ha confirmado (aunque puede haber quedado en algunos nodos y acabar
-    /// propagándose: el cliente debe tratarla como "no se sabe").
+    /// [`QuorumError`]: sin mayoría o fallo del disco. Si falla la consulta, no se escribió
+    /// nada; si falla la escritura, pudo quedar en algún nodo y acabar propagándose: el
+    /// cliente debe tratarla como "pudo o no surtir efecto".
     pub fn coordinate_write(
         &self,
         key: &[u8],
         value: Option<Vec<u8>>,
+        direct: Option<&mut DirectLinks>,
     ) -> Result<bool, QuorumError> {
         let (links, cluster, need) = self.quorum_view();
         let reachable = 1 + links.iter().filter(|l| l.try_connect()).count();
@@ -115,90 +134,50 @@ impl Node {
                 cluster,
             });
         }
-        let mut at_least = 0u64;
-        // Se acumula entre intentos: en el segundo, la copia local ya tiene la del primero.
-        let mut had_value = false;
-        for attempt in 1..=MAX_WRITE_ATTEMPTS {
-            // En el último intento ya conocemos la versión de una mayoría: un `stale` solo
-            // puede venir de una escritura concurrente, y cuenta como confirmación.
-            let last = attempt == MAX_WRITE_ATTEMPTS;
-            let version = lock(&self.store).next_version(&self.id, key, at_least);
-            let entry = Entry {
-                value: value.clone(),
-                version: version.clone(),
-            };
-            let (applied, seq) = self.apply_local(key, entry)?;
-            let mut local_stale = None;
-            match applied {
-                Applied::Newer { had_value: h } => had_value |= h,
-                Applied::Same => {}
-                // Otra escritura más nueva se coló en este nodo entre medias.
-                Applied::Older(newer) => local_stale = Some(newer.counter),
-            }
-            let self_ack = usize::from(local_stale.is_none() || last);
-            let call = self.peers.send(
-                &links,
-                &Op::Write {
-                    key: key.to_vec(),
-                    value: value.clone(),
-                    version: version.clone(),
-                },
-            );
-            // El `fsync` local se solapa con el viaje a los pares.
-            if let Some(seq) = seq {
-                self.wal.sync_to(seq)?;
-            }
-            let deadline = Instant::now() + self.config.quorum_timeout;
-            let acks_in =
-                |a: &Answers| self_ack + count_written(a) + if last { count_stale(a) } else { 0 };
-            let answers = call.collector.wait(deadline, |a| {
-                let acks = acks_in(a);
-                let answered = 1 + count_written(a) + count_stale(a);
-                let pending = a.iter().filter(|x| x.is_none()).count();
-                // Basta con la mayoría, o con saber que no llegará, o (primer intento) con
-                // tener ya la versión de una mayoría para reintentar.
-                acks >= need || acks + pending < need || (!last && answered >= need)
-            });
-            let acks = acks_in(&answers);
-            had_value |= answers
-                .iter()
-                .any(|a| matches!(a, Some(Ok(Reply::Written { had_value: true }))));
-            if acks >= need {
-                self.stats.writes.fetch_add(1, Ordering::Relaxed);
-                return Ok(had_value);
-            }
-            let answered = 1 + count_written(&answers) + count_stale(&answers);
-            if last || answered < need {
-                self.stats.refused.fetch_add(1, Ordering::Relaxed);
-                return Err(QuorumError::NoQuorum {
-                    got: acks,
-                    need,
-                    cluster,
-                });
-            }
-            at_least = version
-                .counter
-                .max(stale_max(&answers).unwrap_or(0))
-                .max(local_stale.unwrap_or(0));
-        }
-        self.stats.refused.fetch_add(1, Ordering::Relaxed);
-        Err(QuorumError::Contention)
+        let read = self.read_majority(key, &links, cluster, need, direct)?;
+        let highest = read.best.as_ref().map_or(0, |e| e.version.counter);
+        let had_value = read.best.is_some_and(|e| e.value.is_some());
+        // Mayor que todo lo que tiene una mayoría y que el reloj propio (versión única).
+        let version = lock(&self.store).next_version(&self.id, key, highest);
+        self.store_on_majority(key, Entry { value, version }, &links, cluster, need)?;
+        self.stats.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(had_value)
     }
 
     /// Lee `key` de una mayoría y devuelve la entrada de versión más alta (o `None` si
-    /// ninguno la tiene). Repara a los que tenían una versión vieja.
+    /// ninguno la tiene). Si los que respondieron no coinciden, antes de devolverla la
+    /// reescribe en una mayoría: así ninguna lectura posterior puede ver algo más viejo.
     ///
     /// # Errores
-    /// [`QuorumError::NoQuorum`] si no responde una mayoría.
+    /// [`QuorumError::NoQuorum`] si no responde una mayoría (a la consulta o a la
+    /// reescritura).
     ///
     /// Con `direct`, cuando basta con preguntar a un par (clúster de 3), se le pregunta por
     /// la conexión propia del hilo ([`DirectLinks`]); si falla, se sigue como sin ella.
     pub fn coordinate_read(
         &self,
         key: &[u8],
-        mut direct: Option<&mut DirectLinks>,
+        direct: Option<&mut DirectLinks>,
     ) -> Result<Option<Entry>, QuorumError> {
         let (links, cluster, need) = self.quorum_view();
+        let read = self.read_majority(key, &links, cluster, need, direct)?;
+        if let (Some(best), false) = (&read.best, read.agreed) {
+            self.stats.repairs.fetch_add(1, Ordering::Relaxed);
+            self.store_on_majority(key, best.clone(), &links, cluster, need)?;
+        }
+        self.stats.reads.fetch_add(1, Ordering::Relaxed);
+        Ok(read.best)
+    }
+
+    /// La fase de consulta: la copia local y la de los pares que faltan para una mayoría.
+    fn read_majority(
+        &self,
+        key: &[u8],
+        links: &[Arc<PeerLink>],
+        cluster: usize,
+        need: usize,
+        mut direct: Option<&mut DirectLinks>,
+    ) -> Result<MajorityRead, QuorumError> {
         let local = lock(&self.store).get(key).cloned();
         let deadline = Instant::now() + self.config.quorum_timeout;
         // Solo se pregunta a los pares que faltan para la mayoría (con 3 nodos, a uno), por
@@ -210,7 +189,6 @@ impl Node {
             .collect();
         order.sort_by_key(|l| !l.is_connected());
         let want = need - 1;
-        let mut asked: Vec<Arc<PeerLink>> = Vec::new();
         let mut answers: Answers = Vec::new();
         let mut next = 0;
         while count_entries(&answers) < want && next < order.len() {
@@ -235,14 +213,12 @@ impl Node {
                         answers.push(Some(Err(e)));
                     }
                 }
-                asked.extend(batch);
                 continue;
             }
             let call = self.peers.send(&batch, &op);
             let got = call
                 .collector
                 .wait(batch_deadline, |a| count_entries(a) >= batch.len());
-            asked.extend(batch);
             answers.extend(got);
         }
         let got = 1 + count_entries(&answers);
@@ -250,7 +226,13 @@ impl Node {
             self.stats.refused.fetch_add(1, Ordering::Relaxed);
             return Err(QuorumError::NoQuorum { got, need, cluster });
         }
-        self.stats.reads.fetch_add(1, Ordering::Relaxed);
+        let versions: Vec<Option<&almacen::Version>> = answers
+            .iter()
+            .filter_map(|a| match a {
+                Some(Ok(Reply::Entry { version, .. })) => Some(version.as_ref()),
+                _ => None,
+            })
+            .collect();
         let mut best = local.clone();
         for answer in answers.iter().flatten().flatten() {
             if let Reply::Entry {
@@ -266,52 +248,51 @@ impl Node {
                 }
             }
         }
-        if let Some(best) = &best {
-            self.read_repair(key, best, local.as_ref(), &asked, &answers);
-        }
-        Ok(best)
+        let best_version = best.as_ref().map(|b| &b.version);
+        let agreed = local.as_ref().map(|l| &l.version) == best_version
+            && versions.iter().all(|v| *v == best_version);
+        Ok(MajorityRead { best, agreed })
     }
 
-    /// Envía la versión ganadora a quien respondió con una más vieja, sin esperar respuesta.
-    fn read_repair(
+    /// La fase de escritura: guarda `entry` aquí (con su `fsync`) y en todos los pares, y
+    /// espera a que una mayoría (este nodo incluido) la tenga o tenga ya una versión mayor.
+    ///
+    /// # Errores
+    /// [`QuorumError::NoQuorum`] si no se reúne la mayoría en `quorum_timeout` (la entrada
+    /// puede haber quedado en algunos nodos), o el fallo del registro local.
+    fn store_on_majority(
         &self,
         key: &[u8],
-        best: &Entry,
-        local: Option<&Entry>,
+        entry: Entry,
         links: &[Arc<PeerLink>],
-        answers: &Answers,
-    ) {
-        if local.map_or(true, |l| l.version < best.version) {
-            if let Err(e) = self.apply_local(key, best.clone()) {
-                log::error!("reparación local de una lectura: {e}");
-            }
-            self.stats.repairs.fetch_add(1, Ordering::Relaxed);
+        cluster: usize,
+        need: usize,
+    ) -> Result<(), QuorumError> {
+        let op = Op::Write {
+            key: key.to_vec(),
+            value: entry.value.clone(),
+            version: entry.version.clone(),
+        };
+        // Este nodo siempre cuenta: tras aplicarla tiene esta versión o una mayor.
+        let (_, seq) = self.apply_local(key, entry)?;
+        let call = self.peers.send(links, &op);
+        // El `fsync` local se solapa con el viaje a los pares.
+        if let Some(seq) = seq {
+            self.wal.sync_to(seq)?;
         }
-        let stale: Vec<Arc<PeerLink>> = links
-            .iter()
-            .zip(answers)
-            .filter(|(_, a)| match a {
-                Some(Ok(Reply::Entry { version, .. })) => {
-                    version.as_ref().map_or(true, |v| *v < best.version)
-                }
-                _ => false,
-            })
-            .map(|(l, _)| Arc::clone(l))
-            .collect();
-        if !stale.is_empty() {
-            self.stats
-                .repairs
-                .fetch_add(stale.len() as u64, Ordering::Relaxed);
-            // La `Call` se suelta enseguida: las respuestas se descartan.
-            drop(self.peers.send(
-                &stale,
-                &Op::Write {
-                    key: key.to_vec(),
-                    value: best.value.clone(),
-                    version: best.version.clone(),
-                },
-            ));
+        let deadline = Instant::now() + self.config.quorum_timeout;
+        let answers = call.collector.wait(deadline, |a| {
+            let acks = 1 + count_stored(a);
+            let pending = a.iter().filter(|x| x.is_none()).count();
+            // Basta con la mayoría, o con saber que no llegará.
+            acks >= need || acks + pending < need
+        });
+        let got = 1 + count_stored(&answers);
+        if got < need {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(QuorumError::NoQuorum { got, need, cluster });
         }
+        Ok(())
     }
 
     /// Atiende una petición de un par. Si la respuesta depende de un `fsync` pendiente,
@@ -479,17 +460,12 @@ pub struct BucketDiff {
     pub theirs: u64,
 }
 
-fn count_written(answers: &Answers) -> usize {
+/// Pares que guardaron la entrada o tenían ya una versión mayor (`stale`): en ABD ambos
+/// cuentan, porque el nodo queda con una versión al menos tan alta.
+fn count_stored(answers: &Answers) -> usize {
     answers
         .iter()
-        .filter(|a| matches!(a, Some(Ok(Reply::Written { .. }))))
-        .count()
-}
-
-fn count_stale(answers: &Answers) -> usize {
-    answers
-        .iter()
-        .filter(|a| matches!(a, Some(Ok(Reply::Stale { .. }))))
+        .filter(|a| matches!(a, Some(Ok(Reply::Written { .. } | Reply::Stale { .. }))))
         .count()
 }
 
@@ -498,16 +474,6 @@ fn count_entries(answers: &Answers) -> usize {
         .iter()
         .filter(|a| matches!(a, Some(Ok(Reply::Entry { .. }))))
         .count()
-}
-
-fn stale_max(answers: &Answers) -> Option<u64> {
-    answers
-        .iter()
-        .filter_map(|a| match a {
-            Some(Ok(Reply::Stale { version })) => Some(version.counter),
-            _ => None,
-        })
-        .max()
 }
 
 #[cfg(test)]
