@@ -558,9 +558,7 @@ fn problema6_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema6", p6);
 }
 
-// El plazo total de problema7 (punto 1 del issue 16) llega con la rama `problema7`.
 #[test]
-#[ignore = "problema7: plazo total de la cabecera pendiente de la rama problema7 (issue 16, punto 1)"]
 fn problema7_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema7", p7);
 }
