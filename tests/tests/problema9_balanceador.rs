@@ -878,3 +878,68 @@ fn a_control_line_trickled_byte_by_byte_is_cut_at_its_total_deadline() {
         thread::sleep(IDLE / 2);
     }
 }
+
+#[test]
+fn ping_check_cuts_a_backend_that_trickles_its_reply_at_check_timeout() {
+    // La comprobación entera está acotada por `check_timeout` (issue 16): un servidor que
+    // responde un byte cada plazo/3 no la alarga (con un plazo por lectura tardaría minutos, y
+    // cada ronda espera a todas las comprobaciones, también las de los demás servidores).
+    const CHECK: Duration = Duration::from_millis(300);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_server = std::sync::Arc::clone(&stop);
+    let server = thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut conns = Vec::new();
+        while !stop_server.load(std::sync::atomic::Ordering::Relaxed)
+            && std::time::Instant::now() < deadline
+        {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    let stop_conn = std::sync::Arc::clone(&stop_server);
+                    conns.push(thread::spawn(move || {
+                        // `+` y luego `x` sin fin de línea: 40 bytes como mucho (4 s).
+                        for &b in b"+".iter().chain(std::iter::repeat(&b'x')).take(40) {
+                            if stop_conn.load(std::sync::atomic::Ordering::Relaxed)
+                                || s.write_all(&[b]).is_err()
+                            {
+                                return;
+                            }
+                            thread::sleep(CHECK / 3);
+                        }
+                    }));
+                }
+                Err(_) => thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        for c in conns {
+            let _ = c.join();
+        }
+    });
+    let config = BalancerConfig {
+        backends: vec![addr.clone()],
+        check: CheckKind::Ping,
+        check_interval: Duration::from_millis(30),
+        check_timeout: CHECK,
+        fall: 2,
+        rise: 2,
+        ..BalancerConfig::default()
+    };
+    let lb = start_balancer(config);
+    // Dos fallos de 300 ms (más la espera entre rondas) bastan; con margen para una máquina
+    // cargada, pero muy por debajo de lo que tardaría el goteo (40 bytes, 4 s por intento).
+    let down = wait_until(Duration::from_secs(3), || {
+        lb.row(&addr).is_some_and(|b| b.state == BackendState::Down)
+    });
+    let row = lb.row(&addr);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    server.join().unwrap();
+    assert!(
+        down,
+        "el goteo no se cortó al plazo de la comprobación: {row:?}"
+    );
+    let row = row.unwrap();
+    assert!(row.last_check.contains("a tiempo"), "{row:?}");
+}

@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::conn::DeadlineReader;
 use common::line::read_line;
 use common::net::describe_io_error;
 use common::Shutdown;
@@ -63,12 +64,15 @@ pub fn check(addr: &str, kind: CheckKind, timeout: Duration) -> Result<String, S
     Ok(format!("ok en {ms} ms"))
 }
 
-fn ping(mut stream: TcpStream, timeout: Duration) -> Result<(), String> {
+/// `PING` y su respuesta, todo dentro de `timeout` (un plazo total: un servidor que responde
+/// byte a byte no lo alarga, y cada ronda espera a todas las comprobaciones).
+fn ping(stream: TcpStream, timeout: Duration) -> Result<(), String> {
     let io = |e: std::io::Error| describe_io_error(&e);
-    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    let mut deadline = DeadlineReader::new(&stream);
+    deadline.expire_in(Some(timeout));
     stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    stream.write_all(b"PING\r\n").map_err(io)?;
-    let mut reader = BufReader::new(stream);
+    (&stream).write_all(b"PING\r\n").map_err(io)?;
+    let mut reader = BufReader::new(deadline);
     let mut line = Vec::new();
     match read_line(&mut reader, &mut line, MAX_PING_REPLY) {
         Ok(true) if line.starts_with(b"+PONG") => Ok(()),
