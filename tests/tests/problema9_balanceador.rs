@@ -828,7 +828,7 @@ fn a_control_line_trickled_byte_by_byte_is_cut_at_its_total_deadline() {
     // Slowloris en el puerto de control (issue 16): sus plazas son pocas y un byte cada
     // plazo/3 renovaría un plazo por lectura para siempre. La línea entera debe llegar antes
     // del plazo: se responde con un error JSON y se cierra; el registro sigue atendiendo.
-    const IDLE: Duration = Duration::from_millis(600);
+    const IDLE: Duration = Duration::from_secs(1);
     let mut config = fast(&[]);
     config.control_idle_timeout = IDLE;
     let lb = start_balancer(config);
@@ -875,7 +875,7 @@ fn a_control_line_trickled_byte_by_byte_is_cut_at_its_total_deadline() {
     for _ in 0..4 {
         ctl.send(r#"{"type":"members"}"#);
         assert!(ctl.line().contains("members"));
-        thread::sleep(IDLE / 2);
+        thread::sleep(IDLE / 3);
     }
 }
 

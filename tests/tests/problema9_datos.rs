@@ -924,14 +924,15 @@ fn a_live_client_is_not_cut_by_the_command_deadline() {
     // El plazo total es por orden, no por conexión: órdenes enteras con pausas más cortas que
     // el plazo siguen durante mucho más que él, y una orden partida en varios envíos rápidos
     // (la cola de una orden que llega junto con la anterior) tiene su propio plazo.
-    const IDLE: Duration = Duration::from_millis(600);
+    // Holgado para una máquina cargada: cada pausa deja más de la mitad del plazo libre.
+    const IDLE: Duration = Duration::from_millis(1500);
     let dir = tempfile::tempdir().unwrap();
     let node = node_with_idle(dir.path(), IDLE);
     let mut c = Resp::connect(node.addr);
     let started = std::time::Instant::now();
     let whole = encode_command(&["ECHO", "vivo"]);
     let (first, second) = whole.split_at(7);
-    for _ in 0..8 {
+    for _ in 0..4 {
         // Una orden entera más el principio de la siguiente; el resto, un poco después.
         let mut bytes = encode_command(&["PING"]);
         bytes.extend_from_slice(first);
@@ -943,7 +944,7 @@ fn a_live_client_is_not_cut_by_the_command_deadline() {
         thread::sleep(IDLE / 3);
     }
     assert!(
-        started.elapsed() > IDLE * 3,
+        started.elapsed() > IDLE * 2,
         "la prueba debe durar más que el plazo"
     );
     // Un valor grande (medio MiB) en trozos seguidos también pasa.
