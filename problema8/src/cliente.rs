@@ -27,8 +27,10 @@ pub const MAX_SERVER_LINE: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BotKind {
     /// Una casilla libre al azar.
+    #[value(alias = "aleatorio")]
     Random,
     /// La mejor jugada (minimax): nunca pierde.
+    #[value(alias = "perfecto")]
     Perfect,
 }
 
