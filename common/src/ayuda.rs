@@ -113,14 +113,19 @@ pub fn default_port(arg: Arg, port: u16) -> Arg {
     arg.help(format!("{help} [por omisión: {port}]"))
 }
 
-/// La forma singular o plural de un sustantivo según `n`, con el número delante:
-/// `plural(1, "conexión", "conexiones")` da `1 conexión`; con 0 o más de 1, `3 conexiones`.
-pub fn plural(n: usize, singular: &str, plural: &str) -> String {
-    if n == 1 {
-        format!("{n} {singular}")
+/// Un número con su sustantivo en singular o en plural, para que ningún mensaje diga
+/// `1 conexiones`: `plural(1, "conexión", "conexiones")` da `1 conexión`; con 0 o más de 1,
+/// `3 conexiones`. Sirve para cualquier entero (`usize`, `u32`, `u64`...).
+pub fn plural<N>(n: N, singular: &str, plural: &str) -> String
+where
+    N: Copy + std::fmt::Display + TryInto<u64>,
+{
+    let word = if n.try_into().ok() == Some(1) {
+        singular
     } else {
-        format!("{n} {plural}")
-    }
+        plural
+    };
+    format!("{n} {word}")
 }
 
 /// Escribe en el texto de ayuda de `arg` su valor por omisión y sus valores posibles en

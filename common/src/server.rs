@@ -305,15 +305,20 @@ fn drain(config: &ServeConfig, registry: &Registry, handles: Vec<JoinHandle<()>>
         streams.len()
     };
     log::info!(
-        "[{}] dejamos de aceptar; esperando a {pending} conexiones",
-        config.name
+        "[{}] dejamos de aceptar; esperando a {}",
+        config.name,
+        crate::ayuda::plural(pending, "conexión", "conexiones")
     );
     if !wait_until_empty(registry, config.drain_timeout) {
         let streams = lock(&registry.streams);
         log::warn!(
-            "[{}] {} conexiones no terminaron a tiempo: se cierran",
+            "[{}] {} a tiempo: se cierran",
             config.name,
-            streams.len()
+            crate::ayuda::plural(
+                streams.len(),
+                "conexión no terminó",
+                "conexiones no terminaron"
+            )
         );
         for s in streams.values() {
             let _ = s.shutdown(NetShutdown::Both);

@@ -269,10 +269,20 @@ pub fn run(
         &config.backends,
     );
     log::info!(
-        "balanceador: {} servidores estáticos, reparto {:?}, comprobación {:?} cada {:?}",
-        config.backends.len(),
-        config.strategy,
-        config.check,
+        "balanceador: {}, reparto {}, comprobación {} cada {:?}",
+        common::ayuda::plural(
+            config.backends.len(),
+            "servidor estático",
+            "servidores estáticos"
+        ),
+        match config.strategy {
+            Strategy::RoundRobin => "por turnos",
+            Strategy::LeastConnections => "al de menos conexiones",
+        },
+        match config.check {
+            CheckKind::Tcp => "por conexión TCP",
+            CheckKind::Ping => "por PING",
+        },
         config.check_interval
     );
 

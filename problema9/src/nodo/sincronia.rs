@@ -88,9 +88,9 @@ fn catch_up(node: &Node, shutdown: &Shutdown) {
         }
         if !warned {
             log::warn!(
-                "nodo {}: esperando a {} pares más para ponerse al día",
+                "nodo {}: esperando a {} para ponerse al día",
                 node.id,
-                need - done
+                common::ayuda::plural(need - done, "par más", "pares más")
             );
             warned = true;
         }
