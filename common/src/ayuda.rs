@@ -29,13 +29,16 @@ pub struct Early {
 }
 
 impl Early {
-    /// Escribe el texto donde corresponde y termina el proceso con su código.
+    /// Escribe el texto donde corresponde y termina el proceso con su código. Si la salida ya
+    /// está cerrada (`servidor --help | head -1`) no hay nada más que hacer: se termina igual,
+    /// sin el pánico de `print!`.
     pub fn exit(&self) -> ! {
-        if self.to_stdout {
-            print!("{}", self.text);
+        use std::io::Write;
+        let _ = if self.to_stdout {
+            std::io::stdout().write_all(self.text.as_bytes())
         } else {
-            eprint!("{}", self.text);
-        }
+            std::io::stderr().write_all(self.text.as_bytes())
+        };
         std::process::exit(self.exit_code)
     }
 }

@@ -122,7 +122,7 @@ impl NodeConfig {
 #[derive(clap::Args, Debug, Clone)]
 pub struct NodeArgs {
     /// Id único del nodo en el clúster (por ejemplo n1)
-    #[arg(long, value_name = "NÚMERO")]
+    #[arg(long, value_name = "NOMBRE")]
     pub id: String,
     /// Directorio donde guardar el registro (`wal.log`)
     #[arg(long, value_name = "DIRECTORIO")]
