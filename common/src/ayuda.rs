@@ -249,7 +249,10 @@ fn error_text(e: &clap::Error) -> String {
         ),
         ErrorKind::ArgumentConflict => {
             let prior = context(e, ContextKind::PriorArg);
-            if prior.is_empty() {
+            let subcommand = context(e, ContextKind::InvalidSubcommand);
+            if !subcommand.is_empty() {
+                format!("la orden '{subcommand}' no admite delante '{prior}'")
+            } else if prior.is_empty() || prior == arg {
                 format!("'{arg}' no se puede usar más de una vez")
             } else {
                 format!("'{arg}' no se puede usar junto con '{prior}'")
@@ -346,7 +349,13 @@ fn reason_text(err: &(dyn std::error::Error + 'static)) -> String {
     if err.is::<std::net::AddrParseError>() {
         return "no es una dirección válida".to_string();
     }
-    err.to_string()
+    let text = err.to_string();
+    // Los analizadores de números de `clap` (`value_parser!(u16)`, `.range(1..)`) dicen
+    // `99999 is not in 0..=65535`.
+    match text.split_once(" is not in ") {
+        Some((_, range)) => format!("fuera del intervalo {range}"),
+        None => text,
+    }
 }
 
 #[cfg(test)]
@@ -415,6 +424,18 @@ mod tests {
             "{}",
             early.text
         );
+    }
+
+    #[test]
+    fn clap_range_and_repeat_errors_are_translated() {
+        let early = try_parse_from::<Cli, _>(["prueba", "--port", "99999"]).unwrap_err();
+        assert!(
+            early.text.contains("fuera del intervalo 0..=65535"),
+            "{}",
+            early.text
+        );
+        let early = try_parse_from::<Cli, _>(["prueba", "--port", "1", "--port", "2"]).unwrap_err();
+        assert!(early.text.contains("más de una vez"), "{}", early.text);
     }
 
     #[test]

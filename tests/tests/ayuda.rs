@@ -133,6 +133,7 @@ fn every_help_is_in_spanish_and_says_what_the_program_does() {
                 assert!(help.contains("Muestra esta ayuda"), "{what}:\n{help}");
                 let header = help.lines().next().unwrap_or_default();
                 let long_enough = if path.is_empty() { 30 } else { 5 };
+                // `AYUDA_VER=1 cargo test -p tests --test ayuda -- --nocapture` las muestra todas.
                 if std::env::var_os("AYUDA_VER").is_some() {
                     eprintln!("===== {what}\n{help}");
                 }
@@ -285,4 +286,50 @@ fn problema9_server_without_subcommand_runs_the_demo() {
     let p9 = find("problema9", "servidor");
     (p9.parse)(&["servidor"]).expect("sin orden");
     (p9.parse)(&["servidor", "--port", "0"]).expect("con --port");
+}
+
+/// Los errores de uso más comunes, en cada binario: ni una palabra de `clap` en inglés.
+#[test]
+fn usage_errors_are_in_spanish_with_exit_code_2() {
+    const ENGLISH_WORDS: &[&str] = &[
+        "invalid",
+        "unexpected",
+        "cannot",
+        "required",
+        "is not",
+        "found",
+        "value for",
+    ];
+    let bad: &[&[&str]] = &[
+        &["--port"],
+        &["--port", "x"],
+        &["--port", "99999"],
+        &["--port", "1", "--port", "2"],
+        &["--host=a", "--host=b"],
+        &["--sin-esto"],
+    ];
+    for bin in binaries() {
+        for args in bad {
+            let early = bin.early(args);
+            let what = format!("{} {}", bin.label(), args.join(" "));
+            let text = &early.text;
+            assert_eq!(early.exit_code, USAGE_EXIT_CODE, "{what}:\n{text}");
+            assert!(text.starts_with("error: "), "{what}:\n{text}");
+            for english in ENGLISH.iter().chain(ENGLISH_WORDS) {
+                assert!(
+                    !text.contains(english),
+                    "{what}: sobra {english:?}:\n{text}"
+                );
+            }
+        }
+    }
+    let p8 = find("problema8", "cliente");
+    let text = p8.early(&["--watch", "3", "--bot"]).text;
+    assert!(text.contains("no se puede usar junto con"), "{text}");
+    let p9 = find("problema9", "servidor");
+    let text = p9.early(&["balanceador", "--strategy", "round"]).text;
+    assert!(
+        text.contains("consejo: existe un valor parecido: 'round-robin'"),
+        "{text}"
+    );
 }
