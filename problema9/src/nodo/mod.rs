@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use common::ayuda::plural;
 use common::jsonl::{encode_json_line, read_json_line, JsonLineError};
 use common::net::connectable;
 use common::{serve, ServeConfig, Shutdown};
@@ -277,11 +278,15 @@ pub fn run(
     let peer_addr = connectable(peers_listener.local_addr()?);
     let (wal, store, recovery) = Wal::open(&config.data_dir, config.fsync)?;
     log::info!(
-        "nodo {}: {} registros recuperados de {} ({} claves)",
+        "nodo {}: {} de {} ({})",
         config.id,
-        recovery.records,
+        plural(
+            recovery.records,
+            "registro recuperado",
+            "registros recuperados"
+        ),
         config.data_dir.display(),
-        store.len()
+        plural(store.len(), "clave", "claves")
     );
     let node = Arc::new(Node {
         id: config.id.clone(),
