@@ -425,12 +425,12 @@ impl Backends {
                         log::info!("{} ({}) vuelve a estar arriba", b.id, b.addr);
                     } else {
                         log::warn!(
-                            "{} ({}) caído tras {}: {}; se cortan sus {}",
+                            "{} ({}) caído tras {}: {}; {}",
                             b.id,
                             b.addr,
                             plural(fall, "fallo", "fallos"),
                             b.last_check,
-                            plural(b.sessions.len(), "cliente", "clientes")
+                            plural(b.sessions.len(), "cliente cortado", "clientes cortados")
                         );
                         to_cut = b
                             .sessions
