@@ -2,8 +2,9 @@
 //!
 //! El servidor sirve un directorio (`--dir`) a navegadores, `curl` o `wget`: `GET` y `HEAD`,
 //! conexiones persistentes y *pipelining*, HTTP/1.0, tipos MIME, peticiones condicionales
-//! (304), rangos de bytes (206/416), listados de directorio y errores con una pequeña página
-//! HTML. Nada fuera de `--dir` es accesible.
+//! (304/412), rangos de bytes (206, también `multipart/byteranges`, y 416), listados de
+//! directorio y errores con una pequeña página HTML. Nada fuera de `--dir` es accesible, y los
+//! ficheros ocultos (`.git/`) tampoco salvo con `--hidden`.
 //!
 //! ```text
 //! cliente -> servidor:  GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n

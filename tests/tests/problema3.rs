@@ -332,6 +332,30 @@ fn a_flooding_client_is_warned_and_then_disconnected() {
     assert_eq!(bea.line(), "ana ha abandonado el Chat.");
 }
 
+// `/quit` se atiende siempre: desde que problema3 lee por `common::conn` (e45dd7f) el
+// límite de ritmo contaba también `/quit`, y con el cubo vacío la despedida recibía
+// `ERROR vas demasiado rápido` y la conexión seguía abierta (lo encontró `comprobar`).
+#[test]
+fn quit_is_served_even_when_the_rate_limit_is_exhausted() {
+    let server = start_with(ServerConfig {
+        rate_per_sec: 0.001,
+        rate_burst: 1,
+        flood_strikes: 50,
+        ..ServerConfig::default()
+    });
+    let mut c = join_all(server.addr, &["ana", "bea"]);
+    let mut bea = c.pop().unwrap();
+    let mut ana = c.pop().unwrap();
+    ana.send("hola");
+    assert_eq!(bea.line(), "ana: hola");
+    ana.send("de más");
+    assert!(ana.line().starts_with("ERROR vas demasiado rápido"));
+    ana.send("/quit");
+    assert_eq!(ana.line(), "¡Hasta pronto!");
+    assert_eq!(ana.try_line(), None, "tras la despedida se cierra");
+    assert_eq!(bea.line(), "ana ha abandonado el Chat.");
+}
+
 #[test]
 fn a_client_that_never_reads_does_not_delay_the_others_and_is_eventually_dropped() {
     let server = start_with(ServerConfig {

@@ -13,7 +13,7 @@ use super::message::{Ending, MessageError, MessageReader, MessageRule};
 use crate::rate::TokenBucket;
 
 /// El límite de ritmo de una sesión.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct RateRule {
     /// Mensajes por segundo sostenidos.
     pub per_sec: f64,
@@ -21,6 +21,15 @@ pub struct RateRule {
     pub burst: u32,
     /// Mensajes rechazados seguidos tras los que se expulsa (`None`: nunca, solo se avisa).
     pub strikes: Option<u32>,
+    /// Mensajes que no gastan ritmo, según sus bytes: en el chat, `/quit` (despedirse se
+    /// atiende siempre, también en plena inundación). [`RateRule::NOTHING_EXEMPT`] si todos
+    /// cuentan.
+    pub exempt: fn(&[u8]) -> bool,
+}
+
+impl RateRule {
+    /// Para [`RateRule::exempt`]: todo mensaje gasta ritmo.
+    pub const NOTHING_EXEMPT: fn(&[u8]) -> bool = |_| false;
 }
 
 /// Lo que pasó en una vuelta de la sesión.
@@ -158,7 +167,8 @@ impl<S: TimedSource> LineSession<S> {
             if self.skip_blank && self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            if let Some((rule, bucket)) = &mut self.rate {
+            if let Some((rule, bucket)) = self.rate.as_mut().filter(|(r, _)| !(r.exempt)(&self.buf))
+            {
                 if !bucket.try_take(Instant::now()) {
                     self.strikes = self.strikes.saturating_add(1);
                     if rule.strikes.is_some_and(|max| self.strikes >= max) {
@@ -225,6 +235,7 @@ mod tests {
             per_sec: 0.001,
             burst: 2,
             strikes: Some(2),
+            exempt: RateRule::NOTHING_EXEMPT,
         }));
         assert_eq!(text(s.next_event()), "1");
         assert_eq!(text(s.next_event()), "2");
@@ -243,11 +254,29 @@ mod tests {
             per_sec: 0.001,
             burst: 1,
             strikes: None,
+            exempt: RateRule::NOTHING_EXEMPT,
         }));
         assert_eq!(text(s.next_event()), "1");
         assert!(matches!(s.next_event(), Event::Rejected(_)));
         assert!(matches!(s.next_event(), Event::Rejected(_)));
         assert!(matches!(s.next_event(), Event::End(EndReason::Closed)));
+    }
+
+    #[test]
+    fn exempt_messages_pass_a_full_rate_limit_and_cost_nothing() {
+        let fake = Fake::new([Step::Bytes(b"1\n2\n/quit\n3\n".to_vec())]);
+        let mut s = session(&fake, 100);
+        s.limit_rate(Some(RateRule {
+            per_sec: 0.001,
+            burst: 1,
+            strikes: Some(5),
+            exempt: |m| m == b"/quit",
+        }));
+        assert_eq!(text(s.next_event()), "1");
+        assert!(matches!(s.next_event(), Event::Rejected(_)));
+        assert_eq!(text(s.next_event()), "/quit");
+        assert!(matches!(s.next_event(), Event::Rejected(_)));
+        assert_eq!(s.strikes(), 2, "la exenta no reinicia los avisos");
     }
 
     #[test]

@@ -64,6 +64,10 @@
 //!   del contrabando de peticiones (*request smuggling*) entre un proxy y un servidor.
 //! - Se ignoran líneas vacías antes de la línea de petición (RFC 9112 §2.2), contadas dentro
 //!   del límite de la línea de petición.
+//! - Versiones: `HTTP/1.0` y `HTTP/1.1`; una `HTTP/1.x` posterior se trata como 1.1 (RFC 9110
+//!   §6.2) y otra versión mayor es un 505. Un destino con `#fragmento` es un 400: el fragmento
+//!   nunca viaja en una petición. [`RequestHead::check_host`] exige además que `Host` tenga la
+//!   forma `host[:puerto]` (RFC 9112 §3.2).
 //! - Nombres de cabecera: `token`; sin espacios antes de los dos puntos (RFC 9112 §5.1);
 //!   sin plegado de líneas (`obs-fold`, §5.2). Valores: texto visible, espacio y tabulador,
 //!   sin los espacios de los extremos; se admite UTF-8 y se rechaza otro byte no ASCII.

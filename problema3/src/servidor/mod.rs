@@ -409,6 +409,8 @@ impl Session<'_> {
             per_sec: config.rate_per_sec,
             burst: config.rate_burst,
             strikes: Some(config.flood_strikes),
+            // `/quit` se atiende siempre, también en plena inundación (el README lo promete).
+            exempt: |m| std::str::from_utf8(m).is_ok_and(|t| protocolo::classify(t) == Input::Quit),
         }));
     }
 

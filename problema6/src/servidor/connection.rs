@@ -164,6 +164,7 @@ impl Connection<'_> {
             per_sec: self.config.rate_per_sec,
             burst: self.config.rate_burst,
             strikes: Some(self.config.flood_strikes.max(1)),
+            exempt: RateRule::NOTHING_EXEMPT,
         }));
         let announce = loop {
             let line = match self.next_line() {

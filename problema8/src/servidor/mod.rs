@@ -183,6 +183,7 @@ fn handle(hub: &Hub, stream: Arc<TcpStream>, peer: SocketAddr, shutdown: &Shutdo
         per_sec: config.rate_limit,
         burst: config.rate_burst,
         strikes: None,
+        exempt: RateRule::NOTHING_EXEMPT,
     }));
     loop {
         // El plazo es total por orden (issue 16): callar cuenta, y un byte cada poco no lo

@@ -383,15 +383,12 @@ fn completo(ch: &mut Checker<'_>) {
         },
     );
     if let Some(mut f) = flooder {
-        ch.known_failure(
+        ch.check(
             Step {
                 name: "/quit justo después de una inundación",
                 sent: &format!("`/quit` desde {flo} nada más recibir el aviso de ritmo"),
                 expected: "`¡Hasta pronto!` y el cierre (el límite de ritmo es para los mensajes que se difunden)",
             },
-            "desde e45dd7f (problema3 lee por common::conn) el límite de ritmo de LineSession cuenta \
-             todas las líneas, también `/quit`: con el cubo vacío, `/quit` recibe `ERROR vas demasiado \
-             rápido` y la conexión sigue; antes salía siempre",
             || {
                 f.send_line("/quit")?;
                 expect_eventually(&mut f, "¡Hasta pronto!")?;
