@@ -1040,6 +1040,18 @@ fn trickle(
     (stop, handle)
 }
 
+/// Gotea `bytes` por `c`, uno cada 100 ms, hasta que el servidor conteste una línea (o cierre);
+/// devuelve esa línea y cuánto tardó desde el primer byte.
+fn trickle_until_reply(c: &mut LineClient, bytes: Vec<u8>) -> (Option<String>, Duration) {
+    let started = std::time::Instant::now();
+    let (stop, writer) = trickle(&c.stream, bytes, Duration::from_millis(100));
+    let reply = c.try_line();
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    (reply, took)
+}
+
 /// Issue 16: una orden que gotea un byte cada `idle_timeout / 3` renovaría para siempre un
 /// plazo por lectura. El plazo de la orden es total: se corta con `ERROR TIMEOUT` y se cierra.
 #[test]
@@ -1055,12 +1067,7 @@ fn a_command_trickling_one_byte_every_third_of_the_timeout_is_cut_with_timeout()
     assert_eq!(c.line(), "FILES 0");
     // 60 bytes sin `\n`, uno cada 100 ms: 6 s si nadie lo corta.
     let line = format!("UPLOAD goteo 5 {}", sha_hex(b"hola\n"));
-    let started = std::time::Instant::now();
-    let (stop, writer) = trickle(&c.stream, line.into_bytes(), Duration::from_millis(100));
-    let reply = c.try_line();
-    let took = started.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    writer.join().unwrap();
+    let (reply, took) = trickle_until_reply(&mut c, line.into_bytes());
     assert_eq!(
         reply.as_deref(),
         Some("ERROR TIMEOUT la orden no llegó entera en 300ms: se cierra la conexión")
@@ -1088,12 +1095,7 @@ fn a_trailer_line_trickling_byte_by_byte_is_cut_and_nothing_is_stored() {
     assert_eq!(c.line(), "READY 0");
     c.send_raw(b"hola\n");
     let trailer = format!("SHA256 {}\n", sha_hex(b"hola\n"));
-    let started = std::time::Instant::now();
-    let (stop, writer) = trickle(&c.stream, trailer.into_bytes(), Duration::from_millis(100));
-    let reply = c.try_line();
-    let took = started.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    writer.join().unwrap();
+    let (reply, took) = trickle_until_reply(&mut c, trailer.into_bytes());
     assert_eq!(
         reply.as_deref(),
         Some("ERROR TIMEOUT la línea SHA256 no llegó entera en 300ms: se cierra la conexión")
