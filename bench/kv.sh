@@ -8,6 +8,9 @@
 #      FSYNC=never bench/kv.sh  (política de fsync de los nodos; por omisión always)
 #      MISMA_SESION=1 bench/kv.sh  (los servidores en la sesión del guion en vez de cada uno
 #                                   en la suya: véase own_session en bench/lib.sh)
+#      CPU=1 bench/kv.sh       (además, la CPU de nuestros 4 procesos por operación, en µs:
+#                                   SET y GET por separado; menos sensible a una máquina
+#                                   cargada que las peticiones por segundo)
 #      SERVIDOR=/ruta/servidor bench/kv.sh  (usa ese binario ya compilado en vez del del árbol:
 #                                   para comparar dos versiones en la misma sesión)
 #
@@ -58,6 +61,7 @@ echo "== arrancando balanceador (:$BAL, control :$CTRL) y 3 nodos (fsync=$FSYNC)
 own_session "$WORK/servidor" balanceador --port "$BAL" --control-port "$CTRL" --check ping \
     --check-interval 500ms >"$WORK/bal.out" 2>"$WORK/bal.err" &
 PIDS+=($!)
+OUR_PIDS=($!)
 for i in 1 2 3; do
     peers=()
     for j in 1 2 3; do
@@ -68,6 +72,7 @@ for i in 1 2 3; do
         --balancer "127.0.0.1:$CTRL" --cluster-size 3 --fsync "$FSYNC" \
         >"$WORK/n$i.out" 2>"$WORK/n$i.err" &
     PIDS+=($!)
+    OUR_PIDS+=($!)
 done
 for i in 1 2 3; do wait_pong $((BASE + 30 + i)); done
 # Los tres registrados y sanos en el balanceador.
@@ -102,6 +107,25 @@ OURS="$(bench "$BAL")"
 THEIRS="$(bench "$REDIS")"
 ours_set=$(rps SET <<<"$OURS"); ours_get=$(rps GET <<<"$OURS")
 redis_set=$(rps SET <<<"$THEIRS"); redis_get=$(rps GET <<<"$THEIRS")
+
+# CPU (usuario + sistema, en tics) de nuestros procesos: balanceador y nodos.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "${OUR_PIDS[@]}"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+if [[ "${CPU:-0}" == "1" ]]; then
+    HZ=$(getconf CLK_TCK)
+    for t in set get; do
+        before=$(cpu_ticks)
+        timeout 600 redis-benchmark -p "$BAL" -t "$t" -n "$N" -c "$CLIENTS" -r 100000 -q >/dev/null 2>&1
+        after=$(cpu_ticks)
+        awk -v t="$t" -v d=$((after - before)) -v hz="$HZ" -v n="$N" \
+            'BEGIN { printf "CPU de problema9 por %s: %.1f µs (balanceador + 3 nodos)\n", toupper(t), d * 1e6 / hz / n }'
+    done
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/d" }'; }
 printf '\n%-44s %12s %12s\n' "" "SET rps" "GET rps"

@@ -351,20 +351,36 @@ fn unlift(events: &mut [Event], call: usize) {
 }
 
 fn violation(key: &str, ops: &[&Operation], best: usize, stuck_at: usize) -> Violation {
-    // Las operaciones que se solapan con la que no se pudo linealizar, y las de los 20 ms
-    // anteriores: ahí está la contradicción.
+    // Las operaciones de los 20 ms de antes y de después de la que no se pudo linealizar
+    // (como mucho 50 a cada lado): la contradicción puede estar con una anterior o con una
+    // posterior.
     let stuck = ops.get(stuck_at);
     let (from, to) = stuck.map_or((0, 0), |s| {
-        (s.invoke.saturating_sub(20_000_000), s.complete)
+        (
+            s.invoke.saturating_sub(20_000_000),
+            s.complete.saturating_add(20_000_000),
+        )
     });
-    let mut around: Vec<Operation> = ops
+    let before = ops
+        .get(..stuck_at)
+        .unwrap_or_default()
         .iter()
-        .filter(|op| op.invoke <= to && (op.pending() || op.complete >= from))
+        .rev()
+        .filter(|op| op.pending() || op.complete >= from)
+        .take(50)
+        .collect::<Vec<_>>();
+    let after = ops
+        .get(stuck_at..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|op| op.invoke <= to)
+        .take(51);
+    let around: Vec<Operation> = before
+        .into_iter()
+        .rev()
+        .chain(after)
         .map(|op| (*op).clone())
         .collect();
-    if around.len() > 60 {
-        around.drain(..around.len() - 60);
-    }
     Violation {
         key: key.to_string(),
         ops: ops.len(),

@@ -557,7 +557,6 @@ fn problema6_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema6", p6);
 }
 
-// El plazo total de la cabecera de problema7 (issue 16, punto 1).
 #[test]
 fn problema7_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema7", p7);

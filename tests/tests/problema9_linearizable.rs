@@ -107,9 +107,9 @@ impl Drop for Burners {
     fn drop(&mut self) {
         for child in &mut self.0 {
             // SIGTERM a `timeout`, que lo reenvía a su `sh`; un SIGKILL dejaría huérfano al
-            // bucle.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
+            // bucle. Con el `kill` interno de `sh`: `/bin/kill` (procps) puede no estar.
+            let _ = Command::new("sh")
+                .args(["-c", &format!("kill -TERM {}", child.id())])
                 .status();
             let _ = child.wait();
         }

@@ -231,6 +231,25 @@ impl Conn {
         }
     }
 
+    /// Un listado: lee hasta la línea de cabecera `PREFIJO<n>SUFIJO` (`FILES 3`, `Salas (3):`)
+    /// y después sus `n` líneas. Devuelve la cabecera y las líneas.
+    pub fn listing(
+        &mut self,
+        prefix: &str,
+        suffix: &str,
+    ) -> Result<(String, Vec<String>), Failure> {
+        let count = |l: &str| -> Option<usize> {
+            l.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok()
+        };
+        let head = self.line_where(&format!("`{prefix}N{suffix}`"), |l| count(l).is_some())?;
+        let n = count(&head).unwrap_or(0);
+        let mut lines = Vec::new();
+        for _ in 0..n.min(100_000) {
+            lines.push(self.line()?);
+        }
+        Ok((head, lines))
+    }
+
     /// Un "mensaje" tolerante: espera el primer byte con el plazo de la conexión y luego lee
     /// hasta un `\n` final, una pausa de [`MESSAGE_PAUSE`] o el cierre. Sirve para servidores
     /// que responden con o sin `\n`.

@@ -119,19 +119,12 @@ pub(super) fn run(ch: &mut Checker<'_>) {
         },
         || {
             let mut c = open(addr, timeout)?;
-            let head = command(&mut c, "LIST")?;
-            let n: usize = head
-                .strip_prefix("FILES ")
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| Failure::new(format!("{head:?}")))?;
-            let mut found = false;
-            for _ in 0..n {
-                let line = c.line()?;
-                let fields: Vec<&str> = line.split(' ').collect();
-                if let [f, size, s, _date] = fields.as_slice() {
-                    found |= *f == file_a && *size == "5" && *s == sha;
-                }
-            }
+            c.send_line("LIST")?;
+            let (head, lines) = c.listing("FILES ", "")?;
+            let found = lines.iter().any(|line| {
+                matches!(line.split(' ').collect::<Vec<_>>().as_slice(),
+                    [f, size, s, _date] if *f == file_a && *size == "5" && *s == sha)
+            });
             if !found {
                 return Err(Failure::new(format!("{head:?} sin {file_a}")));
             }

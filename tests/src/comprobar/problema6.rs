@@ -109,16 +109,8 @@ pub(super) fn run(ch: &mut Checker<'_>) {
         },
         || {
             b.send_line("/rooms")?;
-            let head = b.line_where("`Salas (N):`", |l| l.starts_with("Salas ("))?;
-            let n: usize = head
-                .strip_prefix("Salas (")
-                .and_then(|r| r.strip_suffix("):"))
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| Failure::new(format!("{head:?}")))?;
-            let mut found = false;
-            for _ in 0..n {
-                found |= b.line()? == format!("- {room} (1 usuario)");
-            }
+            let (head, lines) = b.listing("Salas (", "):")?;
+            let found = lines.contains(&format!("- {room} (1 usuario)"));
             if !found {
                 return Err(Failure::new(format!("{head:?} sin `- {room} (1 usuario)`")));
             }

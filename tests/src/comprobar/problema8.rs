@@ -241,16 +241,9 @@ fn completo(ch: &mut Checker<'_>, g: &mut Game) {
         || {
             let mut c = welcome(addr, timeout)?;
             c.send_line("LIST")?;
-            let head = c.line()?;
-            let n: usize = head
-                .strip_prefix("GAMES ")
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| Failure::new(format!("{head:?}")))?;
+            let (head, lines) = c.listing("GAMES ", "")?;
             let want = format!("GAME {id} {bea} {ana} 0 ......... X");
-            let mut found = false;
-            for _ in 0..n {
-                found |= c.line()? == want;
-            }
+            let found = lines.contains(&want);
             if !found {
                 return Err(Failure::new(format!("{head:?} sin `{want}`")));
             }
@@ -278,15 +271,7 @@ fn completo(ch: &mut Checker<'_>, g: &mut Game) {
         },
         || {
             g.o.send_line("SCORES")?;
-            let head = g.o.line_where("`SCORES n`", |l| l.starts_with("SCORES "))?;
-            let n: usize = head
-                .strip_prefix("SCORES ")
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| Failure::new(format!("{head:?}")))?;
-            let mut lines = Vec::new();
-            for _ in 0..n {
-                lines.push(g.o.line()?);
-            }
+            let (head, lines) = g.o.listing("SCORES ", "")?;
             for want in [format!("SCORE {ana} 1 0 1"), format!("SCORE {bea} 1 0 1")] {
                 if !lines.contains(&want) {
                     return Err(Failure::new(format!("{head:?} {lines:?} sin `{want}`")));
