@@ -32,10 +32,12 @@ pub(crate) struct Args {
     /// subida que lo invadiría se rechaza con NO_SPACE antes de empezar
     #[arg(long, value_name = "TAMAÑO", value_parser = parse_byte_size, default_value_t = 0)]
     min_free: u64,
-    /// Segundos de espera a la siguiente orden antes de cerrar la conexión
+    /// Segundos, en total, para esperar la siguiente orden y recibirla entera (un goteo de
+    /// bytes no los renueva)
     #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
     idle_timeout: u64,
-    /// Segundos de espera de cada lectura o escritura en mitad de una transferencia
+    /// Segundos de espera de cada lectura o escritura en mitad de una transferencia (y plazo
+    /// total de la línea SHA256 tras el cuerpo)
     #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_IO_TIMEOUT.as_secs())]
     io_timeout: u64,
 }
