@@ -2,7 +2,9 @@
 //!
 //! Cada binario los incrusta en su propia estructura de `clap` con `#[command(flatten)]`.
 //! El puerto por omisión depende del problema (`800N`), así que aquí es un `Option` y cada
-//! binario pasa el suyo a [`ServerArgs::listen`] o [`ClientArgs::connect`].
+//! binario pasa el suyo a [`ServerArgs::listen`] o [`ClientArgs::connect`], y lo muestra en su
+//! ayuda con [`crate::ayuda::default_port`]. Las opciones de cliente son globales: valen antes
+//! y después de una orden (`cliente list --port 8005`).
 
 use std::io;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -30,14 +32,14 @@ pub struct ServerArgs {
     /// Dirección en la que escuchar (127.0.0.1: nada se expone a la red si no se pide)
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Puerto en el que escuchar (0 = cualquiera libre; por omisión, 800N para el problema N)
-    #[arg(long)]
+    /// Puerto en el que escuchar (0 = cualquiera libre)
+    #[arg(long, value_name = "PUERTO")]
     pub port: Option<u16>,
     /// Máximo de conexiones simultáneas; las demás reciben un rechazo breve
-    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Conexiones pendientes de aceptar que guarda el núcleo (cola de `listen`)
-    #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG)]
     pub backlog: u32,
 }
 
@@ -47,7 +49,7 @@ pub struct ServerArgs {
 pub struct PauseArgs {
     /// Silencio tras el que unos bytes sin salto de línea forman un mensaje (como envían los
     /// programas del taller en Python); 0 = solo salto de línea o cierre
-    #[arg(long, default_value = "200ms", value_parser = crate::conn::parse_duration)]
+    #[arg(long, value_name = "DURACIÓN", default_value = "200ms", value_parser = crate::conn::parse_duration)]
     pub pause: Duration,
 }
 
@@ -133,13 +135,13 @@ pub fn set_backlog(listener: &TcpListener, backlog: u32) {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ClientArgs {
     /// Dirección del servidor
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, global = true, default_value = "127.0.0.1")]
     pub host: String,
-    /// Puerto del servidor (por omisión, 800N para el problema N)
-    #[arg(long)]
+    /// Puerto del servidor
+    #[arg(long, global = true, value_name = "PUERTO")]
     pub port: Option<u16>,
     /// Segundos de espera para conectar y para cada respuesta
-    #[arg(long, default_value_t = DEFAULT_CLIENT_TIMEOUT_SECS)]
+    #[arg(long, global = true, value_name = "SEGUNDOS", default_value_t = DEFAULT_CLIENT_TIMEOUT_SECS)]
     pub timeout: u64,
 }
 

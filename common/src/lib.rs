@@ -11,6 +11,7 @@
 //! - [`frame`]: tramas con prefijo de longitud (`u32` big-endian) y tamaño máximo.
 //! - [`jsonl`]: mensajes JSON, uno por línea, sobre `serde`.
 //! - [`parsed`]: el resultado de un analizador incremental ("completo" o "faltan bytes").
+//! - [`ayuda`]: la ayuda, la versión y los errores de la línea de órdenes en español.
 //! - [`cli`]: los argumentos compartidos (`--host`, `--port`, `--max-connections`, ...).
 //! - [`logging`]: la inicialización única de `env_logger` (`info` por defecto).
 //! - [`shutdown`]: la señal de apagado (Ctrl-C, SIGTERM o `trigger()` en los tests).
@@ -26,6 +27,7 @@
 //!   límites, para el servidor de ficheros y el proxy.
 //! - [`rate`]: limitador de ritmo por cubo de fichas (contra inundaciones de mensajes).
 
+pub mod ayuda;
 pub mod cli;
 pub mod conn;
 pub mod fds;

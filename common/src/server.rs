@@ -16,6 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::ayuda::plural;
 use crate::cli::DEFAULT_MAX_CONNECTIONS;
 use crate::net::connectable;
 use crate::shutdown::Shutdown;
@@ -174,9 +175,9 @@ where
         let active = lock(&registry.streams).len();
         if active >= config.max_connections {
             log::warn!(
-                "[{}] {peer}: rechazada, tope de {} conexiones alcanzado",
+                "[{}] {peer}: rechazada, tope de {} alcanzado",
                 config.name,
-                config.max_connections
+                plural(config.max_connections, "conexión", "conexiones")
             );
             refuse(stream, &config.refusal);
             continue;
@@ -228,10 +229,10 @@ fn fit_to_fd_limit(mut config: ServeConfig, fds_per_connection: usize) -> ServeC
         config.max_connections = fit;
     }
     log::info!(
-        "[{}] límite de {} descriptores: hasta {} conexiones a la vez",
+        "[{}] límite de {} descriptores: hasta {} a la vez",
         config.name,
         limit.soft,
-        config.max_connections
+        plural(config.max_connections, "conexión", "conexiones")
     );
     config
 }
@@ -276,9 +277,9 @@ impl OutOfFds {
             .map_or(true, |t| now.duration_since(t) >= OUT_OF_FDS_LOG_EVERY)
         {
             log::error!(
-                "[{}] sin descriptores libres (EMFILE): {} clientes rechazados con el aviso de servidor lleno; suba el límite (ulimit -n) o baje --max-connections",
+                "[{}] sin descriptores libres (EMFILE): {} con el aviso de servidor lleno; suba el límite (ulimit -n) o baje --max-connections",
                 config.name,
-                self.refused
+                plural(self.refused, "cliente rechazado", "clientes rechazados")
             );
             self.last_log = Some(now);
             self.refused = 0;
@@ -305,15 +306,20 @@ fn drain(config: &ServeConfig, registry: &Registry, handles: Vec<JoinHandle<()>>
         streams.len()
     };
     log::info!(
-        "[{}] dejamos de aceptar; esperando a {pending} conexiones",
-        config.name
+        "[{}] dejamos de aceptar; esperando a {}",
+        config.name,
+        plural(pending, "conexión", "conexiones")
     );
     if !wait_until_empty(registry, config.drain_timeout) {
         let streams = lock(&registry.streams);
         log::warn!(
-            "[{}] {} conexiones no terminaron a tiempo: se cierran",
+            "[{}] {} a tiempo: se cierran",
             config.name,
-            streams.len()
+            plural(
+                streams.len(),
+                "conexión no terminó",
+                "conexiones no terminaron"
+            )
         );
         for s in streams.values() {
             let _ = s.shutdown(NetShutdown::Both);

@@ -339,7 +339,11 @@ pub fn topic_line(room: &str, topic: Option<&str>) -> String {
 /// Cabecera del historial que ve quien entra en una sala con mensajes previos; siguen
 /// `count` líneas `NOMBRE: texto` y [`HISTORY_END`].
 pub fn history_header(room: &str, count: usize) -> String {
-    format!("--- últimos {count} mensajes de {room} ---")
+    if count == 1 {
+        format!("--- último mensaje de {room} ---")
+    } else {
+        format!("--- últimos {count} mensajes de {room} ---")
+    }
 }
 
 /// Fin del bloque de historial.
@@ -370,11 +374,7 @@ pub fn renamed(new: &str) -> String {
 }
 
 fn count_users(n: usize) -> String {
-    if n == 1 {
-        "1 usuario".to_string()
-    } else {
-        format!("{n} usuarios")
-    }
+    common::ayuda::plural(n, "usuario", "usuarios")
 }
 
 #[cfg(test)]

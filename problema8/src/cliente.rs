@@ -14,6 +14,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use common::ayuda::plural;
 use rand::seq::SliceRandom;
 
 use crate::protocolo::{
@@ -27,8 +28,10 @@ pub const MAX_SERVER_LINE: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BotKind {
     /// Una casilla libre al azar.
+    #[value(alias = "aleatorio")]
     Random,
     /// La mejor jugada (minimax): nunca pierde.
+    #[value(alias = "perfecto")]
     Perfect,
 }
 
@@ -209,18 +212,32 @@ pub fn describe(msg: &ServerMessage, me: Option<&str>) -> String {
             g.board,
             turn_text(g.turn)
         ),
-        M::Scores(n) => format!("Clasificación ({n} jugadores):"),
+        M::Scores(n) => format!("Clasificación ({}):", plural(*n, "jugador", "jugadores")),
         M::Score {
             name,
             wins,
             draws,
             losses,
-        } => format!("  {name}: {wins} ganadas, {draws} tablas, {losses} perdidas"),
+        } => format!("  {name}: {}", tally(*wins, *draws, *losses)),
         M::Ok(what) => format!("Hecho ({what})."),
         M::Info(t) => t.clone(),
         M::Error { code, text } => format!("Error ({}): {text}", code.as_str()),
         M::Bye(t) => format!("El servidor cierra: {t}"),
     }
+}
+
+/// `3 ganadas, 1 empate, 1 perdida`: el marcador de un jugador, con cada palabra en singular
+/// o en plural según su número.
+fn tally<N>(wins: N, draws: N, losses: N) -> String
+where
+    N: Copy + std::fmt::Display + TryInto<u64>,
+{
+    format!(
+        "{}, {}, {}",
+        plural(wins, "ganada", "ganadas"),
+        plural(draws, "empate", "empates"),
+        plural(losses, "perdida", "perdidas")
+    )
 }
 
 /// Resultado de un bot: partidas ganadas, empatadas y perdidas.
@@ -301,8 +318,8 @@ pub fn run_bot(
                 if played >= games {
                     writeln!(
                         out,
-                        "{name}: {} ganadas, {} tablas, {} perdidas",
-                        report.wins, report.draws, report.losses
+                        "{name}: {}",
+                        tally(report.wins, report.draws, report.losses)
                     )?;
                     return Ok(report);
                 }

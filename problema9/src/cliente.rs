@@ -278,7 +278,15 @@ pub fn status(control: &str, timeout: Duration) -> Result<String, ClientError> {
                 i.digest,
                 i.peers_connected
             )),
-            Err(e) => out.push_str(&format!("{:<10} {addr:<22} sin respuesta: {e}\n", "?")),
+            Err(e) => {
+                // Solo el motivo: la pista de cómo arrancar el servidor no es de esta fila
+                // (issue 18).
+                let reason = match e {
+                    ClientError::Connect { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                out.push_str(&format!("{:<10} {addr:<22} sin respuesta: {reason}\n", "?"));
+            }
         }
     }
     Ok(out)

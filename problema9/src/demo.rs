@@ -33,13 +33,13 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub balancer: BalancerArgs,
     /// Cuántos nodos arrancar (1 a 9)
-    #[arg(long, default_value_t = DEFAULT_DEMO_NODES)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_DEMO_NODES)]
     pub nodes: usize,
     /// Directorio de datos (uno por nodo dentro); por omisión uno temporal que se borra al salir
-    #[arg(long)]
+    #[arg(long, value_name = "DIRECTORIO")]
     pub data_dir: Option<PathBuf>,
     /// Política de fsync de los nodos
-    #[arg(long, value_enum, default_value_t = FsyncPolicy::Always)]
+    #[arg(long, value_name = "POLÍTICA", value_enum, default_value_t = FsyncPolicy::Always)]
     pub fsync: FsyncPolicy,
 }
 

@@ -548,7 +548,6 @@ fn problema4_cuts_a_per_byte_slowloris() {
 // problema5 renueva su plazo en cada lectura: un byte cada IDLE/3 no se corta (visto el
 // 2026-12-05; ni esta rama ni la de problema5 lo tienen asignado: lo decide el jefe).
 #[test]
-#[ignore = "problema5: plazo por lectura, sin rama que lo arregle todavía (issue 16)"]
 fn problema5_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema5", p5);
 }

@@ -1017,3 +1017,120 @@ fn continue_with_a_partial_longer_than_the_remote_file_starts_over() {
     assert_eq!(fs::read(&dest).unwrap(), b"hola mundo\n");
     assert_eq!(dir_names(local.path()), ["a.txt"]);
 }
+
+/// Envía `bytes` desde otro hilo, uno cada `every`, hasta acabar, hasta que falle la escritura
+/// (el servidor cerró) o hasta que se pida parar. Devuelve con qué pararlo y esperarlo.
+fn trickle(
+    stream: &std::net::TcpStream,
+    bytes: Vec<u8>,
+    every: Duration,
+) -> (Arc<std::sync::atomic::AtomicBool>, thread::JoinHandle<()>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut writer = stream.try_clone().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_writer = Arc::clone(&stop);
+    let handle = thread::spawn(move || {
+        for b in bytes {
+            if stop_writer.load(Ordering::Relaxed) || writer.write_all(&[b]).is_err() {
+                return;
+            }
+            thread::sleep(every);
+        }
+    });
+    (stop, handle)
+}
+
+/// Gotea `bytes` por `c`, uno cada 100 ms, hasta que el servidor conteste una línea (o cierre);
+/// devuelve esa línea y cuánto tardó desde el primer byte.
+fn trickle_until_reply(c: &mut LineClient, bytes: Vec<u8>) -> (Option<String>, Duration) {
+    let started = std::time::Instant::now();
+    let (stop, writer) = trickle(&c.stream, bytes, Duration::from_millis(100));
+    let reply = c.try_line();
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    (reply, took)
+}
+
+/// Issue 16: una orden que gotea un byte cada `idle_timeout / 3` renovaría para siempre un
+/// plazo por lectura. El plazo de la orden es total: se corta con `ERROR TIMEOUT` y se cierra.
+#[test]
+fn a_command_trickling_one_byte_every_third_of_the_timeout_is_cut_with_timeout() {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.idle_timeout = Duration::from_millis(300);
+    config.io_timeout = Duration::from_millis(300);
+    let srv = start(config);
+    let mut c = LineClient::connect(srv.addr);
+    // La primera orden, de golpe: la espera entre órdenes no cambia.
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 0");
+    // 60 bytes sin `\n`, uno cada 100 ms: 6 s si nadie lo corta.
+    let line = format!("UPLOAD goteo 5 {}", sha_hex(b"hola\n"));
+    let (reply, took) = trickle_until_reply(&mut c, line.into_bytes());
+    assert_eq!(
+        reply.as_deref(),
+        Some("ERROR TIMEOUT la orden no llegó entera en 300ms: se cierra la conexión")
+    );
+    c.expect_closed();
+    // Con la máquina cargada puede tardar algo más que 300 ms, pero nunca lo que dura el goteo.
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // El servidor sigue atendiendo.
+    let mut other = LineClient::connect(srv.addr);
+    other.send("LIST");
+    assert_eq!(other.line(), "FILES 0");
+}
+
+/// Issue 16: la línea `SHA256` que sigue al cuerpo de una subida de una sola pasada también
+/// tiene un plazo total (`io_timeout` desde el final del cuerpo): gotear no la alarga, y no se
+/// guarda nada.
+#[test]
+fn a_trailer_line_trickling_byte_by_byte_is_cut_and_nothing_is_stored() {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.io_timeout = Duration::from_millis(300);
+    let srv = start(config);
+    let mut c = LineClient::connect(srv.addr);
+    c.send("UPLOAD goteo.bin 5 -");
+    assert_eq!(c.line(), "READY 0");
+    c.send_raw(b"hola\n");
+    let trailer = format!("SHA256 {}\n", sha_hex(b"hola\n"));
+    let (reply, took) = trickle_until_reply(&mut c, trailer.into_bytes());
+    assert_eq!(
+        reply.as_deref(),
+        Some("ERROR TIMEOUT la línea SHA256 no llegó entera en 300ms: se cierra la conexión")
+    );
+    c.expect_closed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(wait_until(Duration::from_secs(10), || dir_names(
+        store.path()
+    )
+    .is_empty()));
+}
+
+/// Issue 16: el cuerpo de una subida conserva un plazo de progreso por lectura: una subida
+/// lenta pero viva (un byte cada `io_timeout / 3`, tres veces `io_timeout` en total) llega
+/// entera, y después la conexión sigue atendiendo órdenes. `io_timeout` es de 1 s para que
+/// un hilo que se despierta tarde en una máquina cargada no parezca una subida parada.
+#[test]
+fn a_slow_but_live_upload_is_not_cut() {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(store.path());
+    config.idle_timeout = Duration::from_secs(1);
+    config.io_timeout = Duration::from_secs(1);
+    let srv = start(config);
+    let mut c = LineClient::connect(srv.addr);
+    let data = b"despacio\n".to_vec();
+    c.send(&format!("UPLOAD lento {} {}", data.len(), sha_hex(&data)));
+    assert_eq!(c.line(), "READY 0");
+    let (_stop, writer) = trickle(&c.stream, data.clone(), Duration::from_millis(333));
+    assert_eq!(
+        c.line(),
+        format!("STORED lento {} {}", data.len(), sha_hex(&data))
+    );
+    // Enseguida: el hilo del goteo aún duerme tras su último byte.
+    c.send("LIST");
+    assert_eq!(c.line(), "FILES 1");
+    writer.join().unwrap();
+    assert_eq!(fs::read(store.path().join("lento")).unwrap(), data);
+}

@@ -120,7 +120,7 @@ fn plain_lines_reach_only_the_members_of_your_room() {
     // Al volver a general, beto ve su historial y deja de recibir lo de juegos.
     beto.send("/leave");
     assert_eq!(beto.line(), "Ahora estás en la sala general (2 usuarios).");
-    assert_eq!(beto.line(), "--- últimos 1 mensajes de general ---");
+    assert_eq!(beto.line(), "--- último mensaje de general ---");
     assert_eq!(beto.line(), "carla: hola general");
     assert_eq!(beto.line(), "--- fin del historial ---");
     assert_eq!(ana.line(), "beto ha salido de la sala.");

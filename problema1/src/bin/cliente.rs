@@ -6,17 +6,17 @@ use problema1::DEFAULT_PORT;
 
 /// Cliente TCP básico: conecta, envía un mensaje, imprime la respuesta y termina.
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema1", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
     /// Mensaje a enviar (una línea)
-    #[arg(default_value = DEFAULT_GREETING)]
+    #[arg(value_name = "MENSAJE", default_value = DEFAULT_GREETING)]
     message: String,
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let result = args
         .client

@@ -6,18 +6,18 @@ use problema1::{ServerConfig, DEFAULT_PORT};
 
 /// Servidor TCP básico: recibe una línea y responde que la recibió.
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema1", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
     /// Atender una sola conexión y terminar (como el ejercicio original)
     #[arg(long)]
     once: bool,
     /// Longitud máxima del mensaje, en bytes
-    #[arg(long, default_value_t = DEFAULT_MAX_MESSAGE)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE)]
     max_line: usize,
     /// Segundos que se espera el mensaje del cliente (en total, no por lectura)
-    #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_TIMEOUT.as_secs())]
     timeout: u64,
     #[command(flatten)]
     pause: common::cli::PauseArgs,
@@ -31,7 +31,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let config = ServerConfig {

@@ -8,11 +8,12 @@ use clap::Parser;
 use problema2::cliente;
 use problema2::DEFAULT_PORT;
 
-/// Cliente de eco. En una terminal pide mensajes; con una tubería envía stdin y escribe el eco
-/// en stdout (`cat f | cliente > copia` da una copia idéntica).
+/// Cliente de eco por TCP o UDP: envía lo que se escribe y muestra lo que vuelve.
+///
+/// En una terminal pide mensajes; con una tubería envía stdin y escribe el eco en stdout (`cat f | cliente > copia` da una copia idéntica).
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema2", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
     /// Usar UDP: cada línea es un datagrama
@@ -21,7 +22,7 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     if let Err(e) = run(&args) {
         eprintln!("error: {e:#}");

@@ -10,12 +10,12 @@ use problema2::{ServerConfig, DEFAULT_PORT};
 
 /// Servidor de eco (RFC 862): devuelve cada byte que recibe, por TCP y por UDP.
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema2", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
     /// Segundos de inactividad tras los que se cierra una conexión TCP
-    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
     timeout: u64,
 }
 
@@ -27,7 +27,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let tcp = args.server.listen(DEFAULT_PORT)?;
     let addr = tcp.local_addr().context("dirección local")?;

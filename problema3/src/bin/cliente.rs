@@ -6,21 +6,20 @@ use std::io::BufReader;
 use clap::Parser;
 use problema3::Outcome;
 
-/// Cliente del chat (problema 3 del taller de redes). Escriba líneas para hablar y `/quit`
-/// para salir.
+/// Cliente del chat de una sala: escriba líneas para hablar y `/quit` para salir.
 #[derive(Parser, Debug)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema3", version, mut_arg("port", |a| common::ayuda::default_port(a, problema3::DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
     /// Nombre con el que entrar (si no se da, el servidor lo pregunta)
-    #[arg(long)]
+    #[arg(long, value_name = "NOMBRE")]
     name: Option<String>,
 }
 
 fn main() {
     common::init_logging();
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     let stream = match args.client.connect(problema3::DEFAULT_PORT, "problema3") {
         Ok(s) => s,
         Err(e) => {

@@ -6,29 +6,29 @@ use anyhow::Context;
 use clap::Parser;
 use problema3::protocolo;
 
-/// Chat de una sala para muchos clientes (problema 3 del taller de redes).
+/// Chat de una sala para muchos clientes: cada línea que uno escribe la reciben todos.
 #[derive(Parser, Debug)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema3", version, mut_arg("port", |a| common::ayuda::default_port(a, problema3::DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
     /// Longitud máxima de una línea del cliente, en bytes
-    #[arg(long, default_value_t = protocolo::DEFAULT_MAX_LINE_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = protocolo::DEFAULT_MAX_LINE_BYTES)]
     max_line_bytes: usize,
     /// Mensajes en la cola de salida de cada cliente; si se llena, se le desconecta
-    #[arg(long, default_value_t = protocolo::DEFAULT_QUEUE_MESSAGES)]
+    #[arg(long, value_name = "N", default_value_t = protocolo::DEFAULT_QUEUE_MESSAGES)]
     queue_messages: usize,
     /// Mensajes por segundo sostenidos que se admiten de cada cliente
-    #[arg(long, default_value_t = protocolo::DEFAULT_RATE_PER_SEC)]
+    #[arg(long, value_name = "N", default_value_t = protocolo::DEFAULT_RATE_PER_SEC)]
     rate_limit: f64,
     /// Mensajes seguidos que se admiten de golpe (ráfaga)
-    #[arg(long, default_value_t = protocolo::DEFAULT_RATE_BURST)]
+    #[arg(long, value_name = "N", default_value_t = protocolo::DEFAULT_RATE_BURST)]
     rate_burst: u32,
     /// Mensajes rechazados seguidos por ritmo tras los que se desconecta al cliente
-    #[arg(long, default_value_t = protocolo::DEFAULT_FLOOD_STRIKES)]
+    #[arg(long, value_name = "N", default_value_t = protocolo::DEFAULT_FLOOD_STRIKES)]
     flood_strikes: u32,
     /// Segundos para elegir un nombre válido
-    #[arg(long, default_value_t = protocolo::DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = protocolo::DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
     handshake_timeout: u64,
     #[command(flatten)]
     pause: common::cli::PauseArgs,
@@ -36,7 +36,7 @@ struct Args {
 
 fn main() {
     common::init_logging();
-    if let Err(e) = run(Args::parse()) {
+    if let Err(e) = run(common::ayuda::parse::<Args>()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

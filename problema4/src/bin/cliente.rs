@@ -9,11 +9,12 @@ use problema4::DEFAULT_PORT;
 
 /// Cliente HTTP/1.1: GET (o HEAD con -I) de una o varias URL por la misma conexión.
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema4", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
     /// URL (http://host:puerto/ruta) o rutas (/ruta, en --host/--port); por omisión, /
+    #[arg(value_name = "URL")]
     urls: Vec<String>,
     /// Pedir solo la cabecera (HEAD) y mostrarla
     #[arg(short = 'I', long = "head")]
@@ -27,7 +28,7 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let progress = args.output.is_some() && std::io::stderr().is_terminal();
     let config = ClientConfig {

@@ -9,28 +9,28 @@ use problema4::{ServerConfig, DEFAULT_PORT};
 
 /// Servidor HTTP/1.1 de ficheros estáticos (GET y HEAD, listados, rangos, 304).
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema4", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
     /// Directorio que se sirve (nada fuera de él es accesible)
-    #[arg(long, default_value = ".")]
+    #[arg(long, value_name = "DIRECTORIO", default_value = ".")]
     dir: PathBuf,
     /// Segundos para recibir cada petición completa; también la inactividad máxima de una
     /// conexión persistente
-    #[arg(long, default_value_t = DEFAULT_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_TIMEOUT.as_secs())]
     timeout: u64,
     /// Longitud máxima de la línea de petición, en bytes (414 al pasarla)
-    #[arg(long, default_value_t = DEFAULT_MAX_START_LINE)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_START_LINE)]
     max_request_line: usize,
     /// Bytes máximos de todas las cabeceras (431 al pasarlos)
-    #[arg(long, default_value_t = DEFAULT_MAX_HEADER_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_HEADER_BYTES)]
     max_header_bytes: usize,
     /// Número máximo de cabeceras (431 al pasarlo)
-    #[arg(long, default_value_t = DEFAULT_MAX_HEADERS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_HEADERS)]
     max_headers: usize,
     /// Cuerpo máximo que se descarta en un GET antes de cerrar la conexión, en bytes
-    #[arg(long, default_value_t = DEFAULT_MAX_DISCARD)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_DISCARD)]
     max_discard: u64,
     /// Sirve y lista también los ficheros ocultos (los que empiezan por `.`, como `.git/`);
     /// sin esta opción reciben 404
@@ -46,7 +46,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let mut config = ServerConfig::new(args.dir);
     config.timeout = std::time::Duration::from_secs(args.timeout.max(1));

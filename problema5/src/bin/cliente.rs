@@ -11,10 +11,11 @@ use problema5::progreso::{format_bytes, Bar};
 use problema5::protocolo::{format_utc, DEFAULT_PORT};
 use problema5::Client;
 
-/// Cliente de ficheros del problema 5.
+/// Cliente de ficheros: sube, descarga, lista y borra ficheros con su SHA-256, y reanuda
+/// transferencias cortadas.
 #[derive(Parser, Debug)]
-#[command(name = "cliente", version)]
-struct Args {
+#[command(name = "problema5", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     client: ClientArgs,
     #[command(subcommand)]
@@ -23,11 +24,13 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Order {
-    /// Sube un fichero local (con SHA-256; solo se publica si llega entero y correcto). Por
-    /// omisión lo lee una sola vez y envía el SHA-256 detrás de los bytes; con --continue o
+    /// Sube un fichero local (con SHA-256; solo se publica si llega entero y correcto)
+    ///
+    /// Por omisión lo lee una sola vez y envía el SHA-256 detrás de los bytes; con --continue o
     /// --digest-first lo calcula antes y lo anuncia en la orden (subida reanudable)
     Upload {
         /// El fichero local
+        #[arg(value_name = "FICHERO")]
         file: PathBuf,
         /// Nombre en el servidor (por omisión, el del fichero local)
         #[arg(long = "as", value_name = "NOMBRE")]
@@ -43,6 +46,7 @@ enum Order {
     /// Descarga un fichero (se escribe en DESTINO.parcial y se renombra al comprobarlo)
     Download {
         /// Nombre en el servidor
+        #[arg(value_name = "NOMBRE")]
         name: String,
         /// Dónde guardarlo (por omisión, el mismo nombre en el directorio actual)
         #[arg(short = 'o', long = "output", value_name = "RUTA")]
@@ -56,13 +60,14 @@ enum Order {
     /// Borra un fichero del servidor
     Delete {
         /// Nombre en el servidor
+        #[arg(value_name = "NOMBRE")]
         name: String,
     },
 }
 
 fn main() -> ExitCode {
     common::init_logging();
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -12,36 +12,39 @@ use problema5::servidor::{
     parse_byte_size, ServerConfig, DEFAULT_DIR, DEFAULT_IDLE_TIMEOUT, DEFAULT_IO_TIMEOUT,
 };
 
-/// Servidor de ficheros del problema 5 (UPLOAD, DOWNLOAD, LIST, DELETE, QUIT).
+/// Servidor de ficheros con SHA-256, reanudación y escrituras atómicas (UPLOAD, DOWNLOAD,
+/// LIST, DELETE, QUIT).
 #[derive(Parser, Debug)]
-#[command(name = "servidor", version)]
-struct Args {
+#[command(name = "problema5", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     server: ServerArgs,
     /// Directorio donde se guardan los ficheros (se crea si falta)
-    #[arg(long, default_value = DEFAULT_DIR)]
+    #[arg(long, value_name = "DIRECTORIO", default_value = DEFAULT_DIR)]
     dir: PathBuf,
     /// Tamaño máximo de cada fichero (bytes; admite sufijos K, M, G, T)
-    #[arg(long, value_parser = parse_byte_size, default_value_t = DEFAULT_MAX_SIZE)]
+    #[arg(long, value_name = "TAMAÑO", value_parser = parse_byte_size, default_value_t = DEFAULT_MAX_SIZE)]
     max_size: u64,
     /// Cuota total del directorio (bytes; admite sufijos K, M, G, T); sin cuota si se omite
-    #[arg(long, value_parser = parse_byte_size)]
+    #[arg(long, value_name = "TAMAÑO", value_parser = parse_byte_size)]
     quota: Option<u64>,
     /// Espacio que se deja siempre libre en el disco (bytes; admite sufijos K, M, G, T): una
     /// subida que lo invadiría se rechaza con NO_SPACE antes de empezar
-    #[arg(long, value_parser = parse_byte_size, default_value_t = 0)]
+    #[arg(long, value_name = "TAMAÑO", value_parser = parse_byte_size, default_value_t = 0)]
     min_free: u64,
-    /// Segundos de espera a la siguiente orden antes de cerrar la conexión
-    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
+    /// Segundos, en total, para esperar la siguiente orden y recibirla entera (un goteo de
+    /// bytes no los renueva)
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
     idle_timeout: u64,
-    /// Segundos de espera de cada lectura o escritura en mitad de una transferencia
-    #[arg(long, default_value_t = DEFAULT_IO_TIMEOUT.as_secs())]
+    /// Segundos de espera de cada lectura o escritura en mitad de una transferencia (y plazo
+    /// total de la línea SHA256 tras el cuerpo)
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_IO_TIMEOUT.as_secs())]
     io_timeout: u64,
 }
 
 fn main() -> ExitCode {
     common::init_logging();
-    match run(Args::parse()) {
+    match run(common::ayuda::parse::<Args>()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("servidor: {e:#}");

@@ -5,19 +5,26 @@
 //! compartido. Los cuerpos de `UPLOAD` y `DOWNLOAD` se copian con un buffer fijo de
 //! [`BUFFER_SIZE`]: la memoria de una conexión no depende del tamaño del fichero.
 //!
-//! Tiempos de espera: mientras se espera una orden, `idle_timeout`; en mitad de un cuerpo,
-//! cada lectura o escritura tiene `io_timeout` (un cliente que se para a mitad de una subida
-//! se desconecta y su parcial queda guardado para reanudar).
+//! Tiempos de espera (issue 16), con el lector de plazo total de `common::conn`:
+//! - **una orden**: desde que el servidor queda listo para ella, la línea entera (hasta su
+//!   `\n`) debe llegar en `idle_timeout`, **en total**. Esperar callado y teclear caben en ese
+//!   plazo; un cliente que gotea un byte cada pocos segundos no lo renueva (*slowloris*).
+//! - **la línea `SHA256`** tras el cuerpo de una subida de una sola pasada: `io_timeout` en
+//!   total desde el final del cuerpo.
+//! - **el cuerpo** de una subida: un plazo de *progreso*, `io_timeout` por lectura; una subida
+//!   lenta pero viva no se corta, y una que se para se desconecta y su parcial queda guardado
+//!   para reanudar. Cada escritura al cliente (respuestas, descargas) tiene también
+//!   `io_timeout`.
 
 pub mod almacen;
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::conn::{linger_close, Linger};
+use common::conn::{linger_close, DeadlineReader, Linger};
 use common::line::{discard_line, read_line, LineError};
 use common::{serve, ServeConfig, Shutdown};
 
@@ -32,12 +39,14 @@ use crate::resumen::fill;
 /// Directorio de almacenamiento por omisión (relativo al directorio de trabajo).
 pub const DEFAULT_DIR: &str = "archivos";
 
-/// Espera máxima por omisión a la siguiente orden: dos minutos dan tiempo a teclear en
-/// telnet y no dejan conexiones olvidadas ocupando un hilo para siempre.
+/// Plazo total por omisión para recibir la siguiente orden entera, contando la espera: dos
+/// minutos dan tiempo a teclear en telnet y no dejan conexiones olvidadas (ni goteos byte a
+/// byte) ocupando un hilo para siempre.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Espera máxima por omisión de cada lectura o escritura en mitad de una transferencia: un
-/// cliente que no manda ni recibe un solo byte en 30 s está colgado o es hostil.
+/// Espera máxima por omisión de cada lectura o escritura en mitad de una transferencia (y
+/// plazo total de la línea `SHA256` tras el cuerpo): un cliente que no manda ni recibe un
+/// solo byte en 30 s está colgado o es hostil.
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Cuánto se descarta como mucho del resto de una línea demasiado larga antes de cerrar: más
@@ -58,9 +67,11 @@ pub struct ServerConfig {
     pub min_free: u64,
     /// Conexiones simultáneas como máximo.
     pub max_connections: usize,
-    /// Espera máxima a la siguiente orden.
+    /// Plazo total para recibir la siguiente orden entera (hasta su `\n`), desde que el
+    /// servidor queda listo para ella.
     pub idle_timeout: Duration,
-    /// Espera máxima de cada lectura o escritura durante una transferencia.
+    /// Espera máxima de cada lectura o escritura durante una transferencia, y plazo total de
+    /// la línea `SHA256` que sigue al cuerpo de una subida de una sola pasada.
     pub io_timeout: Duration,
 }
 
@@ -139,9 +150,14 @@ enum Flow {
     Close,
 }
 
+/// El lado de lectura de una conexión: con buffer y con el plazo total de
+/// [`common::conn::DeadlineReader`] sobre el mismo socket que escribe (compartido con `Arc`:
+/// un solo descriptor por conexión).
+type Reader = BufReader<DeadlineReader<Arc<TcpStream>>>;
+
 struct Connection {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    reader: Reader,
+    writer: Arc<TcpStream>,
     peer: SocketAddr,
     store: Store,
     config: Arc<ServerConfig>,
@@ -157,9 +173,9 @@ impl Connection {
         shutdown: Shutdown,
     ) -> io::Result<Self> {
         stream.set_write_timeout(Some(config.io_timeout))?;
-        let writer = stream.try_clone()?;
+        let writer = Arc::new(stream);
         Ok(Self {
-            reader: BufReader::new(stream),
+            reader: BufReader::new(DeadlineReader::new(Arc::clone(&writer))),
             writer,
             peer,
             store,
@@ -169,7 +185,7 @@ impl Connection {
     }
 
     fn send(&mut self, reply: &Reply) -> io::Result<()> {
-        self.writer.write_all(reply.encode().as_bytes())
+        (&*self.writer).write_all(reply.encode().as_bytes())
     }
 
     /// Envía un error y lo registra; si ni siquiera se puede enviar, se cierra.
@@ -181,8 +197,12 @@ impl Connection {
         }
     }
 
-    fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
-        self.reader.get_ref().set_read_timeout(Some(timeout))
+    /// Envía un `ERROR TIMEOUT` y cierra con espera: si el cliente seguía goteando bytes, un
+    /// cierre sin más respondería con un RST que podría borrar el error antes de que lo lea.
+    fn time_out(&mut self, message: String) -> Flow {
+        self.refuse(ErrorCode::Timeout, message);
+        linger_close(&self.writer, Linger::DEFAULT);
+        Flow::Close
     }
 
     /// Cierre por fin de flujo: si es porque el servidor se apaga, se avisa.
@@ -195,9 +215,11 @@ impl Connection {
     fn run(mut self) {
         let mut line = Vec::with_capacity(MAX_COMMAND_LINE);
         loop {
-            if self.set_read_timeout(self.config.idle_timeout).is_err() {
-                return;
-            }
+            // Un plazo total para esperar la orden y recibirla entera: ni la espera ni cada
+            // byte que llega lo renuevan.
+            self.reader
+                .get_mut()
+                .expire_in(Some(self.config.idle_timeout));
             match read_line(&mut self.reader, &mut line, MAX_COMMAND_LINE) {
                 Ok(true) => {}
                 Ok(false) => return self.goodbye(),
@@ -213,11 +235,13 @@ impl Connection {
                     }
                 }
                 Err(e) if e.is_timeout() => {
-                    let msg = format!(
-                        "sin órdenes en {:?}: se cierra la conexión",
-                        self.config.idle_timeout
-                    );
-                    self.refuse(ErrorCode::Timeout, msg);
+                    let idle = self.config.idle_timeout;
+                    let msg = if line.is_empty() {
+                        format!("sin órdenes en {idle:?}: se cierra la conexión")
+                    } else {
+                        format!("la orden no llegó entera en {idle:?}: se cierra la conexión")
+                    };
+                    self.time_out(msg);
                     return;
                 }
                 Err(e) => {
@@ -288,7 +312,7 @@ impl Connection {
         for entry in &entries {
             out.push_str(&entry.encode());
         }
-        self.writer.write_all(out.as_bytes())?;
+        (&*self.writer).write_all(out.as_bytes())?;
         Ok(Flow::Continue)
     }
 
@@ -311,7 +335,6 @@ impl Connection {
         self.send(&Reply::Ready {
             offset: upload.offset(),
         })?;
-        self.set_read_timeout(self.config.io_timeout)?;
         self.receive_body(upload, name, false)
     }
 
@@ -327,15 +350,18 @@ impl Connection {
             self.peer
         );
         self.send(&Reply::Ready { offset: 0 })?;
-        self.set_read_timeout(self.config.io_timeout)?;
         self.receive_body(upload, name, true)
     }
 
     /// Lee la línea `SHA256 <hex>` que sigue al cuerpo de una subida de una sola pasada. Si no
     /// llega o no vale, contesta lo que corresponda y dice si la conexión sigue: una línea
     /// completa pero mal escrita, o demasiado larga pero terminada antes de `MAX_DISCARD`,
-    /// deja el flujo sincronizado; un corte o un tiempo agotado, no.
+    /// deja el flujo sincronizado; un corte o un tiempo agotado, no. La línea tiene
+    /// `io_timeout` en total: el cliente la envía justo detrás del cuerpo.
     fn read_trailer(&mut self, name: &str) -> Result<Digest, Flow> {
+        self.reader
+            .get_mut()
+            .expire_in(Some(self.config.io_timeout));
         let mut line = Vec::with_capacity(MAX_TRAILER_LINE);
         match read_line(&mut self.reader, &mut line, MAX_TRAILER_LINE) {
             Ok(true) => match parse_trailer(&line) {
@@ -365,12 +391,13 @@ impl Connection {
                 }
             }
             Err(e) if e.is_timeout() => {
-                let msg = format!(
-                    "la línea SHA256 no llegó en {:?}: se cierra la conexión",
-                    self.config.io_timeout
-                );
-                self.refuse(ErrorCode::Timeout, msg);
-                Err(Flow::Close)
+                let io = self.config.io_timeout;
+                let msg = if line.is_empty() {
+                    format!("la línea SHA256 no llegó en {io:?}: se cierra la conexión")
+                } else {
+                    format!("la línea SHA256 no llegó entera en {io:?}: se cierra la conexión")
+                };
+                Err(self.time_out(msg))
             }
             Err(e) => {
                 log::info!("{}: la subida de {name} se cortó: {e}", self.peer);
@@ -392,7 +419,11 @@ impl Connection {
             let mut buf = upload.buffer();
             // Llenar el buffer entero antes de escribir: menos llamadas al sistema y trozos
             // grandes para el hilo del SHA-256.
-            let (n, cut) = fill(&mut self.reader, buf.get_mut(..want).unwrap_or_default());
+            let mut body = Progress {
+                reader: &mut self.reader,
+                timeout: self.config.io_timeout,
+            };
+            let (n, cut) = fill(&mut body, buf.get_mut(..want).unwrap_or_default());
             if n > 0 && disk_error.is_none() {
                 match upload.write(buf, n) {
                     Ok(()) => {}
@@ -402,7 +433,7 @@ impl Connection {
                         upload.discard();
                         log::error!("{}: {e}; subida de {name} descartada", self.peer);
                         let _ = self.send(&Reply::error(e.code(), e.client_message()));
-                        linger_close(self.reader.get_ref(), Linger::DEFAULT);
+                        linger_close(&self.writer, Linger::DEFAULT);
                         return Ok(Flow::Close);
                     }
                     Err(e) => disk_error = Some(e),
@@ -499,6 +530,21 @@ impl Connection {
             return Ok(Flow::Close);
         }
         Ok(Flow::Continue)
+    }
+}
+
+/// El cuerpo de una subida: cada lectura tiene `timeout` para traer algún byte (un plazo de
+/// *progreso*, renovado en cada lectura, no total: una subida lenta pero viva no se corta).
+/// Lee a través del buffer de la conexión, que puede guardar ya el principio del cuerpo.
+struct Progress<'a> {
+    reader: &'a mut Reader,
+    timeout: Duration,
+}
+
+impl Read for Progress<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.get_mut().expire_in(Some(self.timeout));
+        self.reader.read(buf)
     }
 }
 

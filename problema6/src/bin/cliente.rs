@@ -7,21 +7,21 @@ use clap::Parser;
 use problema6::cliente::{self, Outcome};
 use problema6::DEFAULT_PORT;
 
-/// Cliente del chat con salas (problema 6). Escriba líneas para hablar en su sala, `/help`
-/// para ver las órdenes y `/quit` para salir.
+/// Cliente del chat con salas: escriba líneas para hablar en su sala, `/help` para ver las
+/// órdenes y `/quit` para salir.
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema6", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
     /// Nombre con el que entrar (si no se da, el servidor lo pregunta)
-    #[arg(long)]
+    #[arg(long, value_name = "NOMBRE")]
     name: Option<String>,
 }
 
 fn main() {
     common::init_logging();
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     let stream = match args.client.connect(DEFAULT_PORT, "problema6") {
         Ok(s) => s,
         Err(e) => {

@@ -13,36 +13,36 @@ use problema6::{ServerConfig, DEFAULT_PORT};
 
 /// Servidor de chat con salas: /create, /join, /leave, /rooms, /users, /msg, /nick, /topic.
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema6", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
     /// Fichero JSON donde se guarda la lista de salas (se escribe de forma atómica)
-    #[arg(long, default_value = DEFAULT_ROOMS_FILE)]
+    #[arg(long, value_name = "FICHERO", default_value = DEFAULT_ROOMS_FILE)]
     rooms_file: PathBuf,
     /// Longitud máxima de una línea del cliente, en bytes
-    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
     max_line_bytes: usize,
     /// Mensajes de historial por sala que ve quien entra
-    #[arg(long, default_value_t = DEFAULT_HISTORY)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_HISTORY)]
     history: usize,
     /// Máximo de salas (incluida general)
-    #[arg(long, default_value_t = DEFAULT_MAX_ROOMS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ROOMS)]
     max_rooms: usize,
     /// Mensajes por segundo sostenidos por cliente
-    #[arg(long, default_value_t = DEFAULT_RATE_PER_SEC)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RATE_PER_SEC)]
     rate_limit: f64,
     /// Ráfaga de mensajes admitida por cliente
-    #[arg(long, default_value_t = DEFAULT_RATE_BURST)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RATE_BURST)]
     rate_burst: u32,
     /// Mensajes rechazados seguidos por ritmo antes de desconectar al cliente
-    #[arg(long, default_value_t = DEFAULT_FLOOD_STRIKES)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FLOOD_STRIKES)]
     flood_strikes: u32,
     /// Mensajes en la cola de salida de cada cliente antes de desconectarlo por lento
-    #[arg(long, default_value_t = DEFAULT_QUEUE_MESSAGES)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE_MESSAGES)]
     queue_messages: usize,
     /// Segundos para elegir nombre al conectar
-    #[arg(long, default_value_t = DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_HANDSHAKE_TIMEOUT.as_secs())]
     handshake_timeout: u64,
     #[command(flatten)]
     pause: common::cli::PauseArgs,
@@ -56,7 +56,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let config = ServerConfig {

@@ -9,12 +9,14 @@ use clap::Parser;
 use problema7::cliente::{self, Request};
 use problema7::servidor::access::Credentials;
 
-/// Cliente del proxy del problema 7: `cliente URL` pide la URL a través del proxy e imprime
+/// Cliente del proxy: pide una URL a través de él, o abre un túnel CONNECT.
+///
+/// `cliente URL` pide la URL a través del proxy e imprime
 /// estado, cabeceras y cuerpo; `cliente --connect HOST:PUERTO` abre un túnel y conecta con él
 /// la entrada y la salida estándar.
 #[derive(Parser, Debug)]
-#[command(version)]
-struct Cli {
+#[command(name = "problema7", version)]
+pub(crate) struct Cli {
     /// URL completa (http://host:puerto/ruta)
     #[arg(required_unless_present = "connect")]
     url: Option<String>,
@@ -22,10 +24,15 @@ struct Cli {
     #[arg(long, default_value = "127.0.0.1:8007", value_name = "HOST:PUERTO")]
     proxy: String,
     /// Método HTTP
-    #[arg(short = 'X', long = "request", default_value = "GET")]
+    #[arg(
+        short = 'X',
+        long = "request",
+        value_name = "MÉTODO",
+        default_value = "GET"
+    )]
     method: String,
     /// Cuerpo de la petición
-    #[arg(short = 'd', long = "data")]
+    #[arg(short = 'd', long = "data", value_name = "DATOS")]
     data: Option<String>,
     /// Abre un túnel CONNECT a HOST:PUERTO y lo conecta con stdin/stdout
     #[arg(long, value_name = "HOST:PUERTO", conflicts_with = "url")]
@@ -34,7 +41,7 @@ struct Cli {
     #[arg(long, value_name = "USUARIO:CONTRASEÑA")]
     auth: Option<Credentials>,
     /// Segundos de espera para conectar y para cada respuesta
-    #[arg(long, default_value_t = common::cli::DEFAULT_CLIENT_TIMEOUT_SECS)]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = common::cli::DEFAULT_CLIENT_TIMEOUT_SECS)]
     timeout: u64,
 }
 
@@ -47,7 +54,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = common::ayuda::parse::<Cli>();
     let timeout = Duration::from_secs(cli.timeout).max(Duration::from_millis(1));
     if let Some(target) = &cli.connect {
         cliente::tunnel(

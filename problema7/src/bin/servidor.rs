@@ -9,8 +9,8 @@ use problema7::servidor::args::ProxyArgs;
 /// Proxy HTTP/1.1: reenvío (forma absoluta), túneles CONNECT, modo inverso (--upstream),
 /// reescritura de cabeceras, registro de accesos y estadísticas en GET http://proxy.local/stats.
 #[derive(Parser, Debug)]
-#[command(version)]
-struct Cli {
+#[command(name = "problema7", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Cli {
     #[command(flatten)]
     server: common::ServerArgs,
     #[command(flatten)]
@@ -26,7 +26,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = common::ayuda::parse::<Cli>();
     let config = cli.proxy.to_config(cli.server.max_connections)?;
     let listener = cli.server.listen(DEFAULT_PORT)?;
     let addr = listener

@@ -25,7 +25,7 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub transparent: bool,
     /// Puertos permitidos para CONNECT, separados por comas
-    #[arg(long, value_delimiter = ',', default_values_t = protocolo::DEFAULT_CONNECT_PORTS.to_vec())]
+    #[arg(long, value_name = "PUERTOS", value_delimiter = ',', default_values_t = protocolo::DEFAULT_CONNECT_PORTS.to_vec())]
     pub connect_ports: Vec<u16>,
     /// Dominio bloqueado (también sus subdominios); se puede repetir
     #[arg(long, value_name = "DOMINIO")]
@@ -53,28 +53,28 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "NOMBRE")]
     pub remove_header: Vec<String>,
     /// Puerto adicional que solo sirve las estadísticas en JSON
-    #[arg(long)]
+    #[arg(long, value_name = "PUERTO")]
     pub stats_port: Option<u16>,
     /// Segundos de espera a un cliente (también en reposo entre peticiones)
-    #[arg(long, default_value_t = protocolo::DEFAULT_CLIENT_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = protocolo::DEFAULT_CLIENT_TIMEOUT.as_secs())]
     pub client_timeout: u64,
     /// Segundos de espera al origen, al conectar y por cada lectura (504 al agotarse)
-    #[arg(long, default_value_t = protocolo::DEFAULT_UPSTREAM_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = protocolo::DEFAULT_UPSTREAM_TIMEOUT.as_secs())]
     pub upstream_timeout: u64,
     /// Segundos sin tráfico tras los que se cierra un túnel CONNECT
-    #[arg(long, default_value_t = protocolo::DEFAULT_TUNNEL_IDLE.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = protocolo::DEFAULT_TUNNEL_IDLE.as_secs())]
     pub tunnel_idle: u64,
     /// Conexiones en reposo guardadas por origen para reutilizarlas (0 = ninguna)
-    #[arg(long, default_value_t = protocolo::DEFAULT_POOL_PER_ORIGIN)]
+    #[arg(long, value_name = "N", default_value_t = protocolo::DEFAULT_POOL_PER_ORIGIN)]
     pub pool_per_origin: usize,
     /// Longitud máxima de la línea de petición o de estado, en bytes (414 al pasarla)
-    #[arg(long, default_value_t = common::http::DEFAULT_MAX_START_LINE)]
+    #[arg(long, value_name = "BYTES", default_value_t = common::http::DEFAULT_MAX_START_LINE)]
     pub max_request_line: usize,
     /// Bytes máximos de todas las cabeceras de un mensaje (431 al pasarlos)
-    #[arg(long, default_value_t = common::http::DEFAULT_MAX_HEADER_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = common::http::DEFAULT_MAX_HEADER_BYTES)]
     pub max_header_bytes: usize,
     /// Número máximo de cabeceras de un mensaje (431 al pasarlo)
-    #[arg(long, default_value_t = common::http::DEFAULT_MAX_HEADERS)]
+    #[arg(long, value_name = "N", default_value_t = common::http::DEFAULT_MAX_HEADERS)]
     pub max_headers: usize,
     /// Fichero al que añadir el registro de accesos (por omisión, stderr)
     #[arg(long, value_name = "FICHERO")]

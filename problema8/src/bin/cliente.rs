@@ -8,27 +8,27 @@ use problema8::DEFAULT_PORT;
 
 /// Cliente de tres en raya: dibuja el tablero y lee el número de casilla (1-9).
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema8", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
     /// Su nombre (de 1 a 16 letras, cifras, `_` o `-`)
-    #[arg(long)]
+    #[arg(long, value_name = "NOMBRE")]
     name: Option<String>,
     /// Jugar contra la máquina (minimax perfecto)
     #[arg(long, conflicts_with = "code")]
     cpu: bool,
     /// Partida privada con quien use el mismo código
-    #[arg(long)]
+    #[arg(long, value_name = "CÓDIGO")]
     code: Option<String>,
-    /// Jugar solo: `random` (por omisión) o `perfect`
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "random")]
+    /// Jugar solo: `random` o `aleatorio` (por omisión), `perfect` o `perfecto`
+    #[arg(long, value_name = "TIPO", value_enum, num_args = 0..=1, default_missing_value = "random")]
     bot: Option<BotKind>,
     /// Partidas que juega el bot antes de despedirse
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     games: u32,
     /// Mirar la partida con este número (véalas con LIST) hasta que termine
-    #[arg(long, conflicts_with_all = ["bot", "cpu", "code"])]
+    #[arg(long, value_name = "PARTIDA", conflicts_with_all = ["bot", "cpu", "code"])]
     watch: Option<u64>,
 }
 
@@ -40,7 +40,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let name = args
         .name

@@ -10,32 +10,32 @@ use std::time::Duration;
 
 /// Servidor de tres en raya: PLAY, MOVE 1-9, LIST, WATCH, REMATCH, SCORES (véase HELP).
 #[derive(Parser)]
-#[command(version, about)]
-struct Args {
+#[command(name = "problema8", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Args {
     #[command(flatten)]
     server: common::ServerArgs,
     // Los valores por omisión en texto son los de `protocolo::DEFAULT_GRACE` y
     // `protocolo::DEFAULT_IDLE_TIMEOUT`.
     /// Plazo para volver tras una desconexión antes de perder por abandono (10s, 500ms, 2m)
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DURACIÓN", value_parser = parse_duration, default_value = "10s")]
     grace: Duration,
     /// Tiempo máximo por turno; quien se pase pierde (sin límite si no se da)
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_name = "DURACIÓN", value_parser = parse_duration)]
     turn_timeout: Option<Duration>,
     /// Tiempo sin recibir una orden completa tras el que se cierra una conexión (un goteo de bytes no lo renueva)
-    #[arg(long, value_parser = parse_duration, default_value = "3600s")]
+    #[arg(long, value_name = "DURACIÓN", value_parser = parse_duration, default_value = "3600s")]
     idle_timeout: Duration,
     /// Longitud máxima de una línea del cliente, en bytes
-    #[arg(long, default_value_t = DEFAULT_MAX_LINE)]
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE)]
     max_line: usize,
     /// Mensajes pendientes por cliente antes de desconectarlo por lento
-    #[arg(long, default_value_t = DEFAULT_OUTBOX)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_OUTBOX)]
     outbox: usize,
     /// Órdenes por segundo admitidas por conexión; las que pasen reciben `ERROR RATE_LIMITED`
-    #[arg(long, default_value_t = DEFAULT_RATE_LIMIT)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RATE_LIMIT)]
     rate_limit: f64,
     /// Ráfaga de órdenes admitida por encima de `--rate-limit`
-    #[arg(long, default_value_t = DEFAULT_RATE_BURST)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RATE_BURST)]
     rate_burst: u32,
 }
 
@@ -47,7 +47,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let (listener, shutdown) = args.server.start(DEFAULT_PORT)?;
     let config = ServerConfig {

@@ -19,6 +19,7 @@ use std::net::{Shutdown as NetShutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::ayuda::plural;
 use common::lock;
 
 use crate::registro::{BackendInfo, BackendState, BackendStatus, Origin};
@@ -424,11 +425,12 @@ impl Backends {
                         log::info!("{} ({}) vuelve a estar arriba", b.id, b.addr);
                     } else {
                         log::warn!(
-                            "{} ({}) caído tras {fall} fallos: {}; se cortan sus {} clientes",
+                            "{} ({}) caído tras {}: {}; {}",
                             b.id,
                             b.addr,
+                            plural(fall, "fallo", "fallos"),
                             b.last_check,
-                            b.sessions.len()
+                            plural(b.sessions.len(), "cliente cortado", "clientes cortados")
                         );
                         to_cut = b
                             .sessions

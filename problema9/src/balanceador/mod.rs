@@ -63,40 +63,40 @@ pub struct BalancerArgs {
     #[command(flatten)]
     pub server: common::ServerArgs,
     /// Puerto del protocolo de control (registro de nodos y STATUS), en el mismo --host
-    #[arg(long, default_value_t = DEFAULT_CONTROL_PORT)]
+    #[arg(long, value_name = "PUERTO", default_value_t = DEFAULT_CONTROL_PORT)]
     pub control_port: u16,
     /// Servidor de fondo estático HOST:PUERTO (se puede repetir)
     #[arg(long = "backend", value_name = "HOST:PUERTO", value_parser = parse_backend)]
     pub backends: Vec<String>,
     /// Cómo se elige servidor para cada cliente nuevo
-    #[arg(long, value_enum, default_value_t = Strategy::RoundRobin)]
+    #[arg(long, value_name = "ESTRATEGIA", value_enum, default_value_t = Strategy::RoundRobin)]
     pub strategy: Strategy,
     /// Tiempo sin latido tras el que se retira un servidor registrado (500ms, 10s, 10)
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURACIÓN", default_value = "10s", value_parser = parse_duration)]
     pub ttl: Duration,
     /// Intervalo entre comprobaciones de salud
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURACIÓN", default_value = "2s", value_parser = parse_duration)]
     pub check_interval: Duration,
     /// Plazo de cada comprobación de salud
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURACIÓN", default_value = "1s", value_parser = parse_duration)]
     pub check_timeout: Duration,
     /// Fallos seguidos que dan un servidor por caído
-    #[arg(long, default_value_t = DEFAULT_FALL, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FALL, value_parser = clap::value_parser!(u32).range(1..))]
     pub fall: u32,
     /// Aciertos seguidos que lo dan por vuelto
-    #[arg(long, default_value_t = DEFAULT_RISE, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RISE, value_parser = clap::value_parser!(u32).range(1..))]
     pub rise: u32,
     /// Tipo de comprobación: tcp (aceptar la conexión) o ping (PING -> +PONG, para nodos RESP)
-    #[arg(long, value_enum, default_value_t = CheckKind::Tcp)]
+    #[arg(long, value_name = "TIPO", value_enum, default_value_t = CheckKind::Tcp)]
     pub check: CheckKind,
     /// Plazo para conectar con un servidor de fondo antes de probar otro
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURACIÓN", default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
     /// Inactividad tras la que se corta un cliente (0 = sin límite)
-    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURACIÓN", default_value = "300s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
     /// Máximo de servidores de fondo (estáticos más registrados)
-    #[arg(long, default_value_t = DEFAULT_MAX_BACKENDS)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_BACKENDS)]
     pub max_backends: usize,
 }
 
@@ -270,10 +270,20 @@ pub fn run(
         &config.backends,
     );
     log::info!(
-        "balanceador: {} servidores estáticos, reparto {:?}, comprobación {:?} cada {:?}",
-        config.backends.len(),
-        config.strategy,
-        config.check,
+        "balanceador: {}, reparto {}, comprobación {} cada {:?}",
+        common::ayuda::plural(
+            config.backends.len(),
+            "servidor estático",
+            "servidores estáticos"
+        ),
+        match config.strategy {
+            Strategy::RoundRobin => "por turnos",
+            Strategy::LeastConnections => "al de menos conexiones",
+        },
+        match config.check {
+            CheckKind::Tcp => "por conexión TCP",
+            CheckKind::Ping => "por PING",
+        },
         config.check_interval
     );
 

@@ -9,14 +9,15 @@ use problema9::balanceador::{DEFAULT_CONTROL_PORT, DEFAULT_PORT};
 use problema9::cliente::{self, format_value, Client};
 use problema9::resp::Value;
 
-/// Cliente del almacén replicado del problema 9 (sin orden: sesión interactiva).
+/// Cliente del almacén clave-valor replicado: SET, GET y DEL a través del balanceador, o su
+/// estado (sin orden: sesión interactiva).
 #[derive(Parser)]
-#[command(version, about)]
-struct Cli {
+#[command(name = "problema9", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+pub(crate) struct Cli {
     #[command(flatten)]
     server: ClientArgs,
     /// Puerto de control del balanceador (para `status`)
-    #[arg(long, default_value_t = DEFAULT_CONTROL_PORT)]
+    #[arg(long, value_name = "PUERTO", default_value_t = DEFAULT_CONTROL_PORT)]
     control_port: u16,
     #[command(subcommand)]
     command: Option<Command>,
@@ -27,19 +28,22 @@ enum Command {
     /// Guarda un valor
     Set {
         /// La clave
+        #[arg(value_name = "CLAVE")]
         key: String,
         /// El valor
+        #[arg(value_name = "VALOR")]
         value: String,
     },
     /// Lee un valor
     Get {
         /// La clave
+        #[arg(value_name = "CLAVE")]
         key: String,
     },
     /// Borra claves
     Del {
         /// Las claves
-        #[arg(required = true)]
+        #[arg(value_name = "CLAVE", required = true)]
         keys: Vec<String>,
     },
     /// Estado del balanceador y de cada nodo (versiones, retraso)
@@ -48,7 +52,7 @@ enum Command {
 
 fn main() {
     common::init_logging();
-    if let Err(e) = run(Cli::parse()) {
+    if let Err(e) = run(common::ayuda::parse::<Cli>()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -7,16 +7,28 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use common::shutdown::install_signal_handler;
 use common::Shutdown;
-use problema9::balanceador::{self, BalancerArgs};
+use problema9::balanceador::{self, BalancerArgs, DEFAULT_PORT};
 use problema9::demo::{self, DemoArgs};
 use problema9::nodo::{self, NodeArgs};
 
-/// Balanceador y almacén clave-valor replicado (RESP2) del problema 9.
+/// Almacén clave-valor replicado (RESP2) tras un balanceador; sin orden, la demostración.
+///
+/// Sin orden arranca la demostración: el balanceador (clientes en 8009, control en 8019) y tres
+/// nodos en un solo proceso, con las mismas opciones que `servidor demo`.
 #[derive(Parser)]
-#[command(version, about)]
-struct Cli {
+#[command(
+    name = "problema9",
+    version,
+    args_conflicts_with_subcommands = true,
+    mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)),
+    mut_subcommand("balanceador", |c| c.mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT))),
+    mut_subcommand("demo", |c| c.mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))
+)]
+pub(crate) struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    demo: DemoArgs,
 }
 
 #[derive(Subcommand)]
@@ -31,7 +43,7 @@ enum Command {
 
 fn main() {
     common::init_logging();
-    if let Err(e) = run(Cli::parse()) {
+    if let Err(e) = run(common::ayuda::parse::<Cli>()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -53,7 +65,7 @@ fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     install_signal_handler(&shutdown).context("no se pudo instalar el manejador de señales")?;
-    match cli.command {
+    match cli.command.unwrap_or(Command::Demo(cli.demo)) {
         Command::Balanceador(args) => {
             let (clients, control) = args.bind()?;
             println!("escuchando en {}", clients.local_addr()?);

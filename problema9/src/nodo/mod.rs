@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use common::ayuda::plural;
 use common::jsonl::{encode_json_line, read_json_line, JsonLineError};
 use common::net::connectable;
 use common::{serve, ServeConfig, Shutdown};
@@ -136,49 +137,49 @@ impl NodeConfig {
 #[derive(clap::Args, Debug, Clone)]
 pub struct NodeArgs {
     /// Id único del nodo en el clúster (por ejemplo n1)
-    #[arg(long)]
+    #[arg(long, value_name = "NOMBRE")]
     pub id: String,
     /// Directorio donde guardar el registro (`wal.log`)
-    #[arg(long)]
+    #[arg(long, value_name = "DIRECTORIO")]
     pub data_dir: PathBuf,
     /// Dirección en la que escuchar (clientes y pares)
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Puerto RESP para clientes (0 = cualquiera libre)
-    #[arg(long, default_value_t = DEFAULT_NODE_PORT)]
+    #[arg(long, value_name = "PUERTO", default_value_t = DEFAULT_NODE_PORT)]
     pub port: u16,
     /// Puerto para los demás nodos (0 = cualquiera libre)
-    #[arg(long, default_value_t = DEFAULT_PEER_PORT)]
+    #[arg(long, value_name = "PUERTO", default_value_t = DEFAULT_PEER_PORT)]
     pub peer_port: u16,
     /// Un par fijo, HOST:PUERTO_DE_PARES (repetible)
-    #[arg(long = "peer")]
+    #[arg(long = "peer", value_name = "HOST:PUERTO")]
     pub peers: Vec<String>,
     /// Puerto de control del balanceador (HOST:PUERTO) para registrarse y conocer a los pares
-    #[arg(long)]
+    #[arg(long, value_name = "HOST:PUERTO")]
     pub balancer: Option<String>,
     /// Cuándo hacer fsync del registro
-    #[arg(long, value_enum, default_value_t = FsyncPolicy::Always)]
+    #[arg(long, value_name = "POLÍTICA", value_enum, default_value_t = FsyncPolicy::Always)]
     pub fsync: FsyncPolicy,
     /// Tamaño del clúster (por omisión, 1 + los pares conocidos)
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub cluster_size: Option<usize>,
     /// Máximo de conexiones de clientes simultáneas
-    #[arg(long, default_value_t = common::cli::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = common::cli::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Bytes máximos de una clave o un valor
-    #[arg(long, default_value_t = crate::resp::DEFAULT_MAX_BULK)]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::resp::DEFAULT_MAX_BULK)]
     pub max_bulk: usize,
     /// Argumentos máximos de una orden
-    #[arg(long, default_value_t = crate::resp::DEFAULT_MAX_ARRAY)]
+    #[arg(long, value_name = "N", default_value_t = crate::resp::DEFAULT_MAX_ARRAY)]
     pub max_args: usize,
     /// Bytes máximos de una orden en línea
-    #[arg(long, default_value_t = crate::resp::DEFAULT_MAX_LINE)]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::resp::DEFAULT_MAX_LINE)]
     pub max_line: usize,
     /// Milisegundos de espera para reunir una mayoría
-    #[arg(long, default_value_t = DEFAULT_QUORUM_TIMEOUT.as_millis() as u64)]
+    #[arg(long, value_name = "MILISEGUNDOS", default_value_t = DEFAULT_QUORUM_TIMEOUT.as_millis() as u64)]
     pub quorum_timeout_ms: u64,
     /// Segundos de silencio tras los que se cierra un cliente
-    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
     pub idle_timeout: u64,
     /// Segundos para que una orden empezada llegue entera (como mucho --idle-timeout)
     #[arg(long, default_value_t = DEFAULT_COMMAND_TIMEOUT.as_secs())]
@@ -295,11 +296,15 @@ pub fn run(
     let peer_addr = connectable(peers_listener.local_addr()?);
     let (wal, store, recovery) = Wal::open(&config.data_dir, config.fsync)?;
     log::info!(
-        "nodo {}: {} registros recuperados de {} ({} claves)",
+        "nodo {}: {} de {} ({})",
         config.id,
-        recovery.records,
+        plural(
+            recovery.records,
+            "registro recuperado",
+            "registros recuperados"
+        ),
         config.data_dir.display(),
-        store.len()
+        plural(store.len(), "clave", "claves")
     );
     let node = Arc::new(Node {
         id: config.id.clone(),

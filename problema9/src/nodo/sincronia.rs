@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::ayuda::plural;
 use common::Shutdown;
 
 use super::Node;
@@ -69,7 +70,8 @@ fn catch_up(node: &Node, shutdown: &Shutdown) {
                 Ok(n) => {
                     done += 1;
                     node.stats.pulled.fetch_add(n, Ordering::Relaxed);
-                    log::info!("nodo {}: {n} entradas traídas de {}", node.id, link.name);
+                    let pulled = plural(n, "entrada traída", "entradas traídas");
+                    log::info!("nodo {}: {pulled} de {}", node.id, link.name);
                 }
                 Err(e) => log::debug!(
                     "nodo {}: no se pudo sincronizar con {}: {e}",
@@ -88,9 +90,9 @@ fn catch_up(node: &Node, shutdown: &Shutdown) {
         }
         if !warned {
             log::warn!(
-                "nodo {}: esperando a {} pares más para ponerse al día",
+                "nodo {}: esperando a {} para ponerse al día",
                 node.id,
-                need - done
+                plural(need - done, "par más", "pares más")
             );
             warned = true;
         }
@@ -160,8 +162,9 @@ fn anti_entropy(node: &Node, shutdown: &Shutdown, pending: &mut Pending) {
         if pulled > 0 {
             node.stats.pulled.fetch_add(pulled, Ordering::Relaxed);
             log::info!(
-                "nodo {}: antientropía: {pulled} entradas de {}",
+                "nodo {}: antientropía: {} de {}",
                 node.id,
+                plural(pulled, "entrada", "entradas"),
                 link.name
             );
         }

@@ -16,35 +16,36 @@ use tests::comprobar::{self, Level, Options};
 #[command(version, about)]
 struct Args {
     /// Problema a comprobar: problema1 ... problema9 (o solo el número)
+    #[arg(value_name = "PROBLEMA")]
     problema: String,
     /// Dirección del servidor, IP:PUERTO (solo loopback: 127.0.0.0/8 o ::1); por omisión,
     /// 127.0.0.1:800N
-    #[arg(long)]
+    #[arg(long, value_name = "IP:PUERTO")]
     addr: Option<String>,
     /// taller: lo que pide el enunciado; completo: todo el protocolo del README
-    #[arg(long, value_enum, default_value_t = Nivel::Taller)]
+    #[arg(long, value_enum, default_value_t = Nivel::Taller, value_name = "NIVEL")]
     nivel: Nivel,
     /// Segundos de espera de cada respuesta antes de darla por perdida
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_name = "SEGUNDOS")]
     espera: u64,
     /// Plazo de inactividad con el que arrancó el servidor, en segundos (su --timeout,
     /// --idle-timeout o --handshake-timeout); sin él se usa el del README y, si pasa de 15 s,
     /// esa comprobación se salta
-    #[arg(long)]
+    #[arg(long, value_name = "SEGUNDOS")]
     plazo: Option<u64>,
     /// problema4: directorio local que sirve el servidor (para comparar bytes)
-    #[arg(long, default_value = ".")]
+    #[arg(long, default_value = ".", value_name = "DIRECTORIO")]
     dir: PathBuf,
     /// problema4: un fichero que sirve el servidor, como ruta dentro de --dir (por omisión, el
     /// primero que haya)
-    #[arg(long)]
+    #[arg(long, value_name = "RUTA")]
     fichero: Option<String>,
     /// problema7: puerto local del origen que arranca comprobar (0 = uno libre); para CONNECT,
     /// el proxy debe admitirlo (--connect-ports)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_name = "PUERTO")]
     puerto_origen: u16,
     /// problema9: puerto de control del balanceador, IP:PUERTO (registro y caída de un nodo)
-    #[arg(long)]
+    #[arg(long, value_name = "IP:PUERTO")]
     control: Option<String>,
 }
 
@@ -66,7 +67,7 @@ fn main() {
 }
 
 fn run() -> Result<bool, comprobar::ComprobarError> {
-    let args = Args::parse();
+    let args: Args = common::ayuda::parse();
     let problem = comprobar::parse_problem(&args.problema)?;
     let addr = args
         .addr
