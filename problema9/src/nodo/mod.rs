@@ -182,7 +182,7 @@ pub struct NodeArgs {
     #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs())]
     pub idle_timeout: u64,
     /// Segundos para que una orden empezada llegue entera (como mucho --idle-timeout)
-    #[arg(long, default_value_t = DEFAULT_COMMAND_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SEGUNDOS", default_value_t = DEFAULT_COMMAND_TIMEOUT.as_secs())]
     pub command_timeout: u64,
 }
 
