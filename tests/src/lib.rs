@@ -11,6 +11,7 @@
 
 pub mod comprobar;
 pub mod fuzz_checks;
+pub mod goteo;
 pub mod linearizability;
 
 use std::io::{self, BufRead, BufReader, Read, Write};

@@ -832,43 +832,16 @@ fn a_control_line_trickled_byte_by_byte_is_cut_at_its_total_deadline() {
     let mut config = fast(&[]);
     config.control_idle_timeout = IDLE;
     let lb = start_balancer(config);
-    let mut slow = tests::connect(lb.control.parse().unwrap());
-    let mut writer = slow.try_clone().unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_writer = std::sync::Arc::clone(&stop);
-    // Una línea sin `\n`, 60 bytes como mucho (12 s de goteo).
-    let trickle = thread::spawn(move || {
-        for &b in br#"{"type":"status"}"#.iter().cycle().take(60) {
-            if stop_writer.load(std::sync::atomic::Ordering::Relaxed)
-                || writer.write_all(&[b]).is_err()
-            {
-                return;
-            }
-            thread::sleep(IDLE / 3);
-        }
-    });
-    let started = std::time::Instant::now();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 256];
-    let closed = loop {
-        match slow.read(&mut chunk) {
-            Ok(0) => break true,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-            Err(e) if common::net::is_timeout(&e) => break false,
-            Err(_) => break true,
-        }
-    };
-    let took = started.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    trickle.join().unwrap();
-    let text = String::from_utf8_lossy(&got);
+    // Una línea sin `\n`, 60 bytes como mucho (20 s de goteo).
+    let bytes = br#"{"type":"status"}"#.iter().copied().cycle().take(60);
+    let cut = tests::goteo::trickle(lb.control.parse().unwrap(), bytes.collect(), IDLE / 3);
     assert!(
-        closed && took < Duration::from_secs(6),
-        "el goteo no se cortó ({took:?}, plazo {IDLE:?}); llegó {text:?}"
+        cut.closed && cut.took < Duration::from_secs(6),
+        "el goteo no se cortó (plazo {IDLE:?}): {cut:?}"
     );
     assert!(
-        text.contains(r#""type":"error""#) && text.contains("no llegó entera"),
-        "se esperaba el error del plazo y llegó {text:?}"
+        cut.reply.contains(r#""type":"error""#) && cut.reply.contains("no llegó entera"),
+        "se esperaba el error del plazo: {cut:?}"
     );
     // Una petición entera sigue funcionando, también con pausas más cortas que el plazo.
     let mut ctl = lb.control_client();

@@ -872,45 +872,17 @@ fn a_command_trickled_byte_by_byte_is_cut_at_its_total_deadline() {
     const IDLE: Duration = Duration::from_millis(600);
     let dir = tempfile::tempdir().unwrap();
     let node = node_with_idle(dir.path(), IDLE);
-    let mut slow = Resp::connect(node.addr);
-    let mut writer = slow.stream.try_clone().unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_writer = std::sync::Arc::clone(&stop);
     // Una orden que no termina nunca en la prueba: 60 bytes como mucho (12 s de goteo).
-    let trickle = thread::spawn(move || {
-        let head = b"*2\r\n$4\r\nECHO\r\n$1000\r\n";
-        for &b in head.iter().chain(std::iter::repeat(&b'a')).take(60) {
-            if stop_writer.load(std::sync::atomic::Ordering::Relaxed)
-                || writer.write_all(&[b]).is_err()
-            {
-                return;
-            }
-            thread::sleep(IDLE / 3);
-        }
-    });
-    let started = std::time::Instant::now();
-    // El error llega y luego el cierre; la lectura de la prueba tiene su plazo de 10 s.
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 256];
-    let closed = loop {
-        match slow.stream.read(&mut chunk) {
-            Ok(0) => break true,
-            Ok(n) => got.extend_from_slice(&chunk[..n]),
-            Err(e) if common::net::is_timeout(&e) => break false,
-            Err(_) => break true,
-        }
-    };
-    let took = started.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    trickle.join().unwrap();
-    let text = String::from_utf8_lossy(&got);
+    let head = b"*2\r\n$4\r\nECHO\r\n$1000\r\n";
+    let bytes = head.iter().copied().chain(std::iter::repeat(b'a')).take(60);
+    let cut = tests::goteo::trickle(node.addr, bytes.collect(), IDLE / 3);
     assert!(
-        closed && took < Duration::from_secs(6),
-        "el goteo no se cortó ({took:?}, plazo {IDLE:?}); llegó {text:?}"
+        cut.closed && cut.took < Duration::from_secs(6),
+        "el goteo no se cortó (plazo {IDLE:?}): {cut:?}"
     );
     assert!(
-        text.starts_with("-ERR ") && text.contains("no llegó entera"),
-        "se esperaba el error del plazo y llegó {text:?}"
+        cut.reply.starts_with("-ERR ") && cut.reply.contains("no llegó entera"),
+        "se esperaba el error del plazo: {cut:?}"
     );
     // El nodo sigue atendiendo.
     assert_eq!(
