@@ -545,8 +545,7 @@ fn problema4_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema4", p4);
 }
 
-// problema5 renueva su plazo en cada lectura: un byte cada IDLE/3 no se corta (visto el
-// 2026-12-05; ni esta rama ni la de problema5 lo tienen asignado: lo decide el jefe).
+// Cada orden de problema5 tiene un plazo total: antes un byte cada IDLE/3 no se cortaba.
 #[test]
 fn problema5_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema5", p5);
@@ -567,8 +566,8 @@ fn problema8_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema8", p8);
 }
 
-// El nodo de problema9 renueva su plazo en cada lectura (visto el 2026-12-05; sin rama
-// asignada: lo decide el jefe).
+// Cada orden RESP del nodo de problema9 tiene un plazo total (`--command-timeout`): antes
+// el plazo se renovaba en cada lectura.
 #[test]
 fn problema9_node_cuts_a_per_byte_slowloris() {
     per_byte_slowloris("problema9 nodo", p9_node);
