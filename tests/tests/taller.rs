@@ -402,7 +402,6 @@ fn problema4_workshop_client_fetches_a_file_from_our_server() {
 }
 
 #[test]
-#[ignore = "espera tests/python/taller/problema4_servidor.py (rama comprobar)"]
 fn problema4_our_client_fetches_a_file_from_a_workshop_server() {
     if !require_tool("python3") {
         return;
