@@ -12,6 +12,7 @@
 //! - [`jsonl`]: mensajes JSON, uno por línea, sobre `serde`.
 //! - [`parsed`]: el resultado de un analizador incremental ("completo" o "faltan bytes").
 //! - [`ayuda`]: la ayuda, la versión y los errores de la línea de órdenes en español.
+//! - [`exit`]: cómo termina un cliente: los códigos de salida (0, 1, 2, 3, 4) y `error: ...`.
 //! - [`cli`]: los argumentos compartidos (`--host`, `--port`, `--max-connections`, ...).
 //! - [`logging`]: la inicialización única de `env_logger` (`info` por defecto).
 //! - [`shutdown`]: la señal de apagado (Ctrl-C, SIGTERM o `trigger()` en los tests).
@@ -30,6 +31,7 @@
 pub mod ayuda;
 pub mod cli;
 pub mod conn;
+pub mod exit;
 pub mod fds;
 pub mod frame;
 pub mod http;

@@ -39,7 +39,32 @@ pub fn describe_io_error(e: &io::Error) -> String {
         io::ErrorKind::PermissionDenied => "permiso denegado",
         io::ErrorKind::NotFound => "no encontrado",
         io::ErrorKind::InvalidInput => "dirección o argumento no válido",
-        _ => return format!("{e}"),
+        io::ErrorKind::NetworkUnreachable => "la red no es alcanzable",
+        io::ErrorKind::HostUnreachable => "la máquina no es alcanzable",
+        io::ErrorKind::NetworkDown => "la red está caída",
+        io::ErrorKind::NotConnected => "el socket no está conectado",
+        io::ErrorKind::AlreadyExists => "ya existe",
+        io::ErrorKind::IsADirectory => "es un directorio",
+        io::ErrorKind::NotADirectory => "no es un directorio",
+        io::ErrorKind::DirectoryNotEmpty => "el directorio no está vacío",
+        io::ErrorKind::ReadOnlyFilesystem => "el sistema de ficheros es de solo lectura",
+        io::ErrorKind::StorageFull => "no queda espacio en el disco",
+        io::ErrorKind::QuotaExceeded => "se superó la cuota de disco",
+        io::ErrorKind::FileTooLarge => "el fichero es demasiado grande",
+        io::ErrorKind::WriteZero => "no se pudo escribir nada más",
+        io::ErrorKind::Interrupted => "interrumpido",
+        io::ErrorKind::OutOfMemory => "no queda memoria",
+        io::ErrorKind::InvalidFilename => "nombre de fichero no válido",
+        io::ErrorKind::InvalidData if e.get_ref().is_none() => "datos no válidos",
+        // Un error con un mensaje propio (`io::Error::new`) ya lo trae en español: los de
+        // este proyecto se escriben así. Uno del sistema sin traducción da su número.
+        _ => {
+            return match (e.get_ref(), e.raw_os_error()) {
+                (Some(inner), _) => inner.to_string(),
+                (None, Some(code)) => format!("error del sistema (errno {code})"),
+                (None, None) => format!("error de E/S ({:?})", e.kind()),
+            }
+        }
     };
     what.to_string()
 }
@@ -67,6 +92,17 @@ mod tests {
         assert_eq!(describe_io_error(&e), "conexión rechazada");
         assert!(!is_timeout(&e));
         assert!(is_timeout(&io::Error::from(io::ErrorKind::WouldBlock)));
+    }
+
+    /// Ningún error del sistema sale con su texto en inglés (`Broken pipe (os error 32)`).
+    #[test]
+    fn os_errors_never_reach_a_person_in_english() {
+        for code in 1..134 {
+            let text = describe_io_error(&io::Error::from_raw_os_error(code));
+            assert!(!text.contains("os error"), "errno {code}: {text}");
+        }
+        let own = io::Error::new(io::ErrorKind::Other, "mensaje propio");
+        assert_eq!(describe_io_error(&own), "mensaje propio");
     }
 
     #[test]
