@@ -101,7 +101,7 @@ mod tests {
             let text = describe_io_error(&io::Error::from_raw_os_error(code));
             assert!(!text.contains("os error"), "errno {code}: {text}");
         }
-        let own = io::Error::new(io::ErrorKind::Other, "mensaje propio");
+        let own = io::Error::other("mensaje propio");
         assert_eq!(describe_io_error(&own), "mensaje propio");
     }
 
