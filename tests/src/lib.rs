@@ -355,3 +355,21 @@ impl HttpConn {
         self.request("GET", &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
     }
 }
+
+/// El `cliente` del problema `problem` (`"problema4"`) como proceso, listo para añadirle
+/// argumentos: el ejecutable `clientes` de este paquete con `TALLER_CLIENTE` (véase
+/// `src/bin/clientes.rs`: `target/debug/cliente` es el del último problema compilado).
+///
+/// `cargo test` compila los binarios del paquete antes que sus pruebas de integración; el
+/// ejecutable está junto al directorio `deps/` de la prueba que llama.
+pub fn cliente(problem: &str) -> std::process::Command {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.join("clientes")))
+        .unwrap_or_else(|| std::path::PathBuf::from("target/debug/clientes"));
+    let mut command = std::process::Command::new(exe);
+    command
+        .env("TALLER_CLIENTE", problem)
+        .env("RUST_LOG", "warn");
+    command
+}

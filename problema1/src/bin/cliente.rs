@@ -15,7 +15,7 @@ pub(crate) struct Args {
     message: String,
 }
 
-fn main() {
+pub(crate) fn main() {
     let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let result = args

@@ -21,7 +21,7 @@ pub(crate) struct Args {
     udp: bool,
 }
 
-fn main() {
+pub(crate) fn main() {
     let args = common::ayuda::parse::<Args>();
     common::init_logging();
     if let Err(e) = run(&args) {

@@ -17,7 +17,7 @@ pub(crate) struct Args {
     name: Option<String>,
 }
 
-fn main() {
+pub(crate) fn main() {
     common::init_logging();
     let args = common::ayuda::parse::<Args>();
     let stream = match args.client.connect(problema3::DEFAULT_PORT, "problema3") {

@@ -27,7 +27,7 @@ pub(crate) struct Args {
     output: Option<PathBuf>,
 }
 
-fn main() {
+pub(crate) fn main() {
     let args = common::ayuda::parse::<Args>();
     common::init_logging();
     let progress = args.output.is_some() && std::io::stderr().is_terminal();

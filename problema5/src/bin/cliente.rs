@@ -65,7 +65,7 @@ enum Order {
     },
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     common::init_logging();
     let args = common::ayuda::parse::<Args>();
     match run(args) {

@@ -45,7 +45,7 @@ pub(crate) struct Cli {
     timeout: u64,
 }
 
-fn main() {
+pub(crate) fn main() {
     common::init_logging();
     if let Err(e) = run() {
         eprintln!("error: {e:#}");

@@ -32,7 +32,7 @@ pub(crate) struct Args {
     watch: Option<u64>,
 }
 
-fn main() {
+pub(crate) fn main() {
     if let Err(e) = run() {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -50,7 +50,7 @@ enum Command {
     Status,
 }
 
-fn main() {
+pub(crate) fn main() {
     common::init_logging();
     if let Err(e) = run(common::ayuda::parse::<Cli>()) {
         eprintln!("error: {e:#}");
