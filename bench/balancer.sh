@@ -11,6 +11,9 @@
 # balanceador, por ejemplo `--strategy least-connections`), MISMA_SESION=1 (los servidores
 # en la sesión del guion en vez de cada uno en la suya: véase own_session en bench/lib.sh).
 #
+# Necesita wrk, nginx, haproxy, curl y python3: `sudo apt-get install -y wrk nginx haproxy curl
+# python3` en Debian/Ubuntu, o `INSTALAR=1` como root para que el guion los instale.
+#
 # Todo escucha en 127.0.0.1 en puertos libres; nginx, HAProxy y el balanceador se matan por
 # PID al salir. Los resultados se dan como cocientes frente a HAProxy medido en la misma
 # ejecución: la máquina es compartida y los valores absolutos varían.
@@ -43,12 +46,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-need() {
-    command -v "$1" >/dev/null || { echo "falta la herramienta $1" >&2; exit 1; }
-}
-for tool in wrk nginx haproxy curl python3; do need "$tool"; done
-
-source "$ROOT/bench/lib.sh"   # free_port, wait_port
+source "$ROOT/bench/lib.sh"   # need_tools, free_port, wait_port, own_session
+need_tools wrk nginx haproxy curl python3
 
 # 1. El binario, compilado en release y copiado a un nombre propio antes de compilar nada más
 #    (todos los problemas tienen un binario `servidor`).

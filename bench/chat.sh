@@ -11,11 +11,17 @@
 # La referencia es redis-server (un canal PUBLISH/SUBSCRIBE: la misma difusión a N
 # suscriptores) en la misma ejecución; se omite con un aviso si no está instalado.
 #
+# Necesita python3 y, para la referencia, redis-server: `sudo apt-get install -y python3
+# redis-server` en Debian/Ubuntu, o `INSTALAR=1` como root para que el guion los instale.
+#
 # El servidor se lanza con el límite de ritmo por cliente desactivado (`--rate-limit`), porque
 # lo que se mide es la difusión, no la protección contra inundaciones; el resto de límites
 # (cola de 1024 mensajes por cliente, 1024 conexiones) son los de por omisión.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+source bench/lib.sh   # need_tools, want_tools
+need_tools python3
 
 OUT=${BENCH_DIR:-/tmp/bench-p3}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -87,8 +93,8 @@ stop_server() {
 }
 
 HAVE_REDIS=1
-if ! command -v redis-server >/dev/null; then
-    echo "AVISO: falta redis-server; se mide solo problema3" >&2
+if ! want_tools redis-server; then
+    echo "AVISO: se mide solo problema3" >&2
     HAVE_REDIS=0
 fi
 

@@ -4,14 +4,16 @@
 #
 #   bash bench/echo.sh            # 2 GiB por prueba de caudal, 20.000 idas y vueltas
 #   QUICK=1 bash bench/echo.sh    # 64 MiB y 2.000: solo demuestra que el script funciona
+#
+# Necesita socat, iperf3 y python3: `sudo apt-get install -y socat iperf3 python3` en
+# Debian/Ubuntu, o `INSTALAR=1` como root para que el guion los instale (bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BYTES=$(( ${BYTES_MIB:-2048} << 20 )); COUNT=20000; SECS=5
 if [ "${QUICK:-}" = 1 ]; then BYTES=$((64 << 20)); COUNT=2000; SECS=1; fi
-for tool in socat iperf3 python3; do
-    command -v "$tool" >/dev/null || { echo "falta $tool (apt-get install $tool)" >&2; exit 1; }
-done
+source bench/lib.sh   # need_tools, free_port, wait_port
+need_tools socat iperf3 python3
 
 WORK=$(mktemp -d /tmp/bench-echo.XXXXXX)
 PIDS=()
@@ -22,8 +24,6 @@ cargo build -q --release -p problema2
 cp "${CARGO_TARGET_DIR:-target}"/release/servidor "$WORK/p2-servidor"
 cargo build -q --release -p bench --bin echo_load
 cp "${CARGO_TARGET_DIR:-target}"/release/echo_load "$WORK/echo_load"
-
-source bench/lib.sh   # free_port, wait_port
 
 P_OURS=$(free_port); P_SOCAT=$(free_port); P_IPERF=$(free_port)
 RUST_LOG=warn "$WORK/p2-servidor" --port "$P_OURS" >/dev/null & PIDS+=($!)

@@ -18,6 +18,9 @@
 #      FSYNC=never ...                 (política de fsync de los nodos; por omisión always)
 #      KEEP=1 ...                      (no borra el directorio de trabajo con los logs)
 # Sale con código distinto de 0 si hay alguna violación.
+#
+# Necesita redis-cli: `sudo apt-get install -y redis-tools` en Debian/Ubuntu, o `INSTALAR=1`
+# como root para que el guion lo instale (bench/lib.sh).
 set -euo pipefail
 
 QUICK="${QUICK:-0}"
@@ -33,6 +36,8 @@ BASE="${BASE_PORT:-18300}"
 BAL=$((BASE + 9)); CTRL=$((BASE + 19))
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/bench/lib.sh"   # need_tools
+need_tools redis-cli
 WORK="$(mktemp -d /tmp/bench-p9fault.XXXXXX)"
 declare -A NODE_PID
 PIDS=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ejecuta cada objetivo de fuzzing (fuzz/fuzz_targets) durante SECS segundos y resume:
-# objetivo, ejecuciones, duración y fallos. Necesita cargo-fuzz (`cargo install cargo-fuzz`);
-# libFuzzer exige opciones inestables de rustc, que RUSTC_BOOTSTRAP=1 permite en la toolchain
+# objetivo, ejecuciones, duración y fallos. Necesita cargo-fuzz (`cargo install --locked
+# cargo-fuzz`, o `INSTALAR=1` para que el guion lo instale) y un compilador de C
+# (`sudo apt-get install -y build-essential`); libFuzzer exige opciones inestables de rustc, que RUSTC_BOOTSTRAP=1 permite en la toolchain
 # estable.
 #
 #   SECS=600 bash bench/fuzz.sh         # 10 minutos por objetivo
@@ -21,7 +22,8 @@ LIMIT=(-max_total_time="$SECS")
 # FUZZ_TARGET_DIR: otro directorio de compilación (por ejemplo, para reutilizar el de otra copia).
 TD=()
 [ -z "${FUZZ_TARGET_DIR:-}" ] || TD=(--target-dir "$FUZZ_TARGET_DIR")
-command -v cargo-fuzz >/dev/null || { echo "falta cargo-fuzz: cargo install cargo-fuzz" >&2; exit 1; }
+source ../bench/lib.sh   # need_tools
+need_tools cargo-fuzz
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
 cargo fuzz build -O "${TD[@]}" >/dev/null

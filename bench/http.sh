@@ -12,6 +12,9 @@
 # MISMA_SESION=1 (los servidores en la sesión del guion en vez de cada uno en la suya:
 # véase own_session en bench/lib.sh).
 #
+# Necesita wrk, nginx, curl y python3: `sudo apt-get install -y wrk nginx curl python3` en
+# Debian/Ubuntu, o `INSTALAR=1` como root para que el guion los instale (bench/lib.sh).
+#
 # Todo escucha en 127.0.0.1 en puertos libres; los tres servidores se matan por PID al
 # salir. Los resultados se dan como cocientes frente a nginx medido en la misma ejecución:
 # la máquina es compartida y los valores absolutos varían.
@@ -45,18 +48,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-need() {
-    command -v "$1" >/dev/null || { echo "falta la herramienta $1" >&2; exit 1; }
-}
-for tool in wrk nginx curl python3; do need "$tool"; done
+source "$ROOT/bench/lib.sh"   # need_tools, free_port, wait_port, own_session
+need_tools wrk nginx curl python3
 
 # 1000 conexiones de wrk más otras tantas del servidor: hacen falta descriptores.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ "$(ulimit -n)" != unlimited && "$(ulimit -n)" -lt $((MANY * 2 + 100)) ]]; then
     echo "AVISO: ulimit -n es $(ulimit -n); la tanda de $MANY conexiones puede fallar" >&2
 fi
-
-source "$ROOT/bench/lib.sh"   # free_port, wait_port
 
 # 1. El binario, compilado en release y copiado a un nombre propio antes de compilar nada más
 #    (todos los problemas tienen un binario `servidor`).

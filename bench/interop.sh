@@ -9,10 +9,16 @@
 # Cada comprobación imprime `pass` o `FAIL` y el script acaba con `N passed, N failed`
 # (código 1 si alguna falló). Sin Chromium instalado, sus comprobaciones fallan salvo con
 # SKIP_BROWSER=1.
+#
+# Necesita nc, telnet, curl, wget, openssl, python3, redis-cli y chromium: `sudo apt-get
+# install -y netcat-openbsd telnet curl wget openssl python3 redis-tools chromium` en
+# Debian/Ubuntu, o `INSTALAR=1` como root para que el guion los instale (bench/lib.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-source bench/lib.sh   # free_port
+source bench/lib.sh   # need_tools, want_tools, free_port
+need_tools nc telnet curl wget openssl python3 redis-cli
+if [ "${SKIP_BROWSER:-}" != 1 ]; then want_tools chromium || true; fi
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=$ROOT/bench/out
 mkdir -p "$OUT"

@@ -17,6 +17,9 @@
 # Con FSYNC=always, redis-server se lanza con appendonly yes + appendfsync always (misma
 # política: cada escritura en disco antes de responder); con batch, appendfsync everysec; con
 # never, sin persistencia. Imprime las peticiones por segundo de cada uno y el cociente.
+#
+# Necesita redis-server, redis-benchmark y redis-cli: `sudo apt-get install -y redis-server
+# redis-tools` en Debian/Ubuntu, o `INSTALAR=1` como root para que el guion los instale.
 set -euo pipefail
 
 QUICK="${QUICK:-0}"
@@ -36,16 +39,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in redis-server redis-benchmark redis-cli; do
-    command -v "$tool" >/dev/null || { echo "falta $tool" >&2; exit 1; }
-done
+source "$ROOT/bench/lib.sh"   # need_tools, own_session
+need_tools redis-server redis-benchmark redis-cli
 
 echo "== compilando problema9 (release)"
 (cd "$ROOT" && cargo build --release -q -p problema9)
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 cp "${SERVIDOR:-$TARGET/release/servidor}" "$WORK/servidor"
 cp "$TARGET/release/cliente" "$WORK/cliente"
-source "$ROOT/bench/lib.sh"   # own_session
 
 wait_pong() {
     local port=$1

@@ -36,3 +36,117 @@ own_session() {
         exec setsid "$@"
     fi
 }
+
+# Herramientas externas (issue 18). Cada guion llama a `need_tools orden...` al principio:
+# si falta alguna, dice qué paquetes la traen y la orden de una línea que los instala en
+# Debian/Ubuntu, y termina. Con `INSTALAR=1`, y siendo root, los instala él mismo y sigue.
+# `want_tools` es igual pero para lo opcional: avisa (o instala) y devuelve 1 si falta.
+
+# De dónde sale cada orden: `apt:PAQUETE` (Debian/Ubuntu), `pip:PAQUETE` (PyPI, en un entorno
+# virtual propio, porque Debian no deja instalar con pip en el Python del sistema) o
+# `cargo:CRATE` (`cargo install`).
+tool_source() {
+    case $1 in
+        nc) echo apt:netcat-openbsd ;;
+        redis-cli | redis-benchmark) echo apt:redis-tools ;;
+        redbot) echo pip:redbot ;;
+        cargo-fuzz) echo cargo:cargo-fuzz ;;
+        *) echo "apt:$1" ;; # wrk, nginx, haproxy, redis-server, curl, socat, python3...
+    esac
+}
+
+# Entorno virtual de Python para las herramientas de PyPI (junto al de httplint de .ci/run).
+PIP_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/taller-redes/venv"
+if [[ -d "$PIP_VENV/bin" ]]; then PATH="$PIP_VENV/bin:$PATH"; fi
+
+# Reparte las órdenes dadas en los paquetes que las traen: deja las listas (sin repetidos) en
+# APT_PKGS, PIP_PKGS y CARGO_PKGS. Lo de PyPI necesita además el módulo venv de Python.
+sort_tools() {
+    APT_PKGS=() PIP_PKGS=() CARGO_PKGS=()
+    local tool src
+    for tool; do
+        src=$(tool_source "$tool")
+        case $src in
+            apt:*) APT_PKGS+=("${src#apt:}") ;;
+            pip:*) PIP_PKGS+=("${src#pip:}") ;;
+            cargo:*) CARGO_PKGS+=("${src#cargo:}") ;;
+        esac
+    done
+    if ((${#PIP_PKGS[@]})) && [[ ! -x "$PIP_VENV/bin/pip" ]]; then
+        APT_PKGS+=(python3 python3-venv)
+    fi
+    mapfile -t APT_PKGS < <(printf '%s\n' "${APT_PKGS[@]}" | awk 'NF && !seen[$0]++')
+}
+
+# Las órdenes que instalan las herramientas dadas, una por línea.
+install_commands() {
+    sort_tools "$@"
+    if ((${#APT_PKGS[@]})); then echo "sudo apt-get install -y ${APT_PKGS[*]}"; fi
+    if ((${#PIP_PKGS[@]})); then
+        echo "python3 -m venv $PIP_VENV && $PIP_VENV/bin/pip install ${PIP_PKGS[*]}"
+    fi
+    if ((${#CARGO_PKGS[@]})); then echo "cargo install --locked ${CARGO_PKGS[*]}"; fi
+}
+
+# Instala las herramientas dadas (lo de apt solo siendo root).
+install_tools() {
+    sort_tools "$@"
+    if ((${#APT_PKGS[@]})); then
+        if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
+            echo "INSTALAR=1 necesita ser root y apt-get para instalar ${APT_PKGS[*]}" >&2
+            return 1
+        fi
+        echo "== instalando con apt-get: ${APT_PKGS[*]}" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                "${APT_PKGS[@]}" >/dev/null || return 1
+    fi
+    if ((${#PIP_PKGS[@]})); then
+        echo "== instalando con pip en $PIP_VENV: ${PIP_PKGS[*]}" >&2
+        { [[ -x "$PIP_VENV/bin/pip" ]] || python3 -m venv "$PIP_VENV"; } >&2 &&
+            "$PIP_VENV/bin/pip" install --quiet "${PIP_PKGS[@]}" >&2 || return 1
+        PATH="$PIP_VENV/bin:$PATH"
+    fi
+    if ((${#CARGO_PKGS[@]})); then
+        echo "== instalando con cargo: ${CARGO_PKGS[*]}" >&2
+        cargo install --locked "${CARGO_PKGS[@]}" >&2 || return 1
+    fi
+}
+
+# Las órdenes de la lista que no están en el PATH, separadas por espacios.
+missing_tools() {
+    local tool missing=()
+    for tool; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+    echo "${missing[*]}"
+}
+
+# check_tools obligatoria|opcional orden...: 0 si están todas (o se instalaron con
+# INSTALAR=1); si no, explica cómo instalarlas y devuelve 1.
+check_tools() {
+    local kind=$1
+    shift
+    local missing
+    missing=$(missing_tools "$@")
+    [[ -z "$missing" ]] && return 0
+    # shellcheck disable=SC2086 # una palabra por orden
+    if [[ "${INSTALAR:-0}" == 1 ]] && install_tools $missing; then
+        missing=$(missing_tools $missing)
+        [[ -z "$missing" ]] && return 0
+    fi
+    local what="falta la herramienta"
+    [[ "$missing" == *" "* ]] && what="faltan las herramientas"
+    [[ "$kind" == opcional ]] && what="AVISO: $what (opcional)"
+    echo "$what $missing; para instalar en Debian/Ubuntu:" >&2
+    # shellcheck disable=SC2086
+    install_commands $missing | sed 's/^/    /' >&2
+    echo "  o ejecute el guion como root con INSTALAR=1 para que lo instale él." >&2
+    return 1
+}
+
+# need_tools orden...: termina el guion si falta alguna (tras intentar instalarla con
+# INSTALAR=1).
+need_tools() { check_tools obligatoria "$@" || exit 1; }
+
+# want_tools orden...: como need_tools, pero si falta algo avisa y devuelve 1 (el guion
+# sigue sin esa parte).
+want_tools() { check_tools opcional "$@"; }

@@ -23,14 +23,17 @@
 #   SECS=, CONNS=, WRK_ROUNDS=, BIG_MIB=, ROUNDS= cambian la duración de wrk, las conexiones,
 #   las tandas de wrk, el tamaño del fichero del túnel y las rondas de descarga.
 #   MISMA_SESION=1 arranca los servidores en la sesión del guion (véase own_session en lib.sh).
+#
+# Necesita nginx, tinyproxy, wrk, curl, socat y python3, y haproxy si se quiere su fila:
+# `sudo apt-get install -y nginx tinyproxy wrk curl socat python3 haproxy` en Debian/Ubuntu,
+# o `INSTALAR=1` como root para que el guion los instale (bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS=${SECS:-10}; CONNS=${CONNS:-64}; BIG_MIB=${BIG_MIB:-1024}; ROUNDS=${ROUNDS:-5}; WRK_ROUNDS=${WRK_ROUNDS:-3}
 if [ "${QUICK:-}" = 1 ]; then SECS=2; BIG_MIB=64; ROUNDS=1; WRK_ROUNDS=1; fi
-for tool in nginx tinyproxy wrk curl socat python3; do
-    command -v "$tool" >/dev/null || { echo "falta $tool (apt-get install $tool)" >&2; exit 1; }
-done
+source bench/lib.sh   # need_tools, want_tools, free_port, wait_port, best, own_session
+need_tools nginx tinyproxy wrk curl socat python3
 
 WORK=$(mktemp -d /tmp/bench-proxy.XXXXXX)
 chmod 755 "$WORK"
@@ -46,8 +49,6 @@ else
     cargo build -q --release -p problema7
     cp "${CARGO_TARGET_DIR:-target}"/release/servidor "$WORK/p7-servidor"
 fi
-
-source bench/lib.sh   # free_port, wait_port, best, own_session
 
 P_NGINX=$(free_port); P_OURS=$(free_port); P_TINY=$(free_port); P_SOCAT=$(free_port); P_TRANS=$(free_port)
 
@@ -116,7 +117,7 @@ own_session socat -b65536 "TCP-LISTEN:$P_SOCAT,bind=127.0.0.1,reuseaddr,fork" "T
 # --- HAProxy en modo TCP con splice, si está instalado: el mejor relé del oficio, como techo
 #     de lo que cuesta un salto intermedio en esta máquina ---
 P_HAP=""
-if command -v haproxy >/dev/null; then
+if want_tools haproxy; then
     P_HAP=$(free_port)
     cat > "$WORK/haproxy.cfg" <<EOF
 global

@@ -9,6 +9,11 @@
 #   bench/redbot.sh                 # compila problema4 y problema7 en release y compara
 #   P4=ruta P7=ruta bench/redbot.sh # con binarios ya compilados
 #
+# Necesita nginx y python3 (`sudo apt-get install -y nginx python3 python3-venv` en
+# Debian/Ubuntu) y redbot de PyPI (`python3 -m venv ~/.cache/taller-redes/venv &&
+# ~/.cache/taller-redes/venv/bin/pip install redbot`); con `INSTALAR=1`, como root, el guion
+# lo instala todo (bench/lib.sh).
+#
 # Todo escucha en 127.0.0.1 en puertos libres; REDbot solo habla con esas direcciones (sin
 # `--assets`, no sigue enlaces). Los servidores se matan por PID al salir.
 set -euo pipefail
@@ -23,10 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in redbot nginx python3; do
-    command -v "$tool" >/dev/null || { echo "falta la herramienta $tool" >&2; exit 1; }
-done
-source "$ROOT/bench/lib.sh" # free_port, wait_port, own_session
+source "$ROOT/bench/lib.sh" # need_tools, free_port, wait_port, own_session
+need_tools redbot nginx python3
 
 build() { # paquete -> ruta del binario copiado
     (cd "$ROOT" && cargo build -q --release -p "$1" --bin servidor)

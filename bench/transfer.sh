@@ -7,6 +7,9 @@
 # Uso:   bench/transfer.sh            (1 GiB, 3 repeticiones, se queda la mejor)
 #        QUICK=1 bench/transfer.sh    (64 MiB, 1 repetición: prueba que el script funciona)
 # Variables: SIZE_MIB (tamaño), REPS (repeticiones), WORK (directorio temporal).
+#
+# Necesita socat y python3: `sudo apt-get install -y socat python3` en Debian/Ubuntu, o
+# `INSTALAR=1` como root para que el guion los instale (bench/lib.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +24,8 @@ fi
 WORK=${WORK:-/tmp/bench-p5}
 STEP_TIMEOUT=300 # ninguna transferencia puede colgar el script más de 5 minutos
 
-for tool in socat python3; do
-    command -v "$tool" >/dev/null || { echo "falta $tool" >&2; exit 1; }
-done
+source bench/lib.sh   # need_tools, free_port
+need_tools socat python3
 
 PIDS=()
 cleanup() {
@@ -48,8 +50,6 @@ cp "$TARGET/release/cliente" "$WORK/cliente"
 echo "== generando $SIZE_MIB MiB aleatorios en $WORK"
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/data.bin"
 BYTES=$(stat -c %s "$WORK/data.bin")
-
-source bench/lib.sh   # free_port
 
 # Espera a que alguien escuche en el puerto sin conectarse (socat sin `fork` atendería a la
 # sonda como si fuera la transferencia).
