@@ -133,15 +133,12 @@ wrk_run() { # puerto pid -> "req/s errores µs-de-CPU-por-petición"
     before=$(cpu_ticks "$2")
     out=$(wrk -t2 -c"$CONNS" -d"${WRK_SECS}s" --timeout 5s "http://127.0.0.1:$1/1k.bin")
     after=$(cpu_ticks "$2")
-    local rps errs non2xx reqs cpu_us
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    errs=$(awk '/Socket errors:/ {gsub(",", ""); s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+$/) s+=$i; print s}' <<<"$out")
-    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    local rps errs reqs cpu_us
+    read -r rps errs reqs < <(wrk_numbers <<<"$out")
     # El coste en CPU del balanceador por petición depende mucho menos de la carga ajena que
     # las peticiones por segundo.
     cpu_us=$(python3 -c "print(f'{($after - $before) * 1e6 / $(getconf CLK_TCK) / max(${reqs:-0}, 1):.1f}')")
-    echo "${rps:-0} $(( ${errs:-0} + ${non2xx:-0} )) $cpu_us"
+    echo "$rps $errs $cpu_us"
 }
 
 bulk_run() { # puerto -> "MiB/s bytes"

@@ -77,27 +77,7 @@ chmod 644 "$WORK/www/"*
 P_OURS=$(free_port); P_NGINX=$(free_port); P_PY=$(free_port)
 
 # nginx como se usaría de verdad para esto: un proceso por núcleo, sendfile, sin registro.
-cat >"$WORK/nginx/nginx.conf" <<EOF
-worker_processes auto;
-worker_rlimit_nofile 20000;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    keepalive_timeout 60s;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    server { listen 127.0.0.1:$P_NGINX; root $WORK/www; }
-}
-EOF
+nginx_static_conf "$WORK/nginx" "$WORK/www" "$P_NGINX" 4096
 own_session nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>"$WORK/nginx/stderr" &
 PIDS+=($!)
 NGINX_PID=$!
@@ -117,13 +97,10 @@ grep -q "escuchando en" "$WORK/ours.out" || { echo "el servidor no imprimió su 
 
 # 3. Medidas.
 wrk_run() { # puerto conexiones -> "req/s errores"
-    local out threads=2
-    out=$(wrk -t"$threads" -c"$2" -d"${WRK_SECS}s" --timeout 5s "http://127.0.0.1:$1/1k.bin" 2>&1)
-    local rps errs non2xx
-    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-    errs=$(awk '/Socket errors:/ {gsub(",", ""); s=0; for (i=1;i<=NF;i++) if ($i ~ /^[0-9]+$/) s+=$i; print s}' <<<"$out")
-    non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    echo "${rps:-0} $(( ${errs:-0} + ${non2xx:-0} ))"
+    local rps errs
+    read -r rps errs _ < <(wrk -t2 -c"$2" -d"${WRK_SECS}s" --timeout 5s \
+        "http://127.0.0.1:$1/1k.bin" 2>&1 | wrk_numbers)
+    echo "$rps $errs"
 }
 
 bulk_run() { # puerto -> "MB/s bytes"

@@ -150,3 +150,59 @@ need_tools() { check_tools obligatoria "$@" || exit 1; }
 # want_tools orden...: como need_tools, pero si falta algo avisa y devuelve 1 (el guion
 # sigue sin esa parte).
 want_tools() { check_tools opcional "$@"; }
+
+# Lee por la entrada la salida de `wrk` e imprime "peticiones/s errores peticiones": los
+# errores son los de socket (connect, read, write, timeout) más las respuestas que no son
+# 2xx/3xx. Un campo que wrk no imprimió cuenta como 0.
+wrk_numbers() {
+    awk '
+        /^Requests\/sec:/ { rps = $2 }
+        / requests in / { reqs = $1 }
+        /Socket errors:/ { gsub(",", ""); for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+$/) errs += $i }
+        /Non-2xx or 3xx responses:/ { errs += $NF }
+        END { printf "%s %d %d\n", (rps == "" ? 0 : rps), errs, reqs }
+    '
+}
+
+# nginx_static_conf DIR RAÍZ PUERTO CONEXIONES: escribe DIR/nginx.conf para servir RAÍZ en
+# 127.0.0.1:PUERTO como se usaría de verdad para ficheros estáticos: un proceso por núcleo,
+# `sendfile`, sin registro de accesos, conexiones persistentes sin tope de peticiones, una cola
+# de `listen` de 4096 (la de problema4 es de 1024 por omisión) y CONEXIONES por proceso. Se
+# arranca con `own_session nginx -p DIR -c DIR/nginx.conf &`.
+nginx_static_conf() {
+    local dir=$1 root=$2 port=$3 conns=$4
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes auto;
+worker_rlimit_nofile $((conns * 2 + 1000));
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections $conns; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    server { listen 127.0.0.1:$port backlog=4096; root $root; }
+}
+CONF
+}
+
+# peak_rss_mib PID...: memoria residente máxima (VmHWM) de esos procesos y de sus hijos
+# directos (los workers de nginx), sumada, en MiB con un decimal. Las páginas compartidas
+# (código, bibliotecas) cuentan una vez por proceso, como en `ps`.
+peak_rss_mib() {
+    local pid files=()
+    for pid in "$@" $(pgrep -P "$(IFS=,; echo "$*")" || true); do
+        if [[ -r /proc/$pid/status ]]; then files+=("/proc/$pid/status"); fi
+    done
+    if ((${#files[@]} == 0)); then echo 0; return; fi
+    awk '/^VmHWM:/ { kib += $2 } END { printf "%.1f\n", kib / 1024 }' "${files[@]}"
+}

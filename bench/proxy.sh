@@ -166,12 +166,9 @@ EOF
 # wrk → "peticiones/s errores" (errores = de socket + respuestas no 2xx/3xx). tinyproxy
 # cierra la conexión tras cada respuesta: wrk lo cuenta como error de lectura y reconecta.
 run_wrk() {
-    local out rps errs non2xx
-    out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "$@")
-    rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
-    errs=$(echo "$out" | sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' | awk '{print $1+$2+$3+$4}')
-    non2xx=$(echo "$out" | sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
-    echo "${rps:-0} $(( ${errs:-0} + ${non2xx:-0} ))"
+    local rps errs
+    read -r rps errs _ < <(wrk -t2 -c"$CONNS" -d"${SECS}s" "$@" | wrk_numbers)
+    echo "$rps $errs"
 }
 
 # WRK_ROUNDS tandas alternas (directo, nuestro, tinyproxy); de cada camino se da la mejor y se
