@@ -205,8 +205,12 @@ sweep() {
     done
 }
 
-HTTP_RPS="$OUT/http_peticiones.csv"
-HTTP_MEM="$OUT/http_memoria.csv"
+# Los CSV se escriben primero en el directorio de trabajo: OUT solo cambia si el guion llega
+# al final (una ejecución interrumpida no deja a medias las cifras de bench/graficas/).
+CSV="$WORK/csv"
+mkdir -p "$CSV"
+HTTP_RPS="$CSV/http_peticiones.csv"
+HTTP_MEM="$CSV/http_memoria.csv"
 {
     header "wrk -d${SECS}s, 1 KiB, 1 o 2 hilos; la mejor de las tandas ($ROUNDS), servidores nuevos en cada una"
     echo "servidor,conexiones,peticiones_s,errores"
@@ -218,8 +222,8 @@ HTTP_MEM="$OUT/http_memoria.csv"
 echo "== HTTP: problema4 frente a nginx, ${SECS} s de wrk por tanda, tandas por punto: $ROUNDS"
 sweep http_point "$HTTP_RPS" "$HTTP_MEM" "$CONNS" problema4 nginx
 
-CHAT_RATE="$OUT/chat_entregas.csv"
-CHAT_MEM="$OUT/chat_memoria.csv"
+CHAT_RATE="$CSV/chat_entregas.csv"
+CHAT_MEM="$CSV/chat_memoria.csv"
 {
     header "chat_load, unas $DELIVERIES entregas por tanda; la mejor de las tandas ($ROUNDS), servidores nuevos en cada una"
     echo "servidor,clientes,entregas_s,perdidas"
@@ -235,5 +239,6 @@ sweep chat_point "$CHAT_RATE" "$CHAT_MEM" "$CLIENTS" problema3 redis
 echo "== gráficas en $OUT"
 echo "# carga media al terminar: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$HTTP_RPS" "$HTTP_MEM" \
     "$CHAT_RATE" >>"$CHAT_MEM"
-"$WORK/graficas" "$OUT"
+"$WORK/graficas" "$CSV"
+cp "$CSV"/*.csv "$CSV"/*.svg "$OUT/"
 exit "$FAILED"

@@ -125,7 +125,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         let out = csv.with_extension("svg");
         std::fs::write(&out, svg)
             .with_context(|| format!("no se pudo escribir {}", out.display()))?;
-        println!("{} -> {}\n", csv.display(), out.display());
+        let name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned());
+        println!(
+            "{} -> {}\n",
+            name(&csv).unwrap_or_default(),
+            name(&out).unwrap_or_default()
+        );
         println!("{}", markdown_table(&table));
     }
     Ok(())
