@@ -124,10 +124,6 @@ for port in "$N1" "$N2" "$HAP" "$LB" "$LB_CTL"; do wait_port "$port"; done
 grep -q "escuchando en" "$WORK/lb.out" || { echo "el balanceador no imprimió su línea" >&2; exit 1; }
 
 # 3. Medidas, alternando HAProxy y el nuestro en cada tanda.
-cpu_ticks() { # pid -> tics de CPU (usuario + sistema) consumidos hasta ahora
-    awk '{print $14 + $15}' "/proc/$1/stat"
-}
-
 wrk_run() { # puerto pid -> "req/s errores µs-de-CPU-por-petición"
     local out before after
     before=$(cpu_ticks "$2")

@@ -8,7 +8,9 @@
 #     eventos de un hilo): entregas por segundo y memoria con 2, 10, 100, 500 y 1000 clientes
 #     en la sala, con el generador `bench/src/bin/chat_load.rs` (el de bench/chat.sh);
 #
-# escribe un CSV por gráfica en bench/graficas/ y los dibuja en SVG con
+# y de los dos, la CPU del servidor por petición o por entrega (varía mucho menos que el
+# ritmo en una máquina compartida); escribe un CSV por gráfica en bench/graficas/ y los
+# dibuja en SVG con
 # `bench/src/bin/graficas.rs`, que además imprime cada tabla en Markdown.
 #
 #   bench/graficas.sh           # medida completa (≈ 6 min), escribe en bench/graficas/
@@ -119,14 +121,18 @@ start_http() { # servidor puerto
 }
 
 # http_point SERVIDOR CONEXIONES: un servidor nuevo, una tanda de wrk; deja en POINT
-# "peticiones/s errores MiB".
+# "peticiones/s errores MiB µs-de-CPU-por-petición" (la CPU de todos los procesos del
+# servidor durante la tanda, conexiones incluidas, entre las peticiones que atendió).
 http_point() {
-    local port rps errs
+    local port rps errs reqs before after
     port=$(free_port)
     start_http "$1" "$port"
-    read -r rps errs _ < <(timeout $((SECS + 60)) wrk -t$(($2 < 2 ? 1 : 2)) -c"$2" \
+    before=$(cpu_ticks "$SERVER_PID")
+    read -r rps errs reqs < <(timeout $((SECS + 60)) wrk -t$(($2 < 2 ? 1 : 2)) -c"$2" \
         -d"${SECS}s" --timeout 5s "http://127.0.0.1:$port/1k.bin" 2>&1 | wrk_numbers)
-    POINT="$rps $errs $(peak_rss_mib "$SERVER_PID")"
+    after=$(cpu_ticks "$SERVER_PID")
+    POINT="$rps $errs $(peak_rss_mib "$SERVER_PID") $(awk -v d=$((after - before)) \
+        -v hz="$(getconf CLK_TCK)" -v n="$reqs" 'BEGIN { printf "%.2f", n ? d * 1e6 / hz / n : 0 }')"
     stop_server
 }
 
@@ -151,7 +157,8 @@ start_chat() { # servidor puerto
 }
 
 # chat_point SERVIDOR CLIENTES: un servidor nuevo, una ejecución de chat_load; deja en
-# POINT "entregas/s perdidas MiB". Falla si chat_load falla (el punto no se dibuja).
+# POINT "entregas/s perdidas MiB µs-de-CPU-por-entrega" (la del servidor durante la
+# difusión, que mide chat_load). Falla si chat_load falla (el punto no se dibuja).
 chat_point() {
     local port line kv target=p3 n=$2 m
     [[ $1 == redis ]] && target=redis
@@ -168,40 +175,43 @@ chat_point() {
     stop_server
     declare -A r=()
     for kv in $line; do r[${kv%%=*}]=${kv#*=}; done
-    POINT="${r[entregas_por_s]:-0} ${r[perdidas]:-0} ${r[rss_pico_mib]:-0}"
+    POINT="${r[entregas_por_s]:-0} ${r[perdidas]:-0} ${r[rss_pico_mib]:-0} ${r[us_cpu_por_entrega]:-0}"
 }
 
-# sweep FUNCIÓN CSV_RITMO CSV_MEMORIA "X..." SERVIDOR...: para cada X, ROUNDS tandas de cada
-# servidor (alternando cuál va primero). Añade a CSV_RITMO el mejor ritmo y la suma de errores
-# de cada servidor, y a CSV_MEMORIA su mayor memoria. Un punto que falla no se escribe (un 0
-# engañaría en la gráfica) y el guion acaba con error.
+# sweep FUNCIÓN CSV_RITMO CSV_MEMORIA CSV_CPU "X..." SERVIDOR...: para cada X, ROUNDS tandas
+# de cada servidor (alternando cuál va primero). Añade a CSV_RITMO el mejor ritmo y la suma de
+# errores de cada servidor, a CSV_MEMORIA su mayor memoria y a CSV_CPU su menor CPU por
+# operación. Un punto que falla no se escribe (un 0 engañaría en la gráfica) y el guion acaba
+# con error.
 FAILED=0
 sweep() {
-    local fn=$1 rate_csv=$2 mem_csv=$3 xs=$4
-    shift 4
-    local x round server rate errs mib order
+    local fn=$1 rate_csv=$2 mem_csv=$3 cpu_csv=$4 xs=$5
+    shift 5
+    local x round server rate errs mib cpu order
     for x in $xs; do
-        declare -A best=() errors=() memory=()
+        declare -A best=() errors=() memory=() least_cpu=()
         for round in $(seq "$ROUNDS"); do
             order=("$@")
             if ((round % 2 == 0)); then order=($(printf '%s\n' "$@" | tac)); fi
             for server in "${order[@]}"; do
                 POINT=""
                 "$fn" "$server" "$x" || { FAILED=1; continue; }
-                read -r rate errs mib <<<"$POINT"
-                printf '  %-9s %5d  tanda %d  %12s /s  %7s MiB  errores o pérdidas %s\n' \
-                    "$server" "$x" "$round" "$rate" "$mib" "$errs"
+                read -r rate errs mib cpu <<<"$POINT"
+                printf '  %-9s %5d  tanda %d  %12s /s  %7s MiB  %6s µs CPU  errores o pérdidas %s\n' \
+                    "$server" "$x" "$round" "$rate" "$mib" "$cpu" "$errs"
                 best[$server]=$(printf '%s\n%s\n' "${best[$server]:-}" "$rate" | best)
                 errors[$server]=$((${errors[$server]:-0} + errs))
                 memory[$server]=$(printf '%s\n%s\n' "${memory[$server]:-}" "$mib" | best)
+                least_cpu[$server]=$(printf '%s\n' ${least_cpu[$server]:-} "$cpu" | sort -g | head -1)
             done
         done
         for server in "$@"; do
             [[ -n "${best[$server]:-}" ]] || continue
             echo "$server,$x,${best[$server]},${errors[$server]}" >>"$rate_csv"
             echo "$server,$x,${memory[$server]}" >>"$mem_csv"
+            echo "$server,$x,${least_cpu[$server]}" >>"$cpu_csv"
         done
-        unset best errors memory
+        unset best errors memory least_cpu
     done
 }
 
@@ -211,6 +221,7 @@ CSV="$WORK/csv"
 mkdir -p "$CSV"
 HTTP_RPS="$CSV/http_peticiones.csv"
 HTTP_MEM="$CSV/http_memoria.csv"
+HTTP_CPU="$CSV/http_cpu.csv"
 {
     header "wrk -d${SECS}s, 1 KiB, 1 o 2 hilos; la mejor de las tandas ($ROUNDS), servidores nuevos en cada una"
     echo "servidor,conexiones,peticiones_s,errores"
@@ -219,11 +230,16 @@ HTTP_MEM="$CSV/http_memoria.csv"
     header "VmHWM sumada de todos los procesos del servidor durante la tanda de wrk (la mayor)"
     echo "servidor,conexiones,memoria_mib"
 } >"$HTTP_MEM"
+{
+    header "CPU (usuario + sistema) de todos los procesos del servidor durante la tanda de wrk, por petición (la menor)"
+    echo "servidor,conexiones,us_cpu_por_peticion"
+} >"$HTTP_CPU"
 echo "== HTTP: problema4 frente a nginx, ${SECS} s de wrk por tanda, tandas por punto: $ROUNDS"
-sweep http_point "$HTTP_RPS" "$HTTP_MEM" "$CONNS" problema4 nginx
+sweep http_point "$HTTP_RPS" "$HTTP_MEM" "$HTTP_CPU" "$CONNS" problema4 nginx
 
 CHAT_RATE="$CSV/chat_entregas.csv"
 CHAT_MEM="$CSV/chat_memoria.csv"
+CHAT_CPU="$CSV/chat_cpu.csv"
 {
     header "chat_load, unas $DELIVERIES entregas por tanda; la mejor de las tandas ($ROUNDS), servidores nuevos en cada una"
     echo "servidor,clientes,entregas_s,perdidas"
@@ -232,13 +248,17 @@ CHAT_MEM="$CSV/chat_memoria.csv"
     header "VmHWM del proceso servidor durante la tanda de chat_load (la mayor)"
     echo "servidor,clientes,memoria_mib"
 } >"$CHAT_MEM"
+{
+    header "CPU (usuario + sistema) del servidor durante la difusión, por entrega (la menor)"
+    echo "servidor,clientes,us_cpu_por_entrega"
+} >"$CHAT_CPU"
 echo "== chat: problema3 frente a redis, unas $DELIVERIES entregas por tanda, tandas por punto: $ROUNDS"
-sweep chat_point "$CHAT_RATE" "$CHAT_MEM" "$CLIENTS" problema3 redis
+sweep chat_point "$CHAT_RATE" "$CHAT_MEM" "$CHAT_CPU" "$CLIENTS" problema3 redis
 
 # 4. Los SVG y las tablas.
 echo "== gráficas en $OUT"
 echo "# carga media al terminar: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$HTTP_RPS" "$HTTP_MEM" \
-    "$CHAT_RATE" >>"$CHAT_MEM"
+    "$HTTP_CPU" "$CHAT_RATE" "$CHAT_CPU" >>"$CHAT_MEM"
 "$WORK/graficas" "$CSV"
 cp "$CSV"/*.csv "$CSV"/*.svg "$OUT/"
 exit "$FAILED"

@@ -109,20 +109,14 @@ THEIRS="$(bench "$REDIS")"
 ours_set=$(rps SET <<<"$OURS"); ours_get=$(rps GET <<<"$OURS")
 redis_set=$(rps SET <<<"$THEIRS"); redis_get=$(rps GET <<<"$THEIRS")
 
-# CPU (usuario + sistema, en tics) de nuestros procesos: balanceador y nodos.
-cpu_ticks() {
-    local total=0 pid
-    for pid in "${OUR_PIDS[@]}"; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-    echo "$total"
-}
+# CPU (usuario + sistema, en tics) de nuestros procesos: balanceador y nodos (cpu_ticks de
+# lib.sh).
 if [[ "${CPU:-0}" == "1" ]]; then
     HZ=$(getconf CLK_TCK)
     for t in set get; do
-        before=$(cpu_ticks)
+        before=$(cpu_ticks "${OUR_PIDS[@]}")
         timeout 600 redis-benchmark -p "$BAL" -t "$t" -n "$N" -c "$CLIENTS" -r 100000 -q >/dev/null 2>&1
-        after=$(cpu_ticks)
+        after=$(cpu_ticks "${OUR_PIDS[@]}")
         awk -v t="$t" -v d=$((after - before)) -v hz="$HZ" -v n="$N" \
             'BEGIN { printf "CPU de problema9 por %s: %.1f µs (balanceador + 3 nodos)\n", toupper(t), d * 1e6 / hz / n }'
     done

@@ -195,14 +195,34 @@ http {
 CONF
 }
 
+# with_children PID...: esos PID y los de sus hijos directos (el maestro de nginx y sus
+# workers), uno por línea.
+with_children() {
+    printf '%s\n' "$@"
+    pgrep -P "$(IFS=,; echo "$*")" || true
+}
+
 # peak_rss_mib PID...: memoria residente máxima (VmHWM) de esos procesos y de sus hijos
-# directos (los workers de nginx), sumada, en MiB con un decimal. Las páginas compartidas
-# (código, bibliotecas) cuentan una vez por proceso, como en `ps`.
+# directos, sumada, en MiB con un decimal. Las páginas compartidas (código, bibliotecas)
+# cuentan una vez por proceso, como en `ps`.
 peak_rss_mib() {
     local pid files=()
-    for pid in "$@" $(pgrep -P "$(IFS=,; echo "$*")" || true); do
+    for pid in $(with_children "$@"); do
         if [[ -r /proc/$pid/status ]]; then files+=("/proc/$pid/status"); fi
     done
     if ((${#files[@]} == 0)); then echo 0; return; fi
     awk '/^VmHWM:/ { kib += $2 } END { printf "%.1f\n", kib / 1024 }' "${files[@]}"
+}
+
+# cpu_ticks PID...: tics de CPU (usuario + sistema, de todos sus hilos) consumidos hasta
+# ahora por esos procesos y sus hijos directos; hay `getconf CLK_TCK` tics por segundo. En una
+# máquina compartida, la CPU por petición varía mucho menos que las peticiones por segundo.
+cpu_ticks() {
+    local pid total=0
+    for pid in $(with_children "$@"); do
+        if [[ -r /proc/$pid/stat ]]; then
+            total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+        fi
+    done
+    echo "$total"
 }

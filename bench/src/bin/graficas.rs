@@ -57,6 +57,12 @@ const PLOTS: &[Plot] = &[
         y_label: "memoria residente máxima (MiB)",
     },
     Plot {
+        name: "http_cpu",
+        title: "problema4 (un hilo por conexión) frente a nginx: CPU por petición",
+        x_label: "conexiones simultáneas (escala logarítmica)",
+        y_label: "µs de CPU del servidor por petición",
+    },
+    Plot {
         name: "chat_entregas",
         title: "problema3 (dos hilos por cliente) frente a redis: entregas por segundo",
         x_label: "clientes en la sala (escala logarítmica)",
@@ -67,6 +73,12 @@ const PLOTS: &[Plot] = &[
         title: "problema3 (dos hilos por cliente) frente a redis: memoria",
         x_label: "clientes en la sala (escala logarítmica)",
         y_label: "memoria residente máxima (MiB)",
+    },
+    Plot {
+        name: "chat_cpu",
+        title: "problema3 (dos hilos por cliente) frente a redis: CPU por entrega",
+        x_label: "clientes en la sala (escala logarítmica)",
+        y_label: "µs de CPU del servidor por entrega",
     },
 ];
 
@@ -196,8 +208,13 @@ fn draw(plot: &Plot, table: &Table, out: &mut String) -> anyhow::Result<()> {
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(0.0_f64, f64::max);
     let y_top = if y_max > 0.0 { y_max * 1.15 } else { 1.0 };
-    // Los decimales del eje y: ninguno si los valores son grandes (peticiones por segundo).
-    let y_decimals = if y_top >= 20.0 { 0 } else { 1 };
+    // Los decimales del eje y: ninguno si los valores son grandes (peticiones por segundo),
+    // uno o dos si son pequeños (µs de CPU por entrega).
+    let y_decimals = match y_top {
+        t if t >= 50.0 => 0,
+        t if t >= 2.0 => 1,
+        _ => 2,
+    };
     let y_fmt = move |y: &f64| format_es(*y, y_decimals);
     let x_fmt = |x: &f64| format_es(*x, 0);
 
@@ -312,9 +329,15 @@ fn point_at(series: &Series, x: f64) -> Option<&(f64, f64, Vec<String>)> {
     series.points.iter().find(|p| p.0 == x)
 }
 
-/// Un valor de la tabla: sin decimales si es grande, con uno si no.
+/// Un valor de la tabla: sin decimales si es grande, con uno si no y con dos si es menor
+/// que 1 (µs de CPU por entrega).
 fn format_value(v: f64) -> String {
-    format_es(v, if v.abs() >= 100.0 { 0 } else { 1 })
+    let decimals = match v.abs() {
+        a if a >= 100.0 => 0,
+        a if a >= 1.0 => 1,
+        _ => 2,
+    };
+    format_es(v, decimals)
 }
 
 /// Un número a la española: coma decimal y, con cinco cifras enteras o más, grupos de tres
