@@ -40,6 +40,8 @@ struct Plot {
     x_label: &'static str,
     /// Rótulo del eje vertical.
     y_label: &'static str,
+    /// Esquina de la leyenda: la que deja libres las líneas.
+    legend: SeriesLabelPosition,
 }
 
 /// Las gráficas que conoce el programa; un CSV con otro nombre se ignora con un aviso.
@@ -49,36 +51,43 @@ const PLOTS: &[Plot] = &[
         title: "problema4 (un hilo por conexión) frente a nginx: peticiones por segundo",
         x_label: "conexiones simultáneas (escala logarítmica)",
         y_label: "peticiones por segundo",
+        legend: SeriesLabelPosition::UpperLeft,
     },
     Plot {
         name: "http_memoria",
         title: "problema4 (un hilo por conexión) frente a nginx: memoria",
         x_label: "conexiones simultáneas (escala logarítmica)",
         y_label: "memoria residente máxima (MiB)",
+        legend: SeriesLabelPosition::UpperLeft,
     },
     Plot {
         name: "http_cpu",
         title: "problema4 (un hilo por conexión) frente a nginx: CPU por petición",
         x_label: "conexiones simultáneas (escala logarítmica)",
         y_label: "µs de CPU del servidor por petición",
+        legend: SeriesLabelPosition::UpperLeft,
     },
     Plot {
         name: "chat_entregas",
         title: "problema3 (dos hilos por cliente) frente a redis: entregas por segundo",
         x_label: "clientes en la sala (escala logarítmica)",
         y_label: "entregas por segundo",
+        legend: SeriesLabelPosition::UpperLeft,
     },
     Plot {
         name: "chat_memoria",
         title: "problema3 (dos hilos por cliente) frente a redis: memoria",
         x_label: "clientes en la sala (escala logarítmica)",
         y_label: "memoria residente máxima (MiB)",
+        legend: SeriesLabelPosition::UpperLeft,
     },
     Plot {
         name: "chat_cpu",
         title: "problema3 (dos hilos por cliente) frente a redis: CPU por entrega",
         x_label: "clientes en la sala (escala logarítmica)",
         y_label: "µs de CPU del servidor por entrega",
+        // Con 2 clientes, la CPU por entrega de problema3 es el punto más alto de la gráfica.
+        legend: SeriesLabelPosition::UpperRight,
     },
 ];
 
@@ -256,7 +265,7 @@ fn draw(plot: &Plot, table: &Table, out: &mut String) -> anyhow::Result<()> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(plot.legend.clone())
         .label_font(("sans-serif", 18))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
