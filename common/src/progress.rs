@@ -11,7 +11,7 @@
 //! prueba, una línea que se reescribe con `\r` es basura. Entonces [`Bar`] no escribe nada.
 
 use std::fmt;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -114,9 +114,21 @@ impl Bar {
     /// está, y se queda en la terminal. (`ProgressBar::finish` la llevaría al 100 % aunque la
     /// transferencia se hubiera cortado: por eso `abandon`.)
     pub fn finish(&self) {
-        if !self.bar.is_finished() {
-            self.bar.abandon();
+        if self.bar.is_hidden() || self.bar.is_finished() {
+            return;
         }
+        self.bar.abandon();
+        // `indicatif` deja el cursor al final de la línea de la barra: sin este salto, el
+        // mensaje siguiente (o el indicador del intérprete de órdenes) seguiría en ella.
+        let _ = writeln!(std::io::stderr());
+    }
+}
+
+/// Una barra que se suelta sin [`Bar::finish`] (un `?` a mitad de la transferencia) se queda
+/// como estaba, con su salto de línea: el mensaje de error sale debajo, no encima.
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
