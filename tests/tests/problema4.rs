@@ -901,6 +901,42 @@ fn client_reads_chunked_and_close_delimited_bodies() {
     assert!(matches!(err, ClientError::Protocol { .. }), "{err}");
 }
 
+// ---------------------------------------------------------------- la página de ejemplo
+
+/// Issue 18: `problema4/ejemplo/`, la página que el README manda abrir en un navegador, se
+/// sirve entera por una misma conexión y cada fichero con el `Content-Type` con el que el
+/// navegador lo usa (con otro, Chromium no aplicaría la hoja de estilo ni dibujaría la imagen).
+#[test]
+fn the_example_page_is_served_with_its_stylesheet_and_image_and_their_types() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../problema4/ejemplo");
+    let config = ServerConfig::new(&root);
+    let server = start_server(move |l, s| problema4::run(l, config, s));
+    let mut conn = Conn::new(server.addr);
+    let index = fs::read(root.join("index.html")).unwrap();
+    for (path, file, content_type) in [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/estilo.css", "estilo.css", "text/css; charset=utf-8"),
+        ("/peticiones.svg", "peticiones.svg", "image/svg+xml"),
+    ] {
+        let (head, body) = conn.get(path);
+        assert_eq!(head.status, 200, "{path}");
+        assert_eq!(
+            head.headers.get("content-type"),
+            Some(content_type),
+            "{path}"
+        );
+        assert!(body == fs::read(root.join(file)).unwrap(), "{path}");
+        // La página enlaza de verdad lo que se comprueba aquí.
+        assert!(
+            path == "/" || text(&index).contains(&format!("\"{}\"", &path[1..])),
+            "index.html no enlaza {path}"
+        );
+    }
+    let (head, body) = conn.get("/notas/");
+    assert_eq!(head.status, 200);
+    assert!(text(&body).contains("<a href=\"./l%C3%A9eme.txt\">léeme.txt</a>"));
+}
+
 // ---------------------------------------------------------------- el cliente como proceso
 //
 // Issue 18: el cliente de verdad (`tests::cliente`), con sus códigos de salida
