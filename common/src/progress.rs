@@ -240,9 +240,19 @@ mod tests {
         }
     }
 
-    /// La última línea con texto (tras cada una, `indicatif` escribe espacios para borrar
-    /// restos de una línea anterior más larga).
-    fn last_drawn(screen: &Screen) -> String {
+    /// Dibuja en una terminal de mentira una barra de `total` bytes (o sin total) con la
+    /// etiqueta `label`, la lleva a `position` y devuelve su última línea con texto (tras cada
+    /// una, `indicatif` escribe espacios para borrar restos de una línea anterior más larga).
+    fn draw(label: &'static str, total: Option<u64>, position: u64) -> String {
+        let screen = Screen::default();
+        let bar = ProgressBar::with_draw_target(
+            total,
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        )
+        .with_style(style(total.is_some(), 0))
+        .with_message(label);
+        bar.set_position(position);
+        bar.abandon();
         let lines = screen.0.lock().map(|l| l.clone()).unwrap_or_default();
         lines
             .into_iter()
@@ -253,16 +263,7 @@ mod tests {
 
     #[test]
     fn the_bar_line_uses_the_same_number_format() {
-        let screen = Screen::default();
-        let bar = ProgressBar::with_draw_target(
-            Some(2048),
-            ProgressDrawTarget::term_like(Box::new(screen.clone())),
-        )
-        .with_style(style(true, 0))
-        .with_message("descargando a.bin");
-        bar.set_position(1024);
-        bar.abandon();
-        let last = last_drawn(&screen);
+        let last = draw("descargando a.bin", Some(2048), 1024);
         assert!(
             last.starts_with(
                 "descargando a.bin [############------------]  50%  1,0 KiB / 2,0 KiB  "
@@ -274,16 +275,7 @@ mod tests {
 
     #[test]
     fn without_a_total_the_bar_shows_bytes_and_rate() {
-        let screen = Screen::default();
-        let bar = ProgressBar::with_draw_target(
-            None,
-            ProgressDrawTarget::term_like(Box::new(screen.clone())),
-        )
-        .with_style(style(false, 0))
-        .with_message("/x");
-        bar.set_position(5_000_000);
-        bar.abandon();
-        let last = last_drawn(&screen);
+        let last = draw("/x", None, 5_000_000);
         assert!(last.starts_with("/x 4,8 MiB  "), "{last}");
     }
 }
