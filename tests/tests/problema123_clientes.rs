@@ -5,14 +5,14 @@
 //! `src/bin/cliente.rs`, sin cambios) contra un servidor arrancado dentro de la prueba, y lo
 //! espera contra un plazo: un cliente colgado hace fallar la prueba, no la cuelga.
 
-use std::io::Read;
-use std::net::TcpListener;
+use std::io::{Read, Seek, Write};
+use std::net::{TcpListener, UdpSocket};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tests::{run_with_timeout, start_server, ServerGuard};
+use tests::{run_with_timeout, start_on, start_server, ServerGuard};
 
 /// Plazo de cada cliente (holgado para una máquina cargada).
 const CLIENT_DEADLINE: Duration = Duration::from_secs(30);
@@ -163,6 +163,112 @@ fn problema1_client_is_quiet_when_its_stdout_is_closed() {
         tests::cliente("problema1")
             .args(["--port", &port, &message])
             .stdin(Stdio::null()),
+        10,
+    );
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(err, "");
+}
+
+// ---- problema2 -----------------------------------------------------------------------------
+
+fn problema2() -> ServerGuard {
+    let tcp = TcpListener::bind("127.0.0.1:0").expect("bind");
+    // El UDP en otro puerto: estas pruebas solo usan el TCP.
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    start_on(tcp, move |l, s| {
+        problema2::run(l, udp, problema2::ServerConfig::default(), s)
+    })
+}
+
+/// Issue 18: con la entrada abierta y callada (`tail -f registro | cliente`), el cliente ve el
+/// apagado del servidor en el acto, lo dice en español y sale con 4: la copia quedó sin
+/// terminar, aunque todo lo enviado había vuelto.
+#[test]
+fn problema2_pipe_client_notices_a_server_shutdown_while_its_input_is_idle() {
+    let mut server = problema2();
+    let port = server.addr.port().to_string();
+    let mut child = tests::cliente("problema2")
+        .args(["--port", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lanzar el cliente");
+    let stderr = collect_stderr(&mut child);
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"hola\n").expect("escribir al cliente");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut echo = [0u8; 5];
+        let _ = tx.send(stdout.read_exact(&mut echo).map(|()| echo));
+    });
+    match rx.recv_timeout(CLIENT_DEADLINE) {
+        Ok(Ok(echo)) => assert_eq!(&echo, b"hola\n"),
+        other => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no llegó el eco: {other:?}");
+        }
+    }
+    server.stop().unwrap();
+    let stopped = Instant::now();
+    let status = wait_for(&mut child, stopped + CLIENT_DEADLINE, "apagado");
+    let took = stopped.elapsed();
+    drop(stdin);
+    let err = stderr.join().unwrap_or_default();
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert_eq!(
+        err,
+        "error: el servidor cerró la conexión antes de que terminara la entrada (había devuelto los 5 bytes enviados)\n"
+    );
+    assert!(took < Duration::from_secs(5), "tardó {took:?}");
+}
+
+/// Un fichero temporal con `content`, para usarlo como stdin del cliente.
+fn stdin_file(content: &[u8]) -> Stdio {
+    let mut file = tempfile::tempfile().expect("fichero temporal");
+    file.write_all(content).expect("escribir");
+    file.seek(std::io::SeekFrom::Start(0)).expect("rebobinar");
+    Stdio::from(file)
+}
+
+/// Un eco UDP distinto de lo enviado es una respuesta equivocada del servidor: código 1.
+#[test]
+fn problema2_udp_client_exits_1_when_the_echo_differs() {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    socket
+        .set_read_timeout(Some(CLIENT_DEADLINE))
+        .expect("plazo");
+    let port = socket.local_addr().expect("local_addr").port().to_string();
+    let server = thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&buf[..n].to_ascii_uppercase(), from);
+        }
+    });
+    let out = run_with_timeout(
+        tests::cliente("problema2")
+            .args(["--udp", "--port", &port])
+            .stdin(stdin_file(b"hola\n")),
+        CLIENT_DEADLINE,
+    );
+    server.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err, "error: la respuesta UDP no coincide con lo enviado\n");
+}
+
+/// `cliente < 1MiB | head -c 10`: el eco no cabe en la tubería; al cerrarla, el cliente sale
+/// con 0 y sin decir nada.
+#[test]
+fn problema2_pipe_client_is_quiet_when_its_stdout_is_closed() {
+    let server = problema2();
+    let port = server.addr.port().to_string();
+    let (status, err) = run_with_stdout_closed_after(
+        tests::cliente("problema2")
+            .args(["--port", &port])
+            .stdin(stdin_file(&vec![b'x'; 1 << 20])),
         10,
     );
     assert_eq!(status.code(), Some(0), "{err}");
