@@ -7,7 +7,7 @@
 
 use std::io::{Read, Seek, Write};
 use std::net::{TcpListener, UdpSocket};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,62 +17,122 @@ use tests::{run_with_timeout, start_on, start_server, ServerGuard};
 /// Plazo de cada cliente (holgado para una máquina cargada).
 const CLIENT_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Espera a que `child` termine antes de `deadline`; si no, lo mata y falla la prueba.
-fn wait_for(child: &mut Child, deadline: Instant, what: &str) -> ExitStatus {
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
+/// Un cliente en marcha: su stdin (si es una tubería, abierta y callada hasta que se suelte),
+/// su stdout leída en un hilo y su stderr recogida en otro.
+struct Running {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    screen: mpsc::Receiver<Vec<u8>>,
+    shown: String,
+    stderr: Option<thread::JoinHandle<String>>,
+    deadline: Instant,
+}
+
+impl Running {
+    /// Lanza `cmd` con `stdin`. Con `keep`, la stdout se cierra tras leer esos bytes, como en
+    /// `cliente ... | head -c keep`.
+    fn spawn(cmd: &mut Command, stdin: Stdio, keep: Option<usize>) -> Self {
+        let mut child = cmd
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("lanzar el cliente");
+        let mut err = child.stderr.take().expect("stderr");
+        let stderr = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let mut out = child.stdout.take().expect("stdout");
+        let (tx, screen) = mpsc::channel();
+        thread::spawn(move || {
+            let mut left = keep.unwrap_or(usize::MAX);
+            let mut buf = [0u8; 4096];
+            while left > 0 {
+                let want = left.min(buf.len());
+                match out.read(&mut buf[..want]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        left -= n;
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Al soltar `out` se cierra la tubería: el cliente verá EPIPE al escribir.
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            screen,
+            shown: String::new(),
+            stderr: Some(stderr),
+            deadline: Instant::now() + CLIENT_DEADLINE,
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: el cliente no terminó a tiempo");
+    }
+
+    /// Escribe en la stdin del cliente.
+    fn type_in(&mut self, bytes: &[u8]) {
+        self.stdin
+            .as_mut()
+            .expect("stdin por tubería")
+            .write_all(bytes)
+            .expect("escribir al cliente");
+    }
+
+    /// Espera a que el cliente haya mostrado `text`; si no llega a tiempo, lo mata y falla.
+    fn wait_for_output(&mut self, text: &str) {
+        while !self.shown.contains(text) {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.screen.recv_timeout(left) {
+                Ok(bytes) => self.shown.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!("el cliente no mostró {text:?}; mostró {:?}", self.shown);
+                }
+            }
         }
-        thread::sleep(Duration::from_millis(10));
+    }
+
+    /// Espera a que termine en `within` (si no, lo mata y falla); el estado y la stderr.
+    fn finish(mut self, within: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("el cliente no terminó en {within:?}");
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        drop(self.stdin.take());
+        let err = self.stderr.take().map(|h| h.join().unwrap_or_default());
+        (status, err.unwrap_or_default())
     }
 }
 
-/// Lee toda la stderr de `child` en un hilo (para no bloquearlo si escribe mucho).
-fn collect_stderr(child: &mut Child) -> thread::JoinHandle<String> {
-    let mut err = child.stderr.take().expect("stderr");
-    thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    })
-}
-
-/// Lanza `cmd` con su stdout en una tubería de la que se leen `keep` bytes y que después se
-/// cierra (lo que hace `cliente ... | head -c keep`). Devuelve el estado y la stderr.
-fn run_with_stdout_closed_after(cmd: &mut Command, keep: usize) -> (ExitStatus, String) {
-    let deadline = Instant::now() + CLIENT_DEADLINE;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("lanzar el cliente");
-    let stderr = collect_stderr(&mut child);
-    let mut out = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut head = vec![0u8; keep];
-        let got = out.read_exact(&mut head).map(|()| head);
-        // Al soltar `out` se cierra la tubería: el cliente verá EPIPE al escribir.
-        drop(out);
-        let _ = tx.send(got);
-    });
-    let left = deadline.saturating_duration_since(Instant::now());
-    match rx.recv_timeout(left) {
-        Ok(Ok(head)) => assert_eq!(head.len(), keep),
-        Ok(Err(e)) => panic!("el cliente no escribió {keep} bytes: {e}"),
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("el cliente no escribió {keep} bytes a tiempo");
+/// `cliente ... | head -c keep`: el estado y la stderr del cliente.
+fn run_with_stdout_closed_after(
+    cmd: &mut Command,
+    stdin: Stdio,
+    keep: usize,
+) -> (ExitStatus, String) {
+    let client = Running::spawn(cmd, stdin, Some(keep));
+    let mut got = 0;
+    while got < keep {
+        let left = client.deadline.saturating_duration_since(Instant::now());
+        match client.screen.recv_timeout(left) {
+            Ok(bytes) => got += bytes.len(),
+            Err(_) => break,
         }
     }
-    let status = wait_for(&mut child, deadline, "stdout cerrada");
-    (status, stderr.join().unwrap_or_default())
+    client.finish(CLIENT_DEADLINE)
 }
 
 /// Ejecuta el cliente de `problem` con `args` hasta que termine; (código, stdout, stderr).
@@ -160,9 +220,8 @@ fn problema1_client_is_quiet_when_its_stdout_is_closed() {
     let port = server.addr.port().to_string();
     let message = "x".repeat(problema1::protocolo::DEFAULT_MAX_MESSAGE);
     let (status, err) = run_with_stdout_closed_after(
-        tests::cliente("problema1")
-            .args(["--port", &port, &message])
-            .stdin(Stdio::null()),
+        tests::cliente("problema1").args(["--port", &port, &message]),
+        Stdio::null(),
         10,
     );
     assert_eq!(status.code(), Some(0), "{err}");
@@ -187,36 +246,17 @@ fn problema2() -> ServerGuard {
 fn problema2_pipe_client_notices_a_server_shutdown_while_its_input_is_idle() {
     let mut server = problema2();
     let port = server.addr.port().to_string();
-    let mut child = tests::cliente("problema2")
-        .args(["--port", &port])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("lanzar el cliente");
-    let stderr = collect_stderr(&mut child);
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(b"hola\n").expect("escribir al cliente");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut echo = [0u8; 5];
-        let _ = tx.send(stdout.read_exact(&mut echo).map(|()| echo));
-    });
-    match rx.recv_timeout(CLIENT_DEADLINE) {
-        Ok(Ok(echo)) => assert_eq!(&echo, b"hola\n"),
-        other => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no llegó el eco: {other:?}");
-        }
-    }
+    let mut client = Running::spawn(
+        tests::cliente("problema2").args(["--port", &port]),
+        Stdio::piped(),
+        None,
+    );
+    client.type_in(b"hola\n");
+    client.wait_for_output("hola\n");
     server.stop().unwrap();
     let stopped = Instant::now();
-    let status = wait_for(&mut child, stopped + CLIENT_DEADLINE, "apagado");
+    let (status, err) = client.finish(CLIENT_DEADLINE);
     let took = stopped.elapsed();
-    drop(stdin);
-    let err = stderr.join().unwrap_or_default();
     assert_eq!(status.code(), Some(4), "{err}");
     assert_eq!(
         err,
@@ -266,11 +306,121 @@ fn problema2_pipe_client_is_quiet_when_its_stdout_is_closed() {
     let server = problema2();
     let port = server.addr.port().to_string();
     let (status, err) = run_with_stdout_closed_after(
-        tests::cliente("problema2")
-            .args(["--port", &port])
-            .stdin(stdin_file(&vec![b'x'; 1 << 20])),
+        tests::cliente("problema2").args(["--port", &port]),
+        stdin_file(&vec![b'x'; 1 << 20]),
         10,
     );
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(err, "");
+}
+
+// ---- problema3 -----------------------------------------------------------------------------
+
+fn problema3(config: problema3::ServerConfig) -> ServerGuard {
+    start_server(move |l, s| problema3::run(l, config, s))
+}
+
+/// Un cliente del chat dentro de la sala, con la entrada abierta y callada.
+fn chat_client(port: &str, name: &str, keep: Option<usize>) -> Running {
+    let mut client = Running::spawn(
+        tests::cliente("problema3").args(["--port", port, "--name", name]),
+        Stdio::piped(),
+        keep,
+    );
+    if keep.is_none() {
+        client.wait_for_output(problema3::protocolo::CONNECTED);
+    }
+    client
+}
+
+/// Con el servidor lleno, la línea `ERROR servidor lleno...` y el cierre son un «no» del
+/// servidor: código 1 (antes, 1 con «el servidor cerró la conexión», como cualquier corte).
+#[test]
+fn problema3_client_exits_1_when_the_server_refuses_it() {
+    let server = problema3(problema3::ServerConfig {
+        max_connections: 1,
+        ..problema3::ServerConfig::default()
+    });
+    let _inside = tests::LineClient::connect(server.addr);
+    let port = server.addr.port().to_string();
+    let client = Running::spawn(
+        tests::cliente("problema3").args(["--port", &port, "--name", "eva"]),
+        Stdio::piped(),
+        None,
+    );
+    let (status, err) = client.finish(CLIENT_DEADLINE);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(
+        err,
+        "error: el servidor cerró la conexión tras responder: ERROR servidor lleno, pruebe más tarde\n"
+    );
+}
+
+/// Ctrl-C en el servidor: avisa (`servidor cerrándose`) y el cliente sale con 0 diciéndolo.
+#[test]
+fn problema3_client_exits_0_when_the_server_announces_its_shutdown() {
+    let mut server = problema3(problema3::ServerConfig::default());
+    let port = server.addr.port().to_string();
+    let client = chat_client(&port, "eva", None);
+    server.stop().unwrap();
+    let (status, err) = client.finish(CLIENT_DEADLINE);
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(err, "el servidor se ha apagado; hasta pronto\n");
+}
+
+/// Un cierre sin aviso es un corte: código 4.
+#[test]
+fn problema3_client_exits_4_when_the_connection_is_lost_without_notice() {
+    let (port, server) = mute_server();
+    let client = Running::spawn(
+        tests::cliente("problema3").args(["--port", &port.to_string(), "--name", "eva"]),
+        Stdio::piped(),
+        None,
+    );
+    let (status, err) = client.finish(CLIENT_DEADLINE);
+    server.join().unwrap();
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert_eq!(err, "error: el servidor cerró la conexión\n");
+}
+
+/// `cliente --name eva | head -c 10` con la sala muy habladora (más de 64 KiB): al cerrarse su
+/// salida el cliente se va, con 0 y sin decir nada (antes: `error: el servidor cerró la
+/// conexión`, código 1).
+#[test]
+fn problema3_client_is_quiet_when_its_stdout_is_closed() {
+    let server = problema3(problema3::ServerConfig {
+        rate_per_sec: 1e9,
+        rate_burst: u32::MAX,
+        ..problema3::ServerConfig::default()
+    });
+    let port = server.addr.port().to_string();
+    let mut ana = tests::LineClient::connect(server.addr);
+    assert_eq!(ana.line(), problema3::protocolo::NAME_PROMPT);
+    ana.send("ana");
+    assert_eq!(ana.line(), problema3::protocolo::CONNECTED);
+    let eva = chat_client(&port, "eva", Some(10));
+    // Los 10 primeros bytes (de `ya estás conectado!`) ya se leyeron y la tubería se cerró.
+    let mut got = 0;
+    while got < 10 {
+        let left = eva.deadline.saturating_duration_since(Instant::now());
+        got += eva
+            .screen
+            .recv_timeout(left)
+            .expect("el cliente no escribió")
+            .len();
+    }
+    assert_eq!(ana.line(), "eva se ha unido al Chat.");
+    let long = "x".repeat(3000);
+    for _ in 0..40 {
+        if ana
+            .stream
+            .write_all(format!("{long}\n").as_bytes())
+            .is_err()
+        {
+            break;
+        }
+    }
+    let (status, err) = eva.finish(CLIENT_DEADLINE);
     assert_eq!(status.code(), Some(0), "{err}");
     assert_eq!(err, "");
 }
