@@ -176,7 +176,7 @@ fn problema1_client_prints_the_reply_and_exits_0() {
     assert_eq!(err, "");
 }
 
-/// Antes, cualquier respuesta (también `ERROR ...`) salía con 0.
+/// Una respuesta `ERROR ...` es un «no» del servidor: código 1, con la línea en stderr.
 #[test]
 fn problema1_client_exits_1_when_the_server_answers_an_error() {
     let server = problema1(problema1::ServerConfig {
