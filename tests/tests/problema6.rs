@@ -923,8 +923,15 @@ fn a_failed_save_is_said_instead_of_confirmed() {
         reply.starts_with("ERROR el tema cambió pero NO se pudo guardar en disco"),
         "{reply}"
     );
-    // El guardado final también falla, y el servidor lo dice al volver.
-    assert!(server.stop().is_err());
+    // El motivo, en español (issue 18: nunca el texto del sistema en inglés).
+    assert!(reply.contains("salas.json: es un directorio)"), "{reply}");
+    // El guardado final también falla, y el servidor lo dice al volver, una sola vez.
+    let stopped = server.stop().unwrap_err();
+    assert!(
+        stopped.starts_with("no se pudo guardar la lista de salas al apagar: no se pudo escribir ")
+            && stopped.ends_with("salas.json: es un directorio"),
+        "{stopped}"
+    );
 }
 
 #[test]
