@@ -40,12 +40,12 @@ pub enum ClientError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     /// El socket falló a mitad de la conversación: corte, reinicio, tiempo agotado (código 4).
-    #[error("{doing}: {}", describe_io_error(.source))]
+    #[error("{doing}: {}", describe_io_error(.error))]
     Io {
         /// Lo que se estaba haciendo (`leyendo la respuesta`).
         doing: &'static str,
-        /// El error del socket.
-        source: io::Error,
+        /// El error del socket (su texto va en el mensaje, en español).
+        error: io::Error,
     },
     /// La respuesta se cortó o no terminó a tiempo (código 4), o no es HTTP válido (código 4:
     /// la conversación no llegó a una respuesta que mostrar).
@@ -74,9 +74,9 @@ impl ClientError {
     /// agotado, HTTP mal formado) o el del socket, ya en español.
     fn reading(e: HttpError) -> Self {
         match e {
-            HttpError::Io(source) => ClientError::Io {
+            HttpError::Io(error) => ClientError::Io {
                 doing: "leyendo la respuesta",
-                source,
+                error,
             },
             other => ClientError::Http(other),
         }
@@ -184,9 +184,9 @@ pub fn fetch(
     }
     (&stream)
         .write_all(&bytes)
-        .map_err(|source| ClientError::Io {
+        .map_err(|error| ClientError::Io {
             doing: "enviando la petición",
-            source,
+            error,
         })?;
 
     let mut reader = BufReader::new(&stream);
@@ -252,7 +252,7 @@ where
         ));
     }
     request.push_str("\r\n");
-    let io_err = |doing: &'static str| move |source| ClientError::Io { doing, source };
+    let io_err = |doing: &'static str| move |error| ClientError::Io { doing, error };
     (&stream)
         .write_all(request.as_bytes())
         .map_err(io_err("pidiendo el túnel"))?;
