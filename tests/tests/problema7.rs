@@ -1281,6 +1281,32 @@ fn client_piped_into_head_exits_0_quietly() {
     assert_eq!(stderr_of(&out), "");
 }
 
+/// Lo mismo por un túnel: `cliente --connect destino | head -c 100` con un destino que envía
+/// 1 MiB termina con 0 y en silencio aunque su entrada estándar siga abierta.
+#[test]
+fn tunnel_client_piped_into_head_exits_0_quietly() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = s.write_all(&vec![b'x'; 1 << 20]);
+        }
+    });
+    let p = start_proxy(tunnel_config(target.port()));
+    let out = tests::run_with_closed_stdout(
+        tests::cliente("problema7")
+            .args(["--port", &p.addr.port().to_string()])
+            .args(["--connect", &target.to_string()])
+            .stdin(std::process::Stdio::piped()),
+        100,
+        || {},
+        CLIENT_DEADLINE,
+    );
+    assert_eq!(out.stdout, vec![b'x'; 100]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
+}
+
 #[test]
 fn curl_works_through_the_proxy_and_through_a_tunnel() {
     if !require_tool("curl") {
