@@ -21,13 +21,16 @@ use tests::{start_server, LineClient, ServerGuard};
 /// Plazo para ver una línea en la salida del cliente o para que termine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
+fn start_with(config: ServerConfig) -> ServerGuard {
+    start_server(move |listener, shutdown| problema8::run(listener, config, shutdown))
+}
+
 fn start() -> ServerGuard {
     // Gracia larga: en una máquina cargada, matar y relanzar el cliente puede tardar.
-    let config = ServerConfig {
+    start_with(ServerConfig {
         grace: Duration::from_secs(60),
         ..ServerConfig::default()
-    };
-    start_server(move |listener, shutdown| problema8::run(listener, config, shutdown))
+    })
 }
 
 /// Un `cliente` de problema8 en marcha, con sus tres tuberías.
@@ -383,6 +386,28 @@ fn watching_a_game_that_does_not_exist_exits_1() {
         err,
         "error: el servidor respondió NO_SUCH_GAME: no existe la partida 99: véalas con LIST\n"
     );
+}
+
+#[test]
+fn a_full_server_exits_1_in_every_mode() {
+    let server = start_with(ServerConfig {
+        max_connections: 1,
+        ..ServerConfig::default()
+    });
+    let _only = named(server.addr, "ana");
+    let cache = tempfile::tempdir().unwrap();
+    for args in [
+        &["--name", "bea"][..],
+        &["--watch", "1"],
+        &["--bot", "--cpu"],
+    ] {
+        let (status, out, err) = run(server.addr, cache.path(), args);
+        assert_eq!(status.code(), Some(1), "{args:?}: {out}\n{err}");
+        assert_eq!(
+            err, "error: el servidor respondió FULL: servidor lleno, pruebe más tarde\n",
+            "{args:?}"
+        );
+    }
 }
 
 #[test]

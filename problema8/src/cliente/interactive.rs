@@ -71,7 +71,8 @@ enum Event {
 /// `QUIT`, en que se espera el `BYE` como mucho `player.quit_timeout`.
 ///
 /// # Errores
-/// [`ClientError::Refused`] si el servidor rechaza el nombre (`NAME_TAKEN`, `BAD_NAME`),
+/// [`ClientError::Refused`] si el servidor rechaza el nombre (`NAME_TAKEN`, `BAD_NAME`) o
+/// cierra con un `ERROR` (`FULL`, `IDLE`),
 /// [`ClientError::Closed`] si cierra sin despedirse, los de lectura y escritura del socket,
 /// y [`ClientError::Output`] si no se pudo escribir en `output` (entonces ya se despidió).
 pub fn run_interactive(
@@ -262,8 +263,12 @@ impl<'a, W: Write> Session<'a, W> {
                 self.hello(name, token)?;
                 return Ok(false);
             }
+            // Sin nombre no hay juego; con el servidor lleno o tras una hora callado, el
+            // servidor cierra después de este `ERROR`.
             ServerMessage::Error { code, text }
-                if !self.named && matches!(code, ErrorCode::NameTaken | ErrorCode::BadName) =>
+                if matches!(code, ErrorCode::Full | ErrorCode::Idle)
+                    || (!self.named
+                        && matches!(code, ErrorCode::NameTaken | ErrorCode::BadName)) =>
             {
                 return Err(ClientError::refused(*code, text));
             }
