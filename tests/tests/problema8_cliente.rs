@@ -160,6 +160,15 @@ fn run(addr: SocketAddr, cache: &Path, args: &[&str]) -> (ExitStatus, String, St
     Client::launch(addr, cache, args).finish()
 }
 
+/// Un cliente que termina solo y debe fallar con `code` y un `error: ` que empieza por
+/// `prefix`, en una sola línea.
+fn expect_failure(addr: SocketAddr, cache: &Path, args: &[&str], code: i32, prefix: &str) {
+    let (status, out, err) = run(addr, cache, args);
+    assert_eq!(status.code(), Some(code), "{args:?}: {out}\n{err}");
+    assert!(err.starts_with(prefix), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+}
+
 /// Donde el cliente guarda el token de `name` para el servidor `addr`.
 fn token_path(cache: &Path, addr: SocketAddr, name: &str) -> PathBuf {
     cache
@@ -191,16 +200,22 @@ fn play_round(c: &mut LineClient) -> ServerMessage {
 
 // ---- Punto 1: el espectador y el apagado del servidor ------------------------------------
 
-#[test]
-fn watch_exits_0_with_a_spanish_line_when_the_server_shuts_down() {
-    // Antes: `error: el servidor cerró la conexión` y código 1, aunque el servidor envió BYE.
-    let mut server = start();
+/// `ana` juega contra la máquina la partida 1 (ya empezada) y un `cliente --watch 1` la mira.
+fn watching_ana_against_the_cpu() -> (ServerGuard, tempfile::TempDir, LineClient, Client) {
+    let server = start();
     let cache = tempfile::tempdir().unwrap();
     let mut ana = named(server.addr, "ana");
     ana.send("PLAY CPU");
-    ana.line_containing("YOUR_TURN");
+    ana.line_containing("START 1");
     let mut watcher = Client::launch(server.addr, cache.path(), &["--watch", "1"]);
     watcher.wait_text("Mirando la partida 1: ana (X) contra CPU (O).");
+    (server, cache, ana, watcher)
+}
+
+#[test]
+fn watch_exits_0_with_a_spanish_line_when_the_server_shuts_down() {
+    // Antes: `error: el servidor cerró la conexión` y código 1, aunque el servidor envió BYE.
+    let (mut server, _cache, _ana, watcher) = watching_ana_against_the_cpu();
     server.stop().unwrap();
     let (status, out, err) = watcher.finish();
     assert_eq!(status.code(), Some(0), "{out}\n{err}");
@@ -215,13 +230,7 @@ fn watch_exits_0_with_a_spanish_line_when_the_server_shuts_down() {
 
 #[test]
 fn watch_follows_the_rematch_and_ends_when_a_player_leaves_the_table() {
-    let server = start();
-    let cache = tempfile::tempdir().unwrap();
-    let mut ana = named(server.addr, "ana");
-    ana.send("PLAY CPU");
-    ana.line_containing("START 1");
-    let mut watcher = Client::launch(server.addr, cache.path(), &["--watch", "1"]);
-    watcher.wait_text("Mirando la partida 1: ana (X) contra CPU (O).");
+    let (_server, _cache, mut ana, mut watcher) = watching_ana_against_the_cpu();
     play_round(&mut ana);
     watcher.wait_text("Ronda terminada");
     // Antes el espectador se iba aquí; ahora sigue y ve la revancha (misma partida, fichas
@@ -247,13 +256,19 @@ fn watch_follows_the_rematch_and_ends_when_a_player_leaves_the_table() {
 
 // ---- Punto 3: el token en la caché y --token ----------------------------------------------
 
-#[test]
-fn a_crashed_player_rejoins_automatically_with_the_token_saved_in_the_cache() {
+/// Un `cliente --name ana --cpu` de verdad, con su caché, esperando su primer turno.
+fn ana_playing_the_cpu() -> (ServerGuard, tempfile::TempDir, Client) {
     let server = start();
     let cache = tempfile::tempdir().unwrap();
+    let mut ana = Client::launch(server.addr, cache.path(), &["--name", "ana", "--cpu"]);
+    ana.wait_text("Su turno (X)");
+    (server, cache, ana)
+}
+
+#[test]
+fn a_crashed_player_rejoins_automatically_with_the_token_saved_in_the_cache() {
+    let (server, cache, mut first) = ana_playing_the_cpu();
     let file = token_path(cache.path(), server.addr, "ana");
-    let mut first = Client::launch(server.addr, cache.path(), &["--name", "ana", "--cpu"]);
-    first.wait_text("Su turno (X)");
     let token = std::fs::read_to_string(&file).expect("el token guardado");
     assert!(
         token.trim().len() == 16 && token.trim().bytes().all(|b| b.is_ascii_hexdigit()),
@@ -318,10 +333,7 @@ fn the_token_file_lives_only_while_a_game_is_running() {
 
 #[test]
 fn a_token_given_by_hand_rejoins_and_a_taken_name_exits_1() {
-    let server = start();
-    let cache = tempfile::tempdir().unwrap();
-    let mut first = Client::launch(server.addr, cache.path(), &["--name", "ana", "--cpu"]);
-    first.wait_text("Su turno (X)");
+    let (server, cache, first) = ana_playing_the_cpu();
     let token = std::fs::read_to_string(token_path(cache.path(), server.addr, "ana")).unwrap();
     first.crash();
 
@@ -336,17 +348,14 @@ fn a_token_given_by_hand_rejoins_and_a_taken_name_exits_1() {
     back.wait_text("Su turno (X)");
 
     // Mientras ana está conectada, su nombre no es de nadie más: código 1 y `error:`.
-    let (status, out, err) = run(server.addr, other.path(), &["--name", "ana"]);
-    assert_eq!(status.code(), Some(1), "{out}\n{err}");
-    assert!(
-        err.starts_with("error: el servidor respondió NAME_TAKEN: el nombre ana ya está en uso"),
-        "{err}"
-    );
-    let (status, _, err) = run(server.addr, other.path(), &["--name", "ana", "--bot"]);
-    assert_eq!(status.code(), Some(1), "{err}");
-    assert!(
-        err.starts_with("error: el servidor respondió NAME_TAKEN"),
-        "{err}"
+    let taken = "error: el servidor respondió NAME_TAKEN: el nombre ana ya está en uso";
+    expect_failure(server.addr, other.path(), &["--name", "ana"], 1, taken);
+    expect_failure(
+        server.addr,
+        other.path(),
+        &["--name", "ana", "--bot"],
+        1,
+        taken,
     );
 
     let (status, out, err) = back.finish();
@@ -357,10 +366,7 @@ fn a_token_given_by_hand_rejoins_and_a_taken_name_exits_1() {
 
 #[test]
 fn clients_that_send_name_themselves_do_not_show_the_name_banner() {
-    let server = start();
-    let cache = tempfile::tempdir().unwrap();
-    let mut ana = Client::launch(server.addr, cache.path(), &["--name", "ana", "--cpu"]);
-    ana.wait_text("Su turno (X)");
+    let (server, cache, ana) = ana_playing_the_cpu();
     let (status, out, err) = ana.finish();
     assert_eq!(status.code(), Some(0), "{out}\n{err}");
     assert!(out.contains("Hola, ana."), "{out}");
@@ -380,11 +386,12 @@ fn clients_that_send_name_themselves_do_not_show_the_name_banner() {
 fn watching_a_game_that_does_not_exist_exits_1() {
     let server = start();
     let cache = tempfile::tempdir().unwrap();
-    let (status, out, err) = run(server.addr, cache.path(), &["--watch", "99"]);
-    assert_eq!(status.code(), Some(1), "{out}\n{err}");
-    assert_eq!(
-        err,
-        "error: el servidor respondió NO_SUCH_GAME: no existe la partida 99: véalas con LIST\n"
+    expect_failure(
+        server.addr,
+        cache.path(),
+        &["--watch", "99"],
+        1,
+        "error: el servidor respondió NO_SUCH_GAME: no existe la partida 99: véalas con LIST",
     );
 }
 
@@ -401,12 +408,8 @@ fn a_full_server_exits_1_in_every_mode() {
         &["--watch", "1"],
         &["--bot", "--cpu"],
     ] {
-        let (status, out, err) = run(server.addr, cache.path(), args);
-        assert_eq!(status.code(), Some(1), "{args:?}: {out}\n{err}");
-        assert_eq!(
-            err, "error: el servidor respondió FULL: servidor lleno, pruebe más tarde\n",
-            "{args:?}"
-        );
+        let full = "error: el servidor respondió FULL: servidor lleno, pruebe más tarde";
+        expect_failure(server.addr, cache.path(), args, 1, full);
     }
 }
 
@@ -424,12 +427,9 @@ fn a_server_that_hangs_up_without_bye_gives_exit_4() {
             let _ = s.read(&mut [0u8; 64]);
         }
     });
-    let (status, out, err) = run(addr, cache.path(), &["--watch", "1"]);
-    assert_eq!(status.code(), Some(4), "{out}\n{err}");
-    assert_eq!(err, "error: el servidor cerró la conexión sin despedirse\n");
-    let (status, out, err) = run(addr, cache.path(), &["--name", "ana"]);
-    assert_eq!(status.code(), Some(4), "{out}\n{err}");
-    assert_eq!(err, "error: el servidor cerró la conexión sin despedirse\n");
+    let cut = "error: el servidor cerró la conexión sin despedirse";
+    expect_failure(addr, cache.path(), &["--watch", "1"], 4, cut);
+    expect_failure(addr, cache.path(), &["--name", "ana"], 4, cut);
     fake.join().unwrap();
 }
 
