@@ -148,10 +148,16 @@ impl Client {
         (status, self.output(), err)
     }
 
-    /// Mata el proceso sin despedida, como una caída.
-    fn crash(mut self) {
+    /// Mata el proceso sin despedida, como una caída, y espera a que el servidor lo note: un
+    /// espectador de la partida `game` recibe `AWAY` (hasta entonces el nombre sigue en uso
+    /// y volver con el token daría `NAME_TAKEN`; en una máquina cargada eso tarda).
+    fn crash(mut self, addr: SocketAddr, game: u64) {
+        let mut spectator = LineClient::connect(addr);
+        spectator.send(&format!("WATCH {game}"));
+        spectator.line_containing(&format!("WATCHING {game} "));
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        spectator.line_matching(|l| l.starts_with(&format!("AWAY {game} ")));
     }
 }
 
@@ -281,7 +287,7 @@ fn a_crashed_player_rejoins_automatically_with_the_token_saved_in_the_cache() {
     }
     first.type_line("5");
     first.wait_text("O juega en 1.");
-    first.crash();
+    first.crash(server.addr, 1);
 
     // Mismo nombre, mismo servidor: vuelve solo, sin copiar nada de la pantalla.
     let mut again = Client::launch(server.addr, cache.path(), &["--name", "ana", "--cpu"]);
@@ -335,7 +341,7 @@ fn the_token_file_lives_only_while_a_game_is_running() {
 fn a_token_given_by_hand_rejoins_and_a_taken_name_exits_1() {
     let (server, cache, first) = ana_playing_the_cpu();
     let token = std::fs::read_to_string(token_path(cache.path(), server.addr, "ana")).unwrap();
-    first.crash();
+    first.crash(server.addr, 1);
 
     // Otra caché (otra máquina, otra cuenta): el token a mano.
     let other = tempfile::tempdir().unwrap();
