@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use problema8::cliente::{run_bot, run_interactive, run_watch, BotKind, Player};
+use problema8::cliente::{run_bot, run_interactive, run_watch, BotKind, Patience, Player};
 use problema8::protocolo::{PlayTarget, ServerMessage};
 use problema8::ServerConfig;
 use tests::{connect, require_tool, run_with_timeout, start_server, LineClient, ServerGuard};
@@ -429,6 +429,7 @@ fn cpu_never_loses_against_a_random_bot_over_many_games() {
         PlayTarget::Cpu,
         BotKind::Random,
         30,
+        Patience::fixed(tests::IO_TIMEOUT),
         &mut out,
     )
     .unwrap();
@@ -469,6 +470,7 @@ fn two_hundred_concurrent_bot_games_end_with_consistent_results_and_scores() {
                         PlayTarget::Queue,
                         kind,
                         1,
+                        Patience::fixed(tests::IO_TIMEOUT),
                         &mut Vec::new(),
                     )
                     .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -564,7 +566,14 @@ fn watch_client_follows_a_game_until_a_player_leaves_the_table() {
     let out = SharedOut::default();
     let watcher = {
         let mut out = out.clone();
-        thread::spawn(move || run_watch(connect(addr), 1, &mut out))
+        thread::spawn(move || {
+            run_watch(
+                connect(addr),
+                1,
+                Patience::fixed(tests::IO_TIMEOUT),
+                &mut out,
+            )
+        })
     };
     // El espectador está dentro cuando ha escrito el tablero actual.
     assert!(tests::wait_until(Duration::from_secs(10), || {

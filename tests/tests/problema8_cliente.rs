@@ -419,23 +419,47 @@ fn a_full_server_exits_1_in_every_mode() {
     }
 }
 
-#[test]
-fn a_server_that_hangs_up_without_bye_gives_exit_4() {
-    let cache = tempfile::tempdir().unwrap();
-    // Un servidor de mentira: saluda, lee la orden y cuelga sin despedirse.
+/// Un servidor de mentira para `clients` conexiones seguidas: saluda, lee la orden y, con
+/// `hang_up`, cuelga sin despedirse; si no, calla hasta que el cliente se va.
+fn fake_server(clients: usize, hang_up: bool) -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let fake = thread::spawn(move || {
-        for _ in 0..2 {
+        for _ in 0..clients {
             let (mut s, _) = listener.accept().unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.set_read_timeout(Some(PATIENCE)).unwrap();
             s.write_all(b"WELCOME hola\n").unwrap();
             let _ = s.read(&mut [0u8; 64]);
+            while !hang_up && matches!(s.read(&mut [0u8; 64]), Ok(1..)) {}
         }
     });
+    (addr, fake)
+}
+
+#[test]
+fn a_server_that_hangs_up_without_bye_gives_exit_4() {
+    let cache = tempfile::tempdir().unwrap();
+    let (addr, fake) = fake_server(2, true);
     let cut = "error: el servidor cerró la conexión sin despedirse";
     expect_failure(addr, cache.path(), &["--watch", "1"], 4, cut);
     expect_failure(addr, cache.path(), &["--name", "ana"], 4, cut);
+    fake.join().unwrap();
+}
+
+#[test]
+fn a_server_that_does_not_answer_gives_exit_4_after_the_timeout() {
+    // Antes el cliente esperaba el HELLO (o el WATCHING) para siempre.
+    let cache = tempfile::tempdir().unwrap();
+    let (addr, fake) = fake_server(3, false);
+    let silent = "error: la conexión con el servidor falló: se agotó el tiempo de espera";
+    for mode in [
+        &["--name", "ana"][..],
+        &["--watch", "1"],
+        &["--bot", "--cpu"],
+    ] {
+        let args = [mode, &["--timeout", "1"]].concat();
+        expect_failure(addr, cache.path(), &args, 4, silent);
+    }
     fake.join().unwrap();
 }
 

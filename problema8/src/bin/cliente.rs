@@ -8,7 +8,9 @@ use std::io::{BufReader, Write};
 
 use clap::Parser;
 use common::exit::Failure;
-use problema8::cliente::{run_bot, run_interactive, run_watch, BotKind, Player, TokenFile};
+use problema8::cliente::{
+    run_bot, run_interactive, run_watch, BotKind, Patience, Player, TokenFile,
+};
 use problema8::protocolo::{is_valid_name, is_valid_token, is_valid_word, PlayTarget};
 use problema8::DEFAULT_PORT;
 
@@ -76,15 +78,24 @@ fn run() -> Result<(), Failure> {
         (None, false) => PlayTarget::Queue,
     };
     let stream = args.client.connect(DEFAULT_PORT, "problema8")?;
-    // Jugar y mirar es esperar al otro: sin límite de tiempo entre eventos.
-    stream
-        .set_read_timeout(None)
-        .map_err(|e| Failure::io("preparando el socket", &e))?;
+    // Una respuesta tiene --timeout; jugar y mirar es esperar al otro, sin límite.
+    let patience = Patience {
+        reply: args.client.timeout(),
+        events: None,
+    };
     let mut stdout = std::io::stdout();
     if let Some(game) = args.watch {
-        run_watch(stream, game, &mut stdout)?;
+        run_watch(stream, game, patience, &mut stdout)?;
     } else if let Some(kind) = args.bot {
-        run_bot(stream, &name, target, kind, args.games, &mut stdout)?;
+        run_bot(
+            stream,
+            &name,
+            target,
+            kind,
+            args.games,
+            patience,
+            &mut stdout,
+        )?;
     } else {
         let port = args.client.port.unwrap_or(DEFAULT_PORT);
         let player = Player {
@@ -94,7 +105,7 @@ fn run() -> Result<(), Failure> {
                 .as_ref()
                 .and_then(|n| TokenFile::for_player(&args.client.host, port, n)),
             token: args.token.clone(),
-            quit_timeout: args.client.timeout(),
+            patience,
             ..Player::new(&name, Some(target))
         };
         // `Stdin` (no su cerrojo) porque el teclado se lee desde otro hilo.

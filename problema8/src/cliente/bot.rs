@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 
 use crate::protocolo::{best_move, Board, Command, Mark, PlayTarget, ServerMessage};
 
-use super::{describe, send, tally, ClientError, Messages};
+use super::{describe, send, tally, ClientError, Messages, Patience};
 
 /// Cómo elige casilla el bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -45,7 +45,8 @@ pub struct BotReport {
 }
 
 /// Juega `games` partidas seguidas como `name` contra `target`, eligiendo casilla con
-/// `kind`, y escribe en `out` una línea por partida terminada. Al acabar envía `QUIT`.
+/// `kind`, y escribe en `out` una línea por partida terminada. Al acabar envía `QUIT`. El
+/// `HELLO` y el `BYE` se esperan `patience.reply`; un rival, `patience.events`.
 ///
 /// # Errores
 /// [`ClientError::Refused`] si el servidor rechaza una orden (por ejemplo, nombre en uso),
@@ -58,10 +59,12 @@ pub fn run_bot(
     target: PlayTarget,
     kind: BotKind,
     games: u32,
+    patience: Patience,
     out: &mut impl Write,
 ) -> Result<BotReport, ClientError> {
     let mut writer = stream.try_clone()?;
     let mut messages = Messages::new(BufReader::new(stream));
+    patience.for_reply(&writer)?;
     let mut report = BotReport::default();
     let mut current: Option<u64> = None;
     let mut played = 0;
@@ -78,6 +81,7 @@ pub fn run_bot(
                 if games == 0 {
                     send(&mut writer, &Command::Quit)?;
                 } else {
+                    patience.for_events(&writer)?;
                     send(&mut writer, &Command::Play(target.clone()))?;
                 }
             }
@@ -99,6 +103,7 @@ pub fn run_bot(
                 current = None;
                 played += 1;
                 if played >= games {
+                    patience.for_reply(&writer)?;
                     send(&mut writer, &Command::Quit)?;
                 } else {
                     send(&mut writer, &Command::Play(target.clone()))?;

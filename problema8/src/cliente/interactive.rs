@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::protocolo::{Command, ErrorCode, PlayTarget, ServerMessage};
 
-use super::{describe, send, ClientError, Messages, TokenFile};
+use super::{describe, send, ClientError, Messages, Patience, TokenFile};
 
 /// Quién juega y cómo: lo que el binario saca de su línea de órdenes.
 #[derive(Debug, Clone)]
@@ -34,8 +34,8 @@ pub struct Player {
     pub token: Option<String>,
     /// Dónde guardar el token para volver tras una caída (`None`: no se guarda).
     pub token_file: Option<TokenFile>,
-    /// Cuánto esperar la despedida (`BYE`) tras enviar `QUIT`.
-    pub quit_timeout: Duration,
+    /// Cuánto esperar el `HELLO` y el `BYE` (respuestas) y la jugada del rival (evento).
+    pub patience: Patience,
 }
 
 impl Player {
@@ -46,7 +46,7 @@ impl Player {
             target,
             token: None,
             token_file: None,
-            quit_timeout: Duration::from_secs(10),
+            patience: Patience::fixed(Duration::from_secs(10)),
         }
     }
 }
@@ -66,9 +66,9 @@ enum Event {
 /// despide con `QUIT`.
 ///
 /// Termina bien cuando el servidor se despide (`BYE`: tras `QUIT` o porque se apaga). El
-/// tiempo de espera de lectura del socket es el que traiga `stream` (el binario lo quita:
-/// el rival puede pensar lo que quiera; las pruebas lo dejan para no colgarse), salvo tras
-/// `QUIT`, en que se espera el `BYE` como mucho `player.quit_timeout`.
+/// `HELLO` y el `BYE` se esperan `player.patience.reply`; entre medias, los eventos se
+/// esperan `player.patience.events` (el binario no pone límite: el rival puede pensar lo que
+/// quiera).
 ///
 /// # Errores
 /// [`ClientError::Refused`] si el servidor rechaza el nombre (`NAME_TAKEN`, `BAD_NAME`) o
@@ -169,6 +169,7 @@ impl<'a, W: Write> Session<'a, W> {
 
     /// El bucle: un evento cada vez, hasta la despedida del servidor o un error.
     fn run(&mut self, inbox: &mpsc::Receiver<Event>) -> Result<(), ClientError> {
+        self.player.patience.for_reply(&self.writer)?;
         send(
             &mut self.writer,
             &Command::Name {
@@ -241,9 +242,7 @@ impl<'a, W: Write> Session<'a, W> {
     fn start_quitting(&mut self) -> Result<(), ClientError> {
         self.quitting = true;
         // Un plazo en el socket vale para todas sus copias: también para el hilo lector.
-        self.writer
-            .set_read_timeout(Some(self.player.quit_timeout.max(Duration::from_millis(1))))?;
-        Ok(())
+        self.player.patience.for_reply(&self.writer)
     }
 
     /// Si ya no se puede escribir en pantalla, no tiene sentido seguir jugando: despedirse.
@@ -294,6 +293,9 @@ impl<'a, W: Write> Session<'a, W> {
     /// El nombre fue aceptado: ¿ha vuelto a su partida o empieza de cero?
     fn hello(&mut self, name: &str, token: &str) -> Result<(), ClientError> {
         self.named = true;
+        if !self.quitting {
+            self.player.patience.for_events(&self.writer)?;
+        }
         self.token = Some(token.to_string());
         let back = self.sent_token.as_deref() == Some(token);
         if back {

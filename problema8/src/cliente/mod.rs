@@ -14,6 +14,8 @@
 //! código de salida (`common::exit`).
 
 use std::io::{BufRead, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use common::ayuda::plural;
 use common::exit::Failure;
@@ -29,6 +31,38 @@ pub use bot::{run_bot, BotKind, BotReport};
 pub use interactive::{run_interactive, Player};
 pub use token::TokenFile;
 pub use watch::run_watch;
+
+/// Cuánto esperar al servidor. Una respuesta directa (el `HELLO` tras `NAME`, el `WATCHING`
+/// tras `WATCH`, el `BYE` tras `QUIT`) tiene plazo: si no llega, algo va mal. Un evento (la
+/// jugada del rival, que llegue alguien a la cola, una revancha) puede tardar lo que quiera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patience {
+    /// Plazo de una respuesta directa (el `--timeout` del binario).
+    pub reply: Duration,
+    /// Plazo entre eventos: `None`, sin límite (el binario); las pruebas ponen uno para no
+    /// colgarse.
+    pub events: Option<Duration>,
+}
+
+impl Patience {
+    /// El mismo plazo para todo (lo que usan las pruebas).
+    pub fn fixed(timeout: Duration) -> Patience {
+        Patience {
+            reply: timeout,
+            events: Some(timeout),
+        }
+    }
+
+    /// Espera una respuesta directa en `stream` (el plazo vale para todas sus copias).
+    fn for_reply(&self, stream: &TcpStream) -> Result<(), ClientError> {
+        Ok(stream.set_read_timeout(Some(self.reply.max(Duration::from_millis(1))))?)
+    }
+
+    /// Espera eventos en `stream`.
+    fn for_events(&self, stream: &TcpStream) -> Result<(), ClientError> {
+        Ok(stream.set_read_timeout(self.events.map(|d| d.max(Duration::from_millis(1))))?)
+    }
+}
 
 /// Longitud máxima de una línea del servidor (la más larga, `GAME`, no llega a 100 bytes).
 pub const MAX_SERVER_LINE: usize = 4096;

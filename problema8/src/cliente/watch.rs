@@ -12,18 +12,26 @@ use std::net::TcpStream;
 
 use crate::protocolo::{Command, ForfeitReason, ServerMessage};
 
-use super::{describe, send, ClientError, Messages};
+use super::{describe, send, ClientError, Messages, Patience};
 
 /// Mira la partida `game` y escribe en `out` cada evento: los de esta ronda y los de cada
 /// revancha, hasta que un jugador deja la mesa (`LEFT`) o el servidor se despide (`BYE`).
+/// La respuesta a `WATCH` se espera `patience.reply`; después, los eventos sin más plazo que
+/// `patience.events`.
 ///
 /// # Errores
 /// [`ClientError::Refused`] si el servidor no deja mirar (`NO_SUCH_GAME`),
 /// [`ClientError::Closed`] si cierra sin despedirse, [`ClientError::Output`] si no se puede
 /// escribir en `out`, y los de lectura y formato.
-pub fn run_watch(stream: TcpStream, game: u64, out: &mut impl Write) -> Result<(), ClientError> {
+pub fn run_watch(
+    stream: TcpStream,
+    game: u64,
+    patience: Patience,
+    out: &mut impl Write,
+) -> Result<(), ClientError> {
     let mut writer = stream.try_clone()?;
     let mut messages = Messages::new(BufReader::new(stream));
+    patience.for_reply(&writer)?;
     send(&mut writer, &Command::Watch(game))?;
     let mut show = |text: &str| -> Result<(), ClientError> {
         writeln!(out, "{text}")
@@ -39,6 +47,8 @@ pub fn run_watch(stream: TcpStream, game: u64, out: &mut impl Write) -> Result<(
                 show(&describe(&msg, None))?;
                 return Ok(());
             }
+            // Dentro: a partir de aquí, eventos.
+            ServerMessage::Watching { .. } => patience.for_events(&writer)?,
             _ => {}
         }
         show(&describe(&msg, None))?;
