@@ -463,24 +463,73 @@ fn a_server_that_does_not_answer_gives_exit_4_after_the_timeout() {
     fake.join().unwrap();
 }
 
-#[test]
-fn a_closed_stdout_ends_the_client_quietly_with_exit_0() {
-    // 150 HELP son unos 130 KiB de salida: más de lo que cabe en una tubería (64 KiB), así
-    // que el cliente escribe después de que quien lee haya cerrado (`cliente | head -c 10`).
-    let server = start();
+/// Lanza el cliente con `args`, lee 10 bytes de su salida y la cierra (`cliente | head -c
+/// 10`); `feed` le da trabajo mientras tanto, y se le llama hasta que el cliente termina.
+/// El cliente debe terminar con 0 y sin escribir nada en stderr.
+fn closing_stdout_is_a_quiet_success(
+    addr: SocketAddr,
+    args: &[&str],
+    mut feed: impl FnMut(&mut ChildStdin),
+) {
     let cache = tempfile::tempdir().unwrap();
-    let mut child = spawn(server.addr, cache.path(), &["--name", "ana"]);
+    let mut child = spawn(addr, cache.path(), args);
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all("HELP\n".repeat(150).as_bytes()).unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut head = [0u8; 10];
-    stdout.read_exact(&mut head).unwrap();
-    drop(stdout);
     let stderr = Arc::default();
     let reader = collect(child.stderr.take().unwrap(), &stderr);
+    let mut stdout = child.stdout.take().unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let mut head = [0u8; 10];
+    let mut read = 0;
+    while read < head.len() {
+        feed(&mut stdin);
+        read += stdout.read(&mut head[read..]).unwrap();
+    }
+    drop(stdout);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        feed(&mut stdin);
+    }
     let status = wait_child(&mut child);
     drop(stdin);
     reader.join().unwrap();
-    assert_eq!(status.code(), Some(0), "{}", stderr.lock().unwrap());
-    assert_eq!(*stderr.lock().unwrap(), "");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{args:?}: {}",
+        stderr.lock().unwrap()
+    );
+    assert_eq!(*stderr.lock().unwrap(), "", "{args:?}");
+}
+
+#[test]
+fn a_closed_stdout_ends_the_player_quietly_with_exit_0() {
+    // 150 HELP son unos 130 KiB de salida: más de lo que cabe en una tubería (64 KiB), así
+    // que el cliente escribe después de que quien lee haya cerrado.
+    let server = start();
+    let mut fed = false;
+    closing_stdout_is_a_quiet_success(server.addr, &["--name", "ana"], |stdin| {
+        if !std::mem::replace(&mut fed, true) {
+            stdin.write_all("HELP\n".repeat(150).as_bytes()).unwrap();
+        }
+    });
+}
+
+#[test]
+fn a_closed_stdout_ends_the_spectator_quietly_with_exit_0() {
+    // ana juega contra la máquina ronda tras ronda (revanchas): cada una da al espectador
+    // unas 10 líneas que escribir, hasta que escribe en la salida ya cerrada y termina (en
+    // 100 rondas escribiría más de 64 KiB).
+    let server = start_with(ServerConfig {
+        rate_limit: 10_000.0,
+        ..ServerConfig::default()
+    });
+    let mut ana = named(server.addr, "ana");
+    ana.send("PLAY CPU");
+    ana.line_containing("START 1");
+    let mut rounds = 0;
+    closing_stdout_is_a_quiet_success(server.addr, &["--watch", "1"], |_| {
+        assert!(rounds < 1000, "el espectador no terminó tras 1000 rondas");
+        rounds += 1;
+        play_round(&mut ana);
+        ana.send("REMATCH");
+    });
 }
