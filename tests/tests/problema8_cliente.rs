@@ -463,9 +463,10 @@ fn a_server_that_does_not_answer_gives_exit_4_after_the_timeout() {
     fake.join().unwrap();
 }
 
-/// Lanza el cliente con `args`, lee 10 bytes de su salida y la cierra (`cliente | head -c
-/// 10`); `feed` le da trabajo mientras tanto, y se le llama hasta que el cliente termina.
-/// El cliente debe terminar con 0 y sin escribir nada en stderr.
+/// Lanza el cliente con `args`, lee los 10 primeros bytes de su salida (su primera línea
+/// los tiene) y la cierra, como `cliente | head -c 10`; después `feed` le da algo más que
+/// escribir, y se le llama hasta que el cliente termina. Debe terminar con 0 y sin escribir
+/// nada en stderr.
 fn closing_stdout_is_a_quiet_success(
     addr: SocketAddr,
     args: &[&str],
@@ -477,14 +478,9 @@ fn closing_stdout_is_a_quiet_success(
     let stderr = Arc::default();
     let reader = collect(child.stderr.take().unwrap(), &stderr);
     let mut stdout = child.stdout.take().unwrap();
-    let deadline = Instant::now() + PATIENCE;
-    let mut head = [0u8; 10];
-    let mut read = 0;
-    while read < head.len() {
-        feed(&mut stdin);
-        read += stdout.read(&mut head[read..]).unwrap();
-    }
+    stdout.read_exact(&mut [0u8; 10]).unwrap();
     drop(stdout);
+    let deadline = Instant::now() + PATIENCE;
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
         feed(&mut stdin);
     }
@@ -502,8 +498,7 @@ fn closing_stdout_is_a_quiet_success(
 
 #[test]
 fn a_closed_stdout_ends_the_player_quietly_with_exit_0() {
-    // 150 HELP son unos 130 KiB de salida: más de lo que cabe en una tubería (64 KiB), así
-    // que el cliente escribe después de que quien lee haya cerrado.
+    // 150 HELP son unos 130 KiB de salida, más de lo que cabe en una tubería (64 KiB).
     let server = start();
     let mut fed = false;
     closing_stdout_is_a_quiet_success(server.addr, &["--name", "ana"], |stdin| {
@@ -515,9 +510,9 @@ fn a_closed_stdout_ends_the_player_quietly_with_exit_0() {
 
 #[test]
 fn a_closed_stdout_ends_the_spectator_quietly_with_exit_0() {
-    // ana juega contra la máquina ronda tras ronda (revanchas): cada una da al espectador
-    // unas 10 líneas que escribir, hasta que escribe en la salida ya cerrada y termina (en
-    // 100 rondas escribiría más de 64 KiB).
+    // ana juega contra la máquina ronda tras ronda (revanchas), cada una con unas 10 líneas
+    // para el espectador (en 100 rondas escribiría más de 64 KiB). Antes de la primera ya
+    // ha escrito `Mirando la partida 1...` y quien lee ha cerrado.
     let server = start_with(ServerConfig {
         rate_limit: 10_000.0,
         ..ServerConfig::default()
