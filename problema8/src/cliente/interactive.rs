@@ -39,7 +39,8 @@ pub struct Player {
 }
 
 impl Player {
-    /// Un jugador sin token ni fichero que pide partida en `target`.
+    /// Un jugador sin token ni fichero que pide partida en `target`, con 10 s de plazo para
+    /// todo (lo que usan las pruebas; el binario no pone plazo a los eventos).
     pub fn new(name: &str, target: Option<PlayTarget>) -> Player {
         Player {
             name: name.to_string(),
