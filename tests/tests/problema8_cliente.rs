@@ -254,7 +254,7 @@ fn watch_follows_the_rematch_and_ends_when_a_player_leaves_the_table() {
     assert_eq!(status.code(), Some(0), "{out}\n{err}");
     assert!(out.contains(&second), "{out}");
     assert!(
-        out.ends_with("ana ha dejado la mesa.\nYa no habrá revancha: deja de mirar.\n"),
+        out.ends_with("ana ha dejado la mesa.\nYa no habrá revancha: se deja de mirar.\n"),
         "{out}"
     );
     assert_eq!(err, "");

@@ -56,7 +56,7 @@ pub fn run_watch(
             continue;
         }
         if matches!(msg, ServerMessage::Left { .. }) {
-            show("Ya no habrá revancha: deja de mirar.")?;
+            show("Ya no habrá revancha: se deja de mirar.")?;
             // Despedirse es cortesía: si el servidor ya no está, da igual.
             let _ = send(&mut writer, &Command::Quit);
             return Ok(());
