@@ -217,7 +217,10 @@ pub enum RegistroError {
         message: String,
     },
     /// Una respuesta de otro tipo del esperado.
-    #[error("respuesta inesperada del balanceador: {reply:?}")]
+    #[error(
+        "respuesta inesperada del balanceador: {}",
+        serde_json::to_string(.reply).unwrap_or_default()
+    )]
     Unexpected {
         /// Lo que llegó.
         reply: Box<ControlReply>,
@@ -551,9 +554,9 @@ impl Worker {
                 );
                 if Duration::from_millis(ttl_ms) < self.every * 2 {
                     log::warn!(
-                        "el latido de {} ({:?}) es lento para un ttl de {ttl_ms} ms",
+                        "el latido de {} (cada {} ms) es lento para un ttl de {ttl_ms} ms",
                         self.id,
-                        self.every
+                        self.every.as_millis()
                     );
                 }
                 Ok(())
