@@ -368,6 +368,8 @@ pub fn cliente(problem: &str) -> std::process::Command {
         .and_then(|p| Some(p.parent()?.parent()?.join("clientes")))
         .unwrap_or_else(|| std::path::PathBuf::from("target/debug/clientes"));
     let mut command = std::process::Command::new(exe);
+    // Que la ayuda y los errores digan `cliente`, como el binario de verdad.
+    std::os::unix::process::CommandExt::arg0(&mut command, "cliente");
     command
         .env("TALLER_CLIENTE", problem)
         .env("RUST_LOG", "warn");

@@ -53,6 +53,12 @@ binaries! {
     p9_cliente = "../../problema9/src/bin/cliente.rs", Cli, "problema9", "cliente";
 }
 
+/// `comprobar` no entra en `binaries()` (su `-V` es el del paquete `tests`), pero sus
+/// órdenes de los README también se comprueban.
+#[allow(dead_code)]
+#[path = "../src/bin/comprobar.rs"]
+mod comprobar_bin;
+
 struct Binary {
     package: &'static str,
     name: &'static str,
@@ -331,5 +337,158 @@ fn usage_errors_are_in_spanish_with_exit_code_2() {
     assert!(
         text.contains("consejo: existe un valor parecido: 'round-robin'"),
         "{text}"
+    );
+}
+
+/// Una orden `cargo run -p PAQUETE --bin BINARIO -- ARGUMENTOS` escrita en un README.
+#[derive(Debug)]
+struct ReadmeCommand {
+    place: String,
+    package: String,
+    bin: String,
+    args: Vec<String>,
+}
+
+/// Todas las órdenes `cargo run` de los README del repositorio (el principal, el de cada
+/// problema y el de `bench/`), en bloques de código o entre comillas invertidas. Una orden se
+/// corta en el primer `#`, `&`, `|`, `;` o `>` y en la comilla invertida que cierra.
+fn readme_commands() -> Vec<ReadmeCommand> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = vec![root.join("README.md"), root.join("bench/README.md")];
+    files.extend((1..=9).map(|n| root.join(format!("problema{n}/README.md"))));
+    let mut found = Vec::new();
+    for file in files {
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let name = file
+            .strip_prefix(&root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        for (number, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(start) = rest.find("cargo run -p ") {
+                let inline = rest[..start].ends_with('`');
+                let after = &rest[start..];
+                let end = if inline {
+                    after.find('`').unwrap_or(after.len())
+                } else {
+                    after.len()
+                };
+                let command = &after[..end];
+                let command = command
+                    .split(['#', '&', '|', ';', '>'])
+                    .next()
+                    .unwrap_or_default();
+                rest = &after[end..];
+                let words = shell_words(command);
+                // cargo run -p PAQUETE --bin BINARIO [-- ARGUMENTOS...]
+                let (Some(package), Some("--bin"), Some(bin)) = (
+                    words.get(3).map(String::as_str),
+                    words.get(4).map(String::as_str),
+                    words.get(5),
+                ) else {
+                    continue;
+                };
+                let args: Vec<String> = match words.get(6).map(String::as_str) {
+                    None => Vec::new(),
+                    Some("--") if words.len() > 7 => words[7..].to_vec(),
+                    // `... --` al final de una línea de texto partida: sigue en la siguiente.
+                    Some(_) => continue,
+                };
+                // `problemaN` es cualquiera de los nueve.
+                let packages: Vec<String> = if package == "problemaN" {
+                    (1..=9).map(|n| format!("problema{n}")).collect()
+                } else {
+                    vec![package.to_string()]
+                };
+                for package in packages {
+                    found.push(ReadmeCommand {
+                        place: format!("{name}:{}", number + 1),
+                        package,
+                        bin: bin.clone(),
+                        args: args.clone(),
+                    });
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Parte una orden en palabras como `sh`: comillas simples y dobles, sin expansiones.
+fn shell_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    for c in command.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// Los marcadores que los README escriben en lugar de un valor (`--port PUERTO`), con un
+/// valor de ejemplo que el analizador acepta.
+fn example_value(word: &str) -> &str {
+    match word {
+        "PUERTO" => "9000",
+        other => other,
+    }
+}
+
+/// Cada orden `cargo run` de los README analiza bien sus argumentos (issue 18: "READMEs
+/// followed literally"): se analiza con `--help` al final, como la escribiría quien la copia,
+/// y ha de dar la ayuda (código 0), no un error de uso. Un README que cita una opción que ya
+/// no existe, un valor no válido o una orden mal escrita hace fallar esta prueba.
+#[test]
+fn every_readme_command_line_parses() {
+    let commands = readme_commands();
+    assert!(commands.len() > 60, "solo {} órdenes", commands.len());
+    let bins = binaries();
+    let mut bad = Vec::new();
+    for command in &commands {
+        let mut argv: Vec<&str> = vec![command.bin.as_str()];
+        argv.extend(command.args.iter().map(|a| example_value(a)));
+        argv.push("--help");
+        let result = if command.package == "tests" && command.bin == "comprobar" {
+            try_parse::<comprobar_bin::Args>(&argv)
+        } else {
+            let Some(bin) = bins
+                .iter()
+                .find(|b| b.package == command.package && b.name == command.bin)
+            else {
+                bad.push(format!(
+                    "{}: no hay tal binario: {command:?}",
+                    command.place
+                ));
+                continue;
+            };
+            (bin.parse)(&argv)
+        };
+        match result {
+            Err(early) if early.exit_code == 0 => {}
+            Err(early) => bad.push(format!(
+                "{}: {} {}\n{}",
+                command.place,
+                command.bin,
+                command.args.join(" "),
+                early.text
+            )),
+            Ok(()) => bad.push(format!("{}: --help no dio la ayuda", command.place)),
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "órdenes de los README que no se analizan:\n{}",
+        bad.join("\n")
     );
 }

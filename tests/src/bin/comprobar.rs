@@ -14,7 +14,7 @@ use tests::comprobar::{self, Level, Options};
 /// Ejemplo: cargo run -p tests --bin comprobar -- problema3 --addr 127.0.0.1:8003
 #[derive(Parser)]
 #[command(version, about)]
-struct Args {
+pub(crate) struct Args {
     /// Problema a comprobar: problema1 ... problema9 (o solo el número)
     #[arg(value_name = "PROBLEMA")]
     problema: String,
