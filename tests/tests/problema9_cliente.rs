@@ -170,7 +170,7 @@ fn status_without_a_balancer_says_it_once_and_exits_3() {
     let port = free.local_addr().expect("local_addr").port();
     drop(free);
     let out = run_with_timeout(
-        cliente("problema9").args(["--control-port", &port.to_string(), "status"]),
+        cliente("problema9").args(["status", "--control-port", &port.to_string()]),
         DEADLINE,
     );
     let stderr = assert_failure(&out, 3);

@@ -17,7 +17,7 @@ pub(crate) struct Cli {
     #[command(flatten)]
     server: ClientArgs,
     /// Puerto de control del balanceador (para `status`)
-    #[arg(long, value_name = "PUERTO", default_value_t = DEFAULT_CONTROL_PORT)]
+    #[arg(long, global = true, value_name = "PUERTO", default_value_t = DEFAULT_CONTROL_PORT)]
     control_port: u16,
     #[command(subcommand)]
     command: Option<Command>,
