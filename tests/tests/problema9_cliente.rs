@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Output, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use problema9::cliente::Client;
 use problema9::nodo::{self, NodeConfig};
@@ -182,6 +182,22 @@ fn status_without_a_balancer_says_it_once_and_exits_3() {
     assert!(stderr.contains("conexión rechazada"), "{stderr}");
 }
 
+/// Un balanceador que corta con RST a mitad de `status`: código 4 y el motivo en español (el
+/// `Display` del error de E/S decía «Connection reset by peer (os error 104)»).
+#[test]
+fn status_cut_by_a_reset_exits_4_in_spanish() {
+    let control = fake_server(|s| {
+        // SO_LINGER 0: al cerrarse, RST en vez de FIN.
+        let _ = socket2::SockRef::from(&*s).set_linger(Some(Duration::ZERO));
+    });
+    let out = run_with_timeout(
+        cliente("problema9").args(["status", "--control-port", &control.port().to_string()]),
+        DEADLINE,
+    );
+    let stderr = assert_failure(&out, 4);
+    assert!(stderr.contains("reinició la conexión"), "{stderr}");
+}
+
 /// `cliente get clave | head -c 10`: quien lee cierra pronto y el cliente termina bien y
 /// callado (con un valor mayor que el buffer de la tubería, la escritura falla seguro).
 #[test]
@@ -217,18 +233,16 @@ fn a_closed_stdout_is_a_quiet_exit_0() {
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let deadline = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("el cliente no terminó con la salida cerrada");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let mut status = None;
+    if !wait_until(DEADLINE, || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    }) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("el cliente no terminó con la salida cerrada");
+    }
+    let status = status.expect("terminó");
     assert!(head.join().unwrap_or(false), "no llegaron ni 10 bytes");
     let stderr = errors.join().unwrap_or_default();
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
