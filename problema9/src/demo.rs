@@ -376,7 +376,10 @@ pub fn run(
         input,
         &mut out,
     );
-    let stopped = stop_all(&mut nodes);
+    // Con Ctrl-C en la terminal, la señal llega también a los nodos (el mismo grupo de
+    // procesos) y ya se están apagando: una segunda señal les haría salir sin más.
+    let signalled = shutdown.is_triggered();
+    let stopped = stop_all(&mut nodes, signalled);
     shutdown.trigger();
     let _ = balancer.join();
     if config.temporary_data {
@@ -446,16 +449,29 @@ fn plan_nodes(config: &DemoConfig, control: SocketAddr) -> Result<Vec<DemoNode>,
 }
 
 /// Apaga todos los nodos en marcha a la vez (SIGTERM, y SIGKILL a los que no terminen en
-/// [`STOP_GRACE`]); devuelve cuántos había.
-fn stop_all(nodes: &mut [DemoNode]) -> usize {
+/// [`STOP_GRACE`]); devuelve cuántos había. Con `signalled` (la demostración recibió una
+/// señal, que con Ctrl-C reciben también los nodos) primero se les da un segundo para
+/// terminar solos, y el SIGTERM va solo a los que sigan.
+fn stop_all(nodes: &mut [DemoNode], signalled: bool) -> usize {
+    let running = nodes.iter().filter(|n| n.child.is_some()).count();
+    if signalled {
+        let on_their_own = Instant::now() + Duration::from_secs(1);
+        while nodes
+            .iter_mut()
+            .any(|n| n.exited().is_none() && n.child.is_some())
+            && Instant::now() < on_their_own
+        {
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
     for n in nodes.iter() {
         n.ask_to_stop();
     }
     let deadline = Instant::now() + STOP_GRACE;
-    nodes
-        .iter_mut()
-        .filter_map(|n| n.wait_or_kill(deadline))
-        .count()
+    for n in nodes.iter_mut() {
+        n.wait_or_kill(deadline);
+    }
+    running
 }
 
 /// Lanza los nodos, escribe las primeras líneas y atiende las órdenes.
@@ -490,8 +506,15 @@ fn serve(
         .and_then(|()| out.flush())
         .map_err(write_err)?;
     for n in nodes.iter_mut() {
-        if !wait_for(|| is_ready(control, n)) {
-            let reason = match n.exited() {
+        // Un nodo que no pudo arrancar (un puerto que otro ocupó a tiempo) termina enseguida:
+        // no hace falta esperar todo el plazo para decirlo.
+        let mut ended = None;
+        if !wait_for(|| {
+            ended = n.exited();
+            ended.is_some() || is_ready(control, n)
+        }) || ended.is_some()
+        {
+            let reason = match ended.or_else(|| n.exited()) {
                 Some(status) => format!("terminó ({})", describe_exit(status)),
                 None => format!(
                     "no está al día y `up` en el balanceador tras {} s",
