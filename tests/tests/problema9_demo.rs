@@ -51,8 +51,9 @@ impl Drop for Reaper {
         let _ = self.demo.wait();
         for pid in &self.nodes {
             if is_alive(*pid) {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
+                // El `kill` de `sh`: no hace falta el paquete procps.
+                let _ = Command::new("sh")
+                    .args(["-c", &format!("kill -KILL {pid}")])
                     .status();
             }
         }
