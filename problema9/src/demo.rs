@@ -61,7 +61,7 @@ pub struct DemoArgs {
     /// Directorio de datos (uno por nodo dentro); por omisión uno temporal que se borra al salir
     #[arg(long, value_name = "DIRECTORIO")]
     pub data_dir: Option<PathBuf>,
-    /// Directorio de los registros (n1.log..., balanceador.log); por omisión el temporal de la demostración
+    /// Directorio de los registros (n1.log..., balanceador.log); por omisión el de datos
     #[arg(long, value_name = "DIRECTORIO")]
     pub logs: Option<PathBuf>,
     /// Política de fsync de los nodos
@@ -94,18 +94,20 @@ pub struct DemoConfig {
 
 impl DemoArgs {
     /// La configuración que describen los argumentos (la comprobación de salud es siempre
-    /// `ping`: un nodo que se está poniendo al día no recibe clientes). Sin `--data-dir` ni
-    /// `--logs`, ambos van a `problema9-demo-PID` en el directorio temporal.
+    /// `ping`: un nodo que se está poniendo al día no recibe clientes). Sin `--data-dir`, los
+    /// datos van a `problema9-demo-PID` en el directorio temporal; sin `--logs`, los registros
+    /// van al directorio de datos.
     pub fn config(&self) -> DemoConfig {
         let mut balancer = self.balancer.config();
         balancer.check = CheckKind::Ping;
         balancer.check_interval = balancer.check_interval.min(Duration::from_millis(500));
         let scratch = std::env::temp_dir().join(format!("problema9-demo-{}", std::process::id()));
+        let data_dir = self.data_dir.clone().unwrap_or(scratch);
         DemoConfig {
             nodes: self.nodes.clamp(1, MAX_DEMO_NODES),
-            data_dir: self.data_dir.clone().unwrap_or_else(|| scratch.clone()),
+            log_dir: self.logs.clone().unwrap_or_else(|| data_dir.clone()),
+            data_dir,
             temporary_data: self.data_dir.is_none(),
-            log_dir: self.logs.clone().unwrap_or(scratch),
             fsync: self.fsync,
             balancer,
             host: self.balancer.server.host.clone(),
