@@ -198,8 +198,9 @@ fn status_cut_by_a_reset_exits_4_in_spanish() {
     assert!(stderr.contains("reinició la conexión"), "{stderr}");
 }
 
-/// `cliente get clave | head -c 10`: quien lee cierra pronto y el cliente termina bien y
-/// callado (con un valor mayor que el buffer de la tubería, la escritura falla seguro).
+/// `cliente get clave | head -c 10`, y lo mismo con la sesión interactiva: quien lee cierra
+/// pronto y el cliente termina bien y callado (con un valor mayor que el buffer de la tubería,
+/// la escritura falla seguro).
 #[test]
 fn a_closed_stdout_is_a_quiet_exit_0() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -211,40 +212,53 @@ fn a_closed_stdout_is_a_quiet_exit_0() {
         Value::ok()
     );
 
-    let mut child = cliente("problema9")
-        .args(["--port", &node.addr.port().to_string(), "get", "grande"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("lanzar el cliente");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    // Como `head -c 10`: lee 10 bytes y cierra. (Si el cliente no escribe, el plazo de abajo
-    // lo mata y esta lectura termina.)
-    let head = thread::spawn(move || {
-        let mut first = [0u8; 10];
-        let got = stdout.read_exact(&mut first).is_ok();
-        drop(stdout);
-        got
-    });
-    let errors = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let mut status = None;
-    if !wait_until(DEADLINE, || {
-        status = child.try_wait().expect("try_wait");
-        status.is_some()
-    }) {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("el cliente no terminó con la salida cerrada");
+    // `get grande` y la sesión interactiva (`GET grande` por la entrada estándar).
+    let port = node.addr.port().to_string();
+    for (args, input) in [
+        (vec!["--port", &port, "get", "grande"], &b""[..]),
+        (vec!["--port", &port], &b"GET grande\nGET grande\n"[..]),
+    ] {
+        let mut child = cliente("problema9")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("lanzar el cliente");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("escribir la entrada");
+        drop(stdin);
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        // Como `head -c 10`: lee 10 bytes y cierra. (Si el cliente no escribe, el plazo de
+        // abajo lo mata y esta lectura termina.)
+        let head = thread::spawn(move || {
+            let mut first = [0u8; 10];
+            let got = stdout.read_exact(&mut first).is_ok();
+            drop(stdout);
+            got
+        });
+        let errors = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut status = None;
+        if !wait_until(DEADLINE, || {
+            status = child.try_wait().expect("try_wait");
+            status.is_some()
+        }) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?}: el cliente no terminó con la salida cerrada");
+        }
+        let status = status.expect("terminó");
+        assert!(
+            head.join().unwrap_or(false),
+            "{args:?}: no llegaron ni 10 bytes"
+        );
+        let stderr = errors.join().unwrap_or_default();
+        assert_eq!(status.code(), Some(0), "{args:?}: stderr: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
     }
-    let status = status.expect("terminó");
-    assert!(head.join().unwrap_or(false), "no llegaron ni 10 bytes");
-    let stderr = errors.join().unwrap_or_default();
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(stderr, "");
 }
