@@ -298,6 +298,65 @@ pub fn run_with_timeout(
     }
 }
 
+/// Ejecuta `cmd` como `cmd | head -c keep` (issue 18: una salida estándar cerrada no es un
+/// error): lee `keep` bytes de su stdout, la cierra, llama a `after_close` (para que el
+/// programa tenga algo más que escribir, si hace falta) y espera a que termine. Su stdin, si
+/// la prueba pidió `Stdio::piped()`, sigue abierta hasta el final. Devuelve el código, los
+/// bytes leídos y todo su stderr; si no escribe `keep` bytes o no termina en `timeout`, lo
+/// mata y falla la prueba.
+pub fn run_with_closed_stdout(
+    cmd: &mut std::process::Command,
+    keep: usize,
+    after_close: impl FnOnce(),
+    timeout: Duration,
+) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("no se pudo lanzar {cmd:?}: {e}"));
+    let stdin = child.stdin.take();
+    let out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let (read_tx, read_rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut kept = Vec::new();
+        let _ = out.take(keep as u64).read_to_end(&mut kept);
+        // Soltar `out` cierra la tubería, como `head` al terminar.
+        let _ = read_tx.send(kept);
+    });
+    let t_err = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = Instant::now() + timeout;
+    let kept = read_rx.recv_timeout(timeout).unwrap_or_else(|_| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} no escribió {keep} bytes en {timeout:?}");
+    });
+    after_close();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} no terminó en {timeout:?} con la salida estándar cerrada");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    drop(stdin);
+    std::process::Output {
+        status,
+        stdout: kept,
+        stderr: t_err.join().unwrap_or_default(),
+    }
+}
+
 /// Error de E/S tal cual, para las pruebas que esperan un cierre o un reset.
 pub fn io_kind(r: io::Result<usize>) -> Option<io::ErrorKind> {
     r.err().map(|e| e.kind())
