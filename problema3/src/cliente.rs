@@ -59,6 +59,10 @@ pub fn detect(stream: &TcpStream) -> io::Result<Dialect> {
     Ok(dialect)
 }
 
+/// Lo que significa `--timeout` en el cliente del chat (problema3 y problema6, que usa este
+/// mismo cliente): el mismo texto en su `--help` y en los dos README.
+pub const TIMEOUT_HELP: &str = "Segundos de espera para conectar y para cada envío; lo que llega del servidor se espera sin plazo (callar es parte del chat)";
+
 /// Longitud máxima de una línea recibida del servidor: generosa, porque el servidor limita
 /// las suyas, pero acotada para que un servidor hostil no nos haga reservar sin fin.
 pub const MAX_INCOMING_LINE: usize = 64 * 1024;

@@ -6,16 +6,13 @@ use std::io::BufReader;
 use clap::Parser;
 use common::exit::{finish, Failure};
 
-/// Lo que significa `--timeout` en este cliente (el mismo texto que el README).
-const TIMEOUT_HELP: &str = "Segundos de espera para conectar y para cada envío; lo que llega del servidor se espera sin plazo (callar es parte del chat)";
-
 /// Cliente del chat de una sala: escriba líneas para hablar y `/quit` para salir.
 #[derive(Parser, Debug)]
 #[command(
     name = "problema3",
     version,
     mut_arg("port", |a| common::ayuda::default_port(a, problema3::DEFAULT_PORT)),
-    mut_arg("timeout", |a| a.help(TIMEOUT_HELP))
+    mut_arg("timeout", |a| a.help(problema3::cliente::TIMEOUT_HELP))
 )]
 pub(crate) struct Args {
     #[command(flatten)]

@@ -9,10 +9,6 @@ use common::exit::Failure;
 use problema6::cliente;
 use problema6::DEFAULT_PORT;
 
-/// Lo que significa `--timeout` en este cliente, que es el del problema 3 (el mismo texto que
-/// su `--help` y que los dos README).
-const TIMEOUT_HELP: &str = "Segundos de espera para conectar y para cada envío; lo que llega del servidor se espera sin plazo (callar es parte del chat)";
-
 /// Cliente del chat con salas: escriba líneas para hablar en su sala, `/help` para ver las
 /// órdenes y `/quit` para salir.
 #[derive(Parser)]
@@ -20,7 +16,7 @@ const TIMEOUT_HELP: &str = "Segundos de espera para conectar y para cada envío;
     name = "problema6",
     version,
     mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)),
-    mut_arg("timeout", |a| a.help(TIMEOUT_HELP))
+    mut_arg("timeout", |a| a.help(problema3::cliente::TIMEOUT_HELP))
 )]
 pub(crate) struct Args {
     #[command(flatten)]
