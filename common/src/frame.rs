@@ -28,7 +28,7 @@ pub enum FrameError {
     #[error("la conexión se cerró en mitad de una trama")]
     Truncated,
     /// Error del socket.
-    #[error("error de E/S: {0}")]
+    #[error("error de E/S: {}", crate::net::describe_io_error(.0))]
     Io(#[from] io::Error),
 }
 

@@ -21,7 +21,7 @@ pub enum JsonLineError {
     #[error("JSON inválido: {0}")]
     Json(#[from] serde_json::Error),
     /// Error al escribir.
-    #[error("error de escritura: {0}")]
+    #[error("error de escritura: {}", crate::net::describe_io_error(.0))]
     Io(#[from] io::Error),
 }
 

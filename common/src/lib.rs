@@ -27,6 +27,7 @@
 //! - [`http`]: mensajes HTTP/1.1 (cabeceras, cuerpos `Content-Length` y `chunked`) con
 //!   límites, para el servidor de ficheros y el proxy.
 //! - [`rate`]: limitador de ritmo por cubo de fichas (contra inundaciones de mensajes).
+//! - [`progress`]: la barra de progreso de los clientes y el formato de tamaños (`4,8 MiB`).
 
 pub mod ayuda;
 pub mod cli;
@@ -41,6 +42,7 @@ pub mod logging;
 pub mod net;
 pub mod outbox;
 pub mod parsed;
+pub mod progress;
 pub mod rate;
 pub mod relay;
 pub mod sendfile;

@@ -26,7 +26,7 @@ pub enum LineError {
     #[error("la línea no es texto UTF-8 válido")]
     InvalidUtf8,
     /// Error del socket, incluido el fin del tiempo de espera de lectura.
-    #[error("error de lectura: {0}")]
+    #[error("error de lectura: {}", crate::net::describe_io_error(.0))]
     Io(#[from] io::Error),
 }
 

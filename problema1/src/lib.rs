@@ -10,8 +10,9 @@
 //! (el servidor cierra la conexión)
 //! ```
 //!
-//! El formato de la respuesta está en [`protocolo`]; el bucle y el manejo de cada conexión en
-//! [`servidor`]; el cliente en [`cliente`].
+//! El formato de la respuesta está en [`protocolo`]; el ciclo de vida del socket (`bind` en el
+//! binario; el bucle de `accept`, `read`, `write` y `close` en [`servidor`]), escrito a mano y
+//! sin ayudas de `common` que lo escondan; el cliente en [`cliente`].
 
 pub mod cliente;
 pub mod protocolo;

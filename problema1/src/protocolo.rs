@@ -14,6 +14,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Mensaje que envía el cliente si no se le da otro.
 pub const DEFAULT_GREETING: &str = "hola servidor";
 
+/// La respuesta a quien llega con el tope de conexiones lleno (o, con `--once`, a quien llega
+/// mientras se atiende a otro).
+pub const BUSY: &str = "ERROR servidor ocupado, pruebe más tarde";
+
+/// La respuesta a quien aún no había enviado su mensaje cuando el servidor empezó a apagarse.
+pub const SHUTTING_DOWN: &str = "ERROR servidor cerrándose";
+
 /// La respuesta del servidor a un mensaje (sin el `\n` final).
 ///
 /// ```

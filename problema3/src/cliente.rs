@@ -20,6 +20,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use common::exit::Failure;
 use common::line::read_line;
 use common::net::{describe_io_error, is_timeout};
 
@@ -58,6 +59,10 @@ pub fn detect(stream: &TcpStream) -> io::Result<Dialect> {
     Ok(dialect)
 }
 
+/// Lo que significa `--timeout` en el cliente del chat (problema3 y problema6, que usa este
+/// mismo cliente): el mismo texto en su `--help` y en los dos README.
+pub const TIMEOUT_HELP: &str = "Segundos de espera para conectar y para cada envío; lo que llega del servidor se espera sin plazo (callar es parte del chat)";
+
 /// Longitud máxima de una línea recibida del servidor: generosa, porque el servidor limita
 /// las suyas, pero acotada para que un servidor hostil no nos haga reservar sin fin.
 pub const MAX_INCOMING_LINE: usize = 64 * 1024;
@@ -86,14 +91,63 @@ pub enum ClientError {
     /// Un servidor del taller no confirmó el nombre a tiempo.
     #[error("el servidor no confirmó el nombre en {} s", .0.as_secs())]
     NoConfirmation(Duration),
+    /// El servidor cerró la conexión justo después de una línea `ERROR ...` (servidor lleno,
+    /// demasiados intentos de nombre, inundación...): nos dijo que no.
+    #[error("el servidor cerró la conexión tras responder: {0}")]
+    Refused(String),
+    /// No se pudo escribir en la salida (stdout); si quien leía la cerró, no es un error.
+    #[error("escribiendo la salida: {}", describe_io_error(.0))]
+    Output(io::Error),
+}
+
+impl From<ClientError> for Failure {
+    /// Un `ERROR ...` antes del cierre es un «no» del servidor (código 1); una salida cerrada
+    /// (`| head`) es un éxito silencioso; lo demás, un corte (código 4).
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Output(io) => Failure::stdout(&io),
+            ClientError::Refused(_) => Failure::refused(e.to_string()),
+            e => Failure::network(e.to_string()),
+        }
+    }
+}
+
+/// Cómo termina el proceso del cliente tras [`run`] (lo comparten problema3 y problema6):
+/// 0 si el usuario salió o el servidor avisó de que se apagaba (y entonces se dice en stderr),
+/// 1 si el servidor cerró tras un `ERROR ...`, 4 si la conexión se perdió sin aviso.
+///
+/// # Errores
+/// El [`Failure`] con el código y el motivo.
+pub fn conclude(result: Result<Outcome, ClientError>) -> Result<(), Failure> {
+    match result? {
+        Outcome::Quit => Ok(()),
+        Outcome::ServerClosed { announced: true } => {
+            let _ = writeln!(io::stderr(), "el servidor se ha apagado; hasta pronto");
+            Ok(())
+        }
+        Outcome::ServerClosed { announced: false } => {
+            Err(Failure::network("el servidor cerró la conexión"))
+        }
+    }
 }
 
 /// Mensajes de los hilos al hilo principal.
 enum Event {
-    /// El lector vio el fin de la conexión.
-    ServerClosed { announced: bool },
+    /// El lector terminó: vio el fin de la conexión o no pudo mostrar más.
+    Shown(Shown),
     /// El usuario se despidió (`/quit` o fin de la entrada).
     UserLeft,
+}
+
+/// Por qué terminó el hilo que muestra lo que llega.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shown {
+    /// El servidor cerró la conexión; `announced` dice si antes avisó de que se apagaba.
+    ServerClosed { announced: bool },
+    /// El servidor cerró justo después de esta línea `ERROR ...`.
+    Refused(String),
+    /// La salida se cerró (`cliente | head`): quien leía ya no quiere más; nos vamos.
+    OutputClosed,
 }
 
 /// Conversa por `stream`: si hay `name`, lo envía como nombre (y no muestra la primera
@@ -149,12 +203,13 @@ where
     )
 }
 
-/// Lanza el hilo lector (`show`, que devuelve si el servidor avisó de su apagado) y el del
-/// teclado (`send`, que marca la bandera antes de despedirse), y espera el primero de los
-/// dos sucesos; si fue el usuario, aún espera el cierre del servidor [`GOODBYE_WAIT`].
+/// Lanza el hilo lector (`show`, que dice por qué terminó) y el del teclado (`send`, que
+/// marca la bandera antes de despedirse), y espera el primero de los dos sucesos; si fue el
+/// usuario, aún espera el cierre del servidor [`GOODBYE_WAIT`]. Si se cerró la salida, se
+/// corta la conexión y es como si el usuario hubiera salido.
 fn supervise<S, K>(stream: &TcpStream, show: S, send: K) -> Result<Outcome, ClientError>
 where
-    S: FnOnce() -> bool + Send + 'static,
+    S: FnOnce() -> Shown + Send + 'static,
     K: FnOnce(&AtomicBool) + Send + 'static,
 {
     let (tx, rx) = mpsc::channel();
@@ -162,8 +217,7 @@ where
     thread::Builder::new()
         .name("cliente-lector".into())
         .spawn(move || {
-            let announced = show();
-            let _ = reader_tx.send(Event::ServerClosed { announced });
+            let _ = reader_tx.send(Event::Shown(show()));
         })?;
 
     // Se marca antes de enviar `/quit`: así, si el cierre del servidor llega antes que el
@@ -178,8 +232,15 @@ where
         })?;
 
     match rx.recv() {
-        Ok(Event::ServerClosed { .. }) if quitting.load(Ordering::SeqCst) => Ok(Outcome::Quit),
-        Ok(Event::ServerClosed { announced }) => Ok(Outcome::ServerClosed { announced }),
+        Ok(Event::Shown(Shown::OutputClosed)) => {
+            let _ = stream.shutdown(NetShutdown::Both);
+            Ok(Outcome::Quit)
+        }
+        Ok(Event::Shown(_)) if quitting.load(Ordering::SeqCst) => Ok(Outcome::Quit),
+        Ok(Event::Shown(Shown::ServerClosed { announced })) => {
+            Ok(Outcome::ServerClosed { announced })
+        }
+        Ok(Event::Shown(Shown::Refused(line))) => Err(ClientError::Refused(line)),
         Ok(Event::UserLeft) | Err(_) => {
             // Esperamos a que el servidor cierre para mostrar su despedida, con un plazo.
             if rx.recv_timeout(GOODBYE_WAIT).is_err() {
@@ -190,18 +251,25 @@ where
     }
 }
 
-/// Copia las líneas del servidor en `output` hasta el fin de la conexión. Devuelve si el
-/// servidor avisó de que se apagaba.
-fn show_incoming(incoming: impl Read, mut output: impl Write, mut skip_prompt: bool) -> bool {
+/// Copia las líneas del servidor en `output` hasta el fin de la conexión (o de la salida).
+fn show_incoming(incoming: impl Read, mut output: impl Write, mut skip_prompt: bool) -> Shown {
     let mut reader = BufReader::new(incoming);
     let mut buf = Vec::new();
     let mut announced = false;
+    // La última línea, si era un `ERROR ...`: si el servidor cierra tras ella, nos rechazó.
+    let mut last_error: Option<String> = None;
     loop {
         match read_line(&mut reader, &mut buf, MAX_INCOMING_LINE) {
             Ok(true) => {}
-            Ok(false) | Err(_) => return announced,
+            Ok(false) | Err(_) => {
+                return match last_error {
+                    Some(line) => Shown::Refused(line),
+                    None => Shown::ServerClosed { announced },
+                }
+            }
         }
         let line = String::from_utf8_lossy(&buf);
+        last_error = line.starts_with("ERROR").then(|| line.to_string());
         if skip_prompt && line == protocolo::NAME_PROMPT {
             skip_prompt = false;
             continue;
@@ -213,7 +281,7 @@ fn show_incoming(incoming: impl Read, mut output: impl Write, mut skip_prompt: b
             .and_then(|()| output.flush())
             .is_err()
         {
-            return announced;
+            return Shown::OutputClosed;
         }
     }
 }

@@ -9,10 +9,12 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::cli::{connect_with_timeout, host_port};
+use common::exit::{Exit, Failure};
 use common::http::{self, ChunkLimits, HttpError, Limits, RequestHead, Target, Version};
+use common::progress::Bar;
 
 /// Lo que tiene que hacer el cliente.
 #[derive(Debug, Clone)]
@@ -32,7 +34,7 @@ pub struct ClientConfig {
     pub output: Option<PathBuf>,
     /// Espera máxima para conectar y para cada lectura.
     pub timeout: Duration,
-    /// Dibujar una barra de progreso (solo tiene sentido en una terminal).
+    /// Dibujar una barra de progreso en stderr (solo se dibuja si stderr es una terminal).
     pub progress: bool,
 }
 
@@ -72,12 +74,12 @@ pub enum ClientError {
         reason: String,
     },
     /// No se pudo escribir la salida.
-    #[error("no se pudo escribir {what}: {reason}")]
+    #[error("no se pudo escribir {what}: {}", common::net::describe_io_error(.error))]
     Output {
         /// Qué salida.
         what: String,
-        /// El motivo.
-        reason: String,
+        /// El error (con `BrokenPipe`, quien leía la salida estándar la cerró).
+        error: io::Error,
     },
     /// El servidor respondió con un error (4xx/5xx).
     #[error("el servidor respondió {status} {reason} a {url}")]
@@ -150,18 +152,15 @@ struct Connection {
 }
 
 /// Ejecuta todas las peticiones de `config`, escribiendo en `out` los cuerpos (si no hay
-/// `-o`) y las cabeceras pedidas, y en `progress_out` la barra de progreso.
+/// `-o`) y las cabeceras pedidas; con `config.progress`, la barra va a stderr si es una
+/// terminal.
 ///
 /// Sigue con las demás URL aunque una responda con error; al final devuelve el primer
 /// error de estado.
 ///
 /// # Errores
 /// [`ClientError`]: de conexión, de protocolo, de salida, o el primer estado 4xx/5xx.
-pub fn run(
-    config: &ClientConfig,
-    out: &mut dyn Write,
-    progress_out: &mut dyn Write,
-) -> Result<(), ClientError> {
+pub fn run(config: &ClientConfig, out: &mut dyn Write) -> Result<(), ClientError> {
     let urls: Vec<String> = if config.urls.is_empty() {
         vec!["/".to_string()]
     } else {
@@ -172,37 +171,60 @@ pub fn run(
         .map(|u| parse_url(u, &config.host, config.port))
         .collect::<Result<Vec<_>, _>>()?;
     let mut file = match &config.output {
-        Some(path) => Some(File::create(path).map_err(|e| ClientError::Output {
+        Some(path) => Some(File::create(path).map_err(|error| ClientError::Output {
             what: path.display().to_string(),
-            reason: common::net::describe_io_error(&e),
+            error,
         })?),
         None => None,
     };
     let mut conn: Option<Connection> = None;
     let mut first_status_error = None;
     for req in &requests {
-        let result = fetch(config, req, &mut conn, out, &mut file, progress_out)?;
+        let result = fetch(config, req, &mut conn, out, &mut file)?;
         if let Some(e) = result {
             first_status_error.get_or_insert(e);
         }
     }
     if let Some(f) = file.as_mut() {
-        f.flush().map_err(|e| output_error(config, &e))?;
+        f.flush()
+            .map_err(|e| output_error(config.output.as_ref(), e))?;
     }
-    out.flush().map_err(|e| output_error(config, &e))?;
+    out.flush().map_err(|e| output_error(None, e))?;
     match first_status_error {
         Some(e) => Err(e),
         None => Ok(()),
     }
 }
 
-fn output_error(config: &ClientConfig, e: &io::Error) -> ClientError {
+/// Un error al escribir en el fichero de `-o` (`Some`) o en la salida estándar (`None`).
+fn output_error(path: Option<&PathBuf>, error: io::Error) -> ClientError {
     ClientError::Output {
-        what: config
-            .output
-            .as_ref()
-            .map_or("la salida".to_string(), |p| p.display().to_string()),
-        reason: common::net::describe_io_error(e),
+        what: path.map_or("la salida estándar".to_string(), |p| {
+            p.display().to_string()
+        }),
+        error,
+    }
+}
+
+/// El código de salida de cada error (véase `common::exit`): 2 una URL mal escrita (como un
+/// argumento mal escrito), 3 sin conexión, 4 una respuesta cortada o que no es HTTP, 1 un
+/// estado 4xx/5xx o un fichero de `-o` que no se puede escribir. Una salida estándar cerrada
+/// (`| head`) no es un error: se termina en silencio.
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        let message = e.to_string();
+        match e {
+            ClientError::InvalidUrl { .. } => Failure {
+                exit: Exit::Usage,
+                message,
+            },
+            ClientError::Connect { .. } => Failure::connect(message),
+            ClientError::Protocol { .. } | ClientError::Network { .. } => Failure::network(message),
+            ClientError::Output { error, .. } if error.kind() == io::ErrorKind::BrokenPipe => {
+                Failure::stdout(&error)
+            }
+            ClientError::Output { .. } | ClientError::Status { .. } => Failure::refused(message),
+        }
     }
 }
 
@@ -233,7 +255,6 @@ fn fetch(
     conn: &mut Option<Connection>,
     out: &mut dyn Write,
     file: &mut Option<File>,
-    progress_out: &mut dyn Write,
 ) -> Result<Option<ClientError>, ClientError> {
     let method = if config.head_only { "HEAD" } else { "GET" };
     let mut head = RequestHead::new(method, req.path.clone(), Version::Http11);
@@ -298,8 +319,7 @@ fn fetch(
     if config.head_only || config.include_headers {
         let mut bytes = Vec::new();
         resp.encode(&mut bytes);
-        out.write_all(&bytes)
-            .map_err(|e| output_error(config, &e))?;
+        out.write_all(&bytes).map_err(|e| output_error(None, e))?;
     }
     let kind = http::response_body_kind(method, resp.status, &resp.headers).map_err(|e| {
         ClientError::Protocol {
@@ -312,11 +332,16 @@ fn fetch(
         _ => None,
     };
     let mut body = http::BodyReader::new(&mut c.reader, kind, ChunkLimits::default());
-    let sink: &mut dyn Write = match file.as_mut() {
-        Some(f) => f,
-        None => out,
+    let (sink, sink_path): (&mut dyn Write, _) = match file.as_mut() {
+        Some(f) => (f, config.output.as_ref()),
+        None => (out, None),
     };
-    let mut progress = Progress::new(config.progress, total, progress_out);
+    let mut progress = if config.progress {
+        Bar::new(req.url.clone())
+    } else {
+        Bar::hidden()
+    };
+    progress.start(total, 0);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match body.read(&mut buf) {
@@ -337,8 +362,8 @@ fn fetch(
             }
         };
         sink.write_all(&buf[..n])
-            .map_err(|e| output_error(config, &e))?;
-        progress.advance(n as u64);
+            .map_err(|e| output_error(sink_path, e))?;
+        progress.add(n as u64);
     }
     progress.finish();
     if !resp.keep_alive() || kind == http::BodyKind::CloseDelimited {
@@ -352,73 +377,6 @@ fn fetch(
         }));
     }
     Ok(None)
-}
-
-/// Barra de progreso en una línea (`\r`), redibujada como mucho diez veces por segundo.
-struct Progress<'a> {
-    enabled: bool,
-    total: Option<u64>,
-    done: u64,
-    last: Option<Instant>,
-    started: Instant,
-    out: &'a mut dyn Write,
-}
-
-impl<'a> Progress<'a> {
-    fn new(enabled: bool, total: Option<u64>, out: &'a mut dyn Write) -> Self {
-        Self {
-            enabled,
-            total,
-            done: 0,
-            last: None,
-            started: Instant::now(),
-            out,
-        }
-    }
-
-    fn advance(&mut self, n: u64) {
-        self.done += n;
-        if !self.enabled {
-            return;
-        }
-        if self
-            .last
-            .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
-        {
-            return;
-        }
-        self.last = Some(Instant::now());
-        self.draw();
-    }
-
-    fn draw(&mut self) {
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = crate::protocolo::human_size((self.done as f64 / secs) as u64);
-        let done = crate::protocolo::human_size(self.done);
-        let line = match self.total {
-            Some(total) if total > 0 => {
-                let frac = (self.done as f64 / total as f64).min(1.0);
-                let filled = (frac * 30.0) as usize;
-                format!(
-                    "\r[{}{}] {:3.0}% {done} de {} ({rate}/s)",
-                    "#".repeat(filled),
-                    " ".repeat(30 - filled),
-                    frac * 100.0,
-                    crate::protocolo::human_size(total)
-                )
-            }
-            _ => format!("\r{done} ({rate}/s)"),
-        };
-        let _ = self.out.write_all(line.as_bytes());
-        let _ = self.out.flush();
-    }
-
-    fn finish(&mut self) {
-        if self.enabled {
-            self.draw();
-            let _ = self.out.write_all(b"\n");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -538,7 +538,7 @@ pub fn listing_html(display_path: &str, mut entries: Vec<ListingEntry>, truncate
         let size = if e.is_dir {
             "-".to_string()
         } else {
-            human_size(e.size)
+            common::progress::format_bytes(e.size)
         };
         let date = e.modified.map(httpdate::fmt_http_date).unwrap_or_default();
         html.push_str(&format!(
@@ -554,24 +554,6 @@ pub fn listing_html(display_path: &str, mut entries: Vec<ListingEntry>, truncate
     }
     html.push_str("</body>\n</html>\n");
     html
-}
-
-/// Tamaño legible: bytes exactos por debajo de 1 KiB, si no KiB/MiB/GiB con un decimal.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for u in UNITS.iter().skip(1) {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
 }
 
 /// La pequeña página HTML de un error (`404 Not Found` y una frase en español).
@@ -815,7 +797,7 @@ mod tests {
         assert!(html.contains("Índice de /d&lt;i&gt;r/"));
         assert!(html.contains("<a href=\"../\">../</a>"));
         assert!(html.contains(
-            "<a href=\"./%3Cscript%3E%26x%20y.txt\">&lt;script&gt;&amp;x y.txt</a></td><td class=\"n\">2.0 KiB</td><td>Thu, 01 Jan 1970 00:00:00 GMT</td>"
+            "<a href=\"./%3Cscript%3E%26x%20y.txt\">&lt;script&gt;&amp;x y.txt</a></td><td class=\"n\">2,0 KiB</td><td>Thu, 01 Jan 1970 00:00:00 GMT</td>"
         ));
         assert!(html.find("sub/").unwrap() < html.find("script").unwrap());
         assert!(!listing_html("/", vec![], false).contains("../"));
@@ -869,10 +851,16 @@ mod tests {
     }
 
     #[test]
-    fn sizes_are_human() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    fn listing_sizes_use_the_workshop_number_format() {
+        let entry = |size| ListingEntry {
+            name: b"a".to_vec(),
+            is_dir: false,
+            size,
+            modified: None,
+        };
+        let html = listing_html("/", vec![entry(1536)], false);
+        assert!(html.contains("<td class=\"n\">1,5 KiB</td>"), "{html}");
+        let html = listing_html("/", vec![entry(5 << 30)], false);
+        assert!(html.contains("<td class=\"n\">5,0 GiB</td>"), "{html}");
     }
 }

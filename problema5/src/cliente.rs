@@ -18,11 +18,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::exit::Failure;
 use common::line::{read_line, LineError};
 use common::net::describe_io_error;
+use common::progress::Bar;
 use sha2::{Digest as _, Sha256};
 
-use crate::progreso::Progress;
 use crate::protocolo::{
     encode_trailer, parse_list_entry, parse_reply, validate_name, Command, Digest, ErrorCode,
     ListEntry, NameError, ProtocolError, Reply, BUFFER_SIZE, MAX_COMMAND_LINE,
@@ -133,6 +134,29 @@ pub enum ClientError {
 impl From<io::Error> for ClientError {
     fn from(e: io::Error) -> Self {
         ClientError::Connection(e)
+    }
+}
+
+/// El código de salida de cada error (véase `common::exit`): 1 si el servidor dijo que no o
+/// lo pedido no se pudo hacer aquí (un fichero local, un nombre, un SHA-256 que no cuadra), 4
+/// si la conexión se cortó o el servidor dejó de seguir el protocolo a mitad de la sesión.
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        let message = e.to_string();
+        match e {
+            ClientError::Server { .. }
+            | ClientError::BadName { .. }
+            | ClientError::ReadLocal { .. }
+            | ClientError::WriteLocal { .. }
+            | ClientError::LocalChanged { .. }
+            | ClientError::Checksum { .. } => Failure::refused(message),
+            ClientError::Connection(_)
+            | ClientError::Closed
+            | ClientError::Protocol(_)
+            | ClientError::StreamInterrupted { .. }
+            | ClientError::UploadInterrupted { .. }
+            | ClientError::Interrupted { .. } => Failure::network(message),
+        }
     }
 }
 
@@ -272,7 +296,7 @@ impl Client {
         path: &Path,
         name: &str,
         resume: bool,
-        progress: &mut dyn Progress,
+        progress: &mut Bar,
     ) -> Result<Transfer, ClientError> {
         if resume {
             self.upload_digest_first(path, name, true, progress)
@@ -294,7 +318,7 @@ impl Client {
         &mut self,
         path: &Path,
         name: &str,
-        progress: &mut dyn Progress,
+        progress: &mut Bar,
     ) -> Result<Transfer, ClientError> {
         check_name(name)?;
         let read_err = |error| ClientError::ReadLocal {
@@ -311,7 +335,7 @@ impl Client {
             Reply::Ready { offset: 0 } => {}
             other => return Err(Self::unexpected(&other)),
         }
-        progress.start(size, 0);
+        progress.start(Some(size), 0);
         let sent = self.send_and_hash(&mut file, size, progress);
         progress.finish();
         let sha256 = match sent {
@@ -342,7 +366,7 @@ impl Client {
         &mut self,
         file: &mut File,
         size: u64,
-        progress: &mut dyn Progress,
+        progress: &Bar,
     ) -> Result<Digest, SendError> {
         let mut pipe = HashPipe::new(Sha256::new());
         let mut done = 0;
@@ -365,7 +389,7 @@ impl Client {
             }
             pipe.update(buf, n);
             done += n as u64;
-            progress.update(done);
+            progress.set(done);
         }
         pipe.finish().ok_or_else(|| {
             SendError::ReadLocal(io::Error::other(
@@ -396,7 +420,7 @@ impl Client {
         path: &Path,
         name: &str,
         resume: bool,
-        progress: &mut dyn Progress,
+        progress: &mut Bar,
     ) -> Result<Transfer, ClientError> {
         check_name(name)?;
         let read_err = |error| ClientError::ReadLocal {
@@ -421,7 +445,7 @@ impl Client {
             Reply::Ready { offset } if offset <= size && (resume || offset == 0) => offset,
             other => return Err(Self::unexpected(&other)),
         };
-        progress.start(size, offset);
+        progress.start(Some(size), offset);
         let sent = send_range(&self.writer, &file, offset, size, progress);
         progress.finish();
         match sent {
@@ -491,7 +515,7 @@ impl Client {
         name: &str,
         dest: &Path,
         resume: bool,
-        progress: &mut dyn Progress,
+        progress: &mut Bar,
     ) -> Result<Transfer, ClientError> {
         check_name(name)?;
         let partial = partial_path(dest);
@@ -559,7 +583,7 @@ impl Client {
             None => File::create(&partial).map_err(write_err)?,
         };
         file.seek(SeekFrom::Start(offset)).map_err(write_err)?;
-        progress.start(size, offset);
+        progress.start(Some(size), offset);
         let mut pipe = HashPipe::with_buffer_size(hasher, DOWNLOAD_BUFFER);
         let received = self.receive_body(&mut file, &mut pipe, offset, size, progress);
         progress.finish();
@@ -610,7 +634,7 @@ impl Client {
         pipe: &mut HashPipe,
         offset: u64,
         size: u64,
-        progress: &mut dyn Progress,
+        progress: &Bar,
     ) -> Result<(), (u64, ReceiveError)> {
         let mut done = offset;
         while done < size {
@@ -624,7 +648,7 @@ impl Client {
             }
             pipe.update(buf, n);
             done += n as u64;
-            progress.update(done);
+            progress.set(done);
             if let Some(e) = cut {
                 let reason = if e.kind() == io::ErrorKind::UnexpectedEof {
                     "el servidor cerró la conexión".to_string()
@@ -664,7 +688,7 @@ fn send_range(
     file: &File,
     from: u64,
     to: u64,
-    progress: &mut dyn Progress,
+    progress: &Bar,
 ) -> Result<(), SendError> {
     let mut buf = vec![
         0u8;
@@ -688,7 +712,7 @@ fn send_range(
         out.write_all(buf.get(..n).unwrap_or_default())
             .map_err(SendError::Net)?;
         done += n as u64;
-        progress.update(done);
+        progress.set(done);
     }
     Ok(())
 }
@@ -780,5 +804,21 @@ mod tests {
             Some("x.txt")
         );
         assert_eq!(default_remote_name(Path::new("/")), None);
+    }
+
+    #[test]
+    fn refusals_exit_1_and_cuts_exit_4() {
+        let refused = Failure::from(ClientError::Server {
+            code: ErrorCode::NotFound,
+            message: "no existe".into(),
+        });
+        assert_eq!(refused.exit.code(), 1);
+        assert_eq!(
+            refused.message,
+            "el servidor respondió NOT_FOUND: no existe"
+        );
+        assert_eq!(Failure::from(ClientError::Closed).exit.code(), 4);
+        let cut = ClientError::Connection(io::ErrorKind::ConnectionReset.into());
+        assert_eq!(Failure::from(cut).exit.code(), 4);
     }
 }

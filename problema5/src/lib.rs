@@ -10,11 +10,10 @@
 //! Dónde mirar: el análisis y la codificación de las líneas están en [`protocolo`]; el
 //! directorio de almacenamiento (nombres seguros, temporales, `rename` atómico, cuota,
 //! parciales para reanudar) en [`servidor::almacen`]; las conexiones en [`servidor`]; el
-//! cliente, con una función por orden, en [`cliente`], y su barra de progreso en
-//! [`progreso`]. El SHA-256 se calcula en un hilo aparte mientras se copia ([`resumen`]).
+//! cliente, con una función por orden, en [`cliente`] (su barra de progreso es la de
+//! `common::progress`). El SHA-256 se calcula en un hilo aparte mientras se copia ([`resumen`]).
 
 pub mod cliente;
-pub mod progreso;
 pub mod protocolo;
 pub mod resumen;
 pub mod servidor;

@@ -5,6 +5,8 @@
 //! para el teclado. Las órdenes (`/join`, `/msg`...) viajan como cualquier otra línea y las
 //! interpreta el servidor. Por eso se reutiliza tal cual [`problema3::cliente`] en lugar de
 //! escribir una segunda copia: véase allí cómo termina (`/quit`, fin de la entrada o cierre
-//! del servidor).
+//! del servidor) y con qué código de salida ([`conclude`]).
 
-pub use problema3::cliente::{run, ClientError, Outcome, GOODBYE_WAIT, MAX_INCOMING_LINE};
+pub use problema3::cliente::{
+    conclude, run, ClientError, Outcome, GOODBYE_WAIT, MAX_INCOMING_LINE,
+};

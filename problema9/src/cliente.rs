@@ -10,6 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::cli::connect_with_timeout;
+use common::exit::Failure;
 use common::net::describe_io_error;
 use common::Parsed;
 
@@ -39,9 +40,37 @@ pub enum ClientError {
     /// El servidor respondió con un error.
     #[error("{0}")]
     Server(String),
-    /// El balanceador no dio su estado.
-    #[error("no se pudo consultar el balanceador: {0}")]
+    /// El balanceador no dio su estado (el mensaje ya dice qué pasó: se muestra una vez).
+    #[error(transparent)]
     Registro(#[from] registro::RegistroError),
+    /// No se pudo leer la entrada estándar de la sesión interactiva.
+    #[error("no se pudo leer la entrada: {}", describe_io_error(.0))]
+    Input(io::Error),
+    /// No se pudo escribir en la salida (la terminal, o una tubería que se cerró).
+    #[error("no se pudo escribir la salida: {}", describe_io_error(.0))]
+    Output(io::Error),
+}
+
+/// Cada error del cliente con su código de salida (véase [`common::exit`]): 3 si no se pudo
+/// conectar, 1 si el servidor o el balanceador dijeron que no, 4 si la conversación se
+/// cortó o llegó algo que no es RESP, y silencio si quien leía la salida la cerró.
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        use registro::RegistroError as R;
+        match e {
+            ClientError::Connect { .. } | ClientError::Registro(R::Connect { .. }) => {
+                Failure::connect(e.to_string())
+            }
+            ClientError::Server(_)
+            | ClientError::Input(_)
+            | ClientError::Registro(R::Rejected { .. }) => Failure::refused(e.to_string()),
+            ClientError::Output(io) => Failure::stdout(&io),
+            ClientError::Io(_)
+            | ClientError::Closed
+            | ClientError::Protocol(_)
+            | ClientError::Registro(_) => Failure::network(e.to_string()),
+        }
+    }
 }
 
 impl From<io::Error> for ClientError {
@@ -147,33 +176,40 @@ pub fn format_value(value: &Value) -> String {
 /// Termina con el fin de la entrada o con `quit`.
 ///
 /// # Errores
-/// Si se pierde la conexión o no se puede escribir en `output`.
+/// Si se pierde la conexión, o [`ClientError::Output`] si no se puede escribir en `output`.
 pub fn interactive(
     client: &mut Client,
-    input: impl BufRead,
+    mut input: impl BufRead,
     mut output: impl Write,
     prompt: bool,
 ) -> Result<(), ClientError> {
-    let mut lines = input.lines();
+    let mut line = Vec::new();
     loop {
         if prompt {
-            write!(output, "p9> ")?;
-            output.flush()?;
+            write!(output, "p9> ")
+                .and_then(|()| output.flush())
+                .map_err(ClientError::Output)?;
         }
-        let Some(line) = lines.next() else {
+        line.clear();
+        // Bytes, no `String`: una línea que no es UTF-8 es un error de esa orden, no del
+        // cliente (`split_inline` trabaja sobre bytes).
+        if input
+            .read_until(b'\n', &mut line)
+            .map_err(ClientError::Input)?
+            == 0
+        {
             break;
-        };
-        let line = line?;
-        let args = match split_inline(line.as_bytes()) {
+        }
+        let args = match split_inline(&line) {
             Ok(a) if a.is_empty() => continue,
             Ok(a) => a,
             Err(e) => {
-                writeln!(output, "(error) {e}")?;
+                writeln!(output, "(error) {e}").map_err(ClientError::Output)?;
                 continue;
             }
         };
         let reply = client.command(&args)?;
-        writeln!(output, "{}", format_value(&reply))?;
+        writeln!(output, "{}", format_value(&reply)).map_err(ClientError::Output)?;
         if args
             .first()
             .is_some_and(|a| a.eq_ignore_ascii_case(b"quit"))
@@ -251,13 +287,13 @@ pub fn node_info(addr: &str, timeout: Duration) -> Result<NodeInfo, ClientError>
 pub fn status(control: &str, timeout: Duration) -> Result<String, ClientError> {
     let backends = registro::status(control, timeout)?;
     let mut out = registro::format_status_table(&backends);
-    let infos: Vec<(String, Result<NodeInfo, ClientError>)> = backends
+    let infos: Vec<(&str, &str, Result<NodeInfo, ClientError>)> = backends
         .iter()
-        .map(|b| (b.addr.clone(), node_info(&b.addr, timeout)))
+        .map(|b| (b.id.as_str(), b.addr.as_str(), node_info(&b.addr, timeout)))
         .collect();
     let max_clock = infos
         .iter()
-        .filter_map(|(_, i)| i.as_ref().ok().map(|i| i.clock))
+        .filter_map(|(_, _, i)| i.as_ref().ok().map(|i| i.clock))
         .max()
         .unwrap_or(0);
     out.push('\n');
@@ -265,7 +301,7 @@ pub fn status(control: &str, timeout: Duration) -> Result<String, ClientError> {
         "{:<10} {:<22} {:<8} {:>8} {:>8} {:>7} {:<16} {:>5}\n",
         "NODO", "DIRECCIÓN", "AL DÍA", "CLAVES", "RELOJ", "RETRASO", "RESUMEN", "PARES"
     ));
-    for (addr, info) in infos {
+    for (id, addr, info) in infos {
         match info {
             Ok(i) => out.push_str(&format!(
                 "{:<10} {:<22} {:<8} {:>8} {:>8} {:>7} {:<16} {:>5}\n",
@@ -280,12 +316,12 @@ pub fn status(control: &str, timeout: Duration) -> Result<String, ClientError> {
             )),
             Err(e) => {
                 // Solo el motivo: la pista de cómo arrancar el servidor no es de esta fila
-                // (issue 18).
+                // (issue 18). El id es el que el nodo dio al registrarse.
                 let reason = match e {
                     ClientError::Connect { reason, .. } => reason,
                     other => other.to_string(),
                 };
-                out.push_str(&format!("{:<10} {addr:<22} sin respuesta: {reason}\n", "?"));
+                out.push_str(&format!("{id:<10} {addr:<22} sin respuesta: {reason}\n"));
             }
         }
     }

@@ -12,8 +12,8 @@
 //!
 //! Dónde mirar: el análisis de RESP está en [`resp`]; el nodo (almacén, registro en disco,
 //! replicación, puesta al día y servidor RESP) en [`nodo`]; el balanceador en `balanceador`
-//! y el registro de nodos en `registro`; el cliente en [`cliente`] y la demostración de un
-//! solo proceso en [`demo`].
+//! y el registro de nodos en `registro`; el cliente en [`cliente`] y la demostración en una
+//! sola terminal (el balanceador y los nodos como procesos hijos) en [`demo`].
 
 pub mod balanceador;
 pub mod registro;

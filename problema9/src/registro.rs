@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use common::cli::connect_with_timeout;
 use common::jsonl::{encode_json_line, read_json_line, JsonLineError};
+use common::line::LineError;
 use common::net::describe_io_error;
 use common::Shutdown;
 use serde::{Deserialize, Serialize};
@@ -196,7 +197,10 @@ pub enum RegistroError {
         reason: String,
     },
     /// Falló el envío o la lectura de la respuesta.
-    #[error("error hablando con el balanceador en {addr}: {source}")]
+    #[error(
+        "error hablando con el balanceador en {addr}: {}",
+        describe_line_error(.source)
+    )]
     Io {
         /// La dirección de control.
         addr: String,
@@ -217,11 +221,23 @@ pub enum RegistroError {
         message: String,
     },
     /// Una respuesta de otro tipo del esperado.
-    #[error("respuesta inesperada del balanceador: {reply:?}")]
+    #[error(
+        "respuesta inesperada del balanceador: {}",
+        serde_json::to_string(.reply).unwrap_or_default()
+    )]
     Unexpected {
         /// Lo que llegó.
         reply: Box<ControlReply>,
     },
+}
+
+/// El motivo de un fallo de la línea de control, en español: el `Display` de un error de
+/// E/S trae el texto del sistema en inglés («Connection reset by peer (os error 104)»).
+fn describe_line_error(e: &JsonLineError) -> String {
+    match e {
+        JsonLineError::Line(LineError::Io(io)) | JsonLineError::Io(io) => describe_io_error(io),
+        other => other.to_string(),
+    }
 }
 
 /// Una conexión abierta con el puerto de control, para varias peticiones seguidas.
@@ -551,9 +567,9 @@ impl Worker {
                 );
                 if Duration::from_millis(ttl_ms) < self.every * 2 {
                     log::warn!(
-                        "el latido de {} ({:?}) es lento para un ttl de {ttl_ms} ms",
+                        "el latido de {} (cada {} ms) es lento para un ttl de {ttl_ms} ms",
                         self.id,
-                        self.every
+                        self.every.as_millis()
                     );
                 }
                 Ok(())

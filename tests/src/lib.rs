@@ -261,39 +261,93 @@ pub fn run_with_timeout(
     cmd: &mut std::process::Command,
     timeout: Duration,
 ) -> std::process::Output {
+    let mut child = spawn_piped(cmd);
+    let t_out = read_all_in_thread(child.stdout.take().expect("stdout"));
+    let t_err = read_all_in_thread(child.stderr.take().expect("stderr"));
+    let status = wait_or_kill(&mut child, Instant::now() + timeout, || {
+        format!("{cmd:?} no terminó en {timeout:?}")
+    });
+    std::process::Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    }
+}
+
+/// Lanza `cmd` con la salida estándar y la de errores en tuberías.
+fn spawn_piped(cmd: &mut std::process::Command) -> std::process::Child {
     use std::process::Stdio;
-    let mut child = cmd
-        .stdout(Stdio::piped())
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("no se pudo lanzar {cmd:?}: {e}"));
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let t_out = thread::spawn(move || {
+        .unwrap_or_else(|e| panic!("no se pudo lanzar {cmd:?}: {e}"))
+}
+
+/// Lee `r` hasta el final en un hilo aparte (para vaciar una tubería mientras se espera).
+fn read_all_in_thread(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
         let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
+        let _ = r.read_to_end(&mut v);
         v
-    });
-    let t_err = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
+    })
+}
+
+/// Espera a que `child` termine; pasado `deadline`, lo mata y falla la prueba con `why()`.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    deadline: Instant,
+    why: impl Fn() -> String,
+) -> std::process::ExitStatus {
+    loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
+            return status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{cmd:?} no terminó en {timeout:?}");
+            panic!("{}", why());
         }
         thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Ejecuta `cmd` como `cmd | head -c keep` (issue 18: una salida estándar cerrada no es un
+/// error): lee `keep` bytes de su stdout, la cierra, llama a `after_close` (para que el
+/// programa tenga algo más que escribir, si hace falta) y espera a que termine. Su stdin, si
+/// la prueba pidió `Stdio::piped()`, sigue abierta hasta el final. Devuelve el código, los
+/// bytes leídos y todo su stderr; si no escribe `keep` bytes o no termina en `timeout`, lo
+/// mata y falla la prueba.
+pub fn run_with_closed_stdout(
+    cmd: &mut std::process::Command,
+    keep: usize,
+    after_close: impl FnOnce(),
+    timeout: Duration,
+) -> std::process::Output {
+    let mut child = spawn_piped(cmd);
+    let stdin = child.stdin.take();
+    let out = child.stdout.take().expect("stdout");
+    let t_err = read_all_in_thread(child.stderr.take().expect("stderr"));
+    let (read_tx, read_rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut kept = Vec::new();
+        let _ = out.take(keep as u64).read_to_end(&mut kept);
+        // Soltar `out` cierra la tubería, como `head` al terminar.
+        let _ = read_tx.send(kept);
+    });
+    let deadline = Instant::now() + timeout;
+    let Ok(kept) = read_rx.recv_timeout(timeout) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} no escribió {keep} bytes en {timeout:?}");
     };
+    after_close();
+    let status = wait_or_kill(&mut child, deadline, || {
+        format!("{cmd:?} no terminó en {timeout:?} con la salida estándar cerrada")
+    });
+    drop(stdin);
     std::process::Output {
         status,
-        stdout: t_out.join().unwrap_or_default(),
+        stdout: kept,
         stderr: t_err.join().unwrap_or_default(),
     }
 }

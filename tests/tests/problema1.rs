@@ -221,3 +221,51 @@ fn per_byte_trickle_is_cut_at_the_total_deadline() {
     drop(s);
     trickle.join().unwrap();
 }
+
+// ---- Issue 18: el apagado con conexiones en curso ---------------------------------------
+
+/// Ctrl-C con un cliente conectado que aún no envió su mensaje: antes se le cerraba la
+/// conexión sin una palabra (y el registro decía que él «cerró sin enviar nada»); ahora
+/// recibe `ERROR servidor cerrándose` y el cierre.
+#[test]
+fn shutdown_tells_a_client_still_silent_that_the_server_is_closing() {
+    let mut server = start(ServerConfig::default());
+    let mut silent = LineClient::connect(server.addr);
+    // Que el servidor lo haya aceptado antes de apagar: otro cliente responde, así que el
+    // bucle de `accept` ya pasó por el primero.
+    let mut other = LineClient::connect(server.addr);
+    other.send("hola");
+    assert_eq!(other.line(), "recibido (4 bytes): hola");
+    server.stop().unwrap();
+    assert_eq!(silent.line(), "ERROR servidor cerrándose");
+    assert_eq!(silent.try_line(), None);
+}
+
+/// Quien ya envió su mensaje cuando llega el apagado recibe su respuesta, no el error.
+#[test]
+fn shutdown_still_answers_a_message_that_already_arrived() {
+    let mut server = start(ServerConfig {
+        // Sin pausa, el mensaje sin `\n` solo termina con el medio cierre.
+        pause: None,
+        ..ServerConfig::default()
+    });
+    let mut c = LineClient::connect(server.addr);
+    c.send_raw(b"a punto");
+    c.stream.shutdown(NetShutdown::Write).unwrap();
+    assert_eq!(c.line(), "recibido (7 bytes): a punto");
+    server.stop().unwrap();
+}
+
+/// Por encima del tope, el cliente recibe la línea de ocupado y los demás siguen.
+#[test]
+fn over_cap_client_is_told_the_server_is_busy() {
+    let server = start(ServerConfig {
+        max_connections: 1,
+        ..ServerConfig::default()
+    });
+    let mut first = LineClient::connect(server.addr);
+    let mut busy = LineClient::connect(server.addr);
+    assert_eq!(busy.line(), "ERROR servidor ocupado, pruebe más tarde");
+    first.send("sigo");
+    assert_eq!(first.line(), "recibido (4 bytes): sigo");
+}

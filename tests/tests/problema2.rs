@@ -285,3 +285,138 @@ fn pipe_client_says_how_much_came_back_when_the_server_closes_early() {
         format!("el servidor cerró la conexión antes de devolver todo el eco: volvieron 1024 de {sent} bytes enviados")
     );
 }
+
+// ---- Issue 18: el cliente interactivo ve el apagado del servidor en el acto ----------------
+
+/// Antes, el cliente solo veía el cierre cuando el usuario volvía a escribir, y entonces decía
+/// que el servidor cerró «sin devolver el eco». Ahora, con la entrada abierta y callada, la
+/// sesión termina en cuanto el servidor se apaga, sin error: no quedaba nada pendiente.
+#[test]
+fn interactive_client_notices_a_server_shutdown_while_the_user_is_idle() {
+    let mut server = start(ServerConfig::default());
+    let addr = server.addr;
+    let (input, mut keyboard) = io::pipe().unwrap();
+    let (screen_tx, screen) = std::sync::mpsc::channel();
+    let client = thread::spawn(move || {
+        let connect = || {
+            Ok(common::cli::connect_with_timeout(
+                &addr.to_string(),
+                tests::IO_TIMEOUT,
+            )?)
+        };
+        problema2::cliente::interactive(connect, io::BufReader::new(input), Screen(screen_tx))
+    });
+    keyboard.write_all(b"hola\n").unwrap();
+    // Lo que muestra el cliente, hasta el eco de `hola`; después el usuario calla.
+    let mut shown = String::new();
+    let deadline = std::time::Instant::now() + tests::IO_TIMEOUT;
+    while !shown.contains("Eco: hola\n") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let bytes = screen.recv_timeout(left).expect("no llegó el eco");
+        shown.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    server.stop().unwrap();
+    let ended = tests::wait_until(Duration::from_secs(10), || client.is_finished());
+    // Antes del arreglo el cliente seguía esperando al teclado: se cierra para no dejarlo.
+    drop(keyboard);
+    assert!(ended, "el cliente no vio el cierre del servidor");
+    assert_eq!(
+        client.join().unwrap().expect("sin error"),
+        problema2::cliente::SessionEnd::ServerClosed
+    );
+}
+
+/// Con un servidor que cierra tras cada eco (el esqueleto del taller), ver el cierre mientras el
+/// usuario calla no termina la sesión: se abre otra conexión y la línea siguiente tiene su eco.
+#[test]
+fn interactive_client_reconnects_while_idle_to_a_server_that_closes_after_each_echo() {
+    let (addr, server) = fake_server(2, |mut s| {
+        let mut buf = [0u8; 1024];
+        let n = s.read(&mut buf).unwrap();
+        s.write_all(&buf[..n]).unwrap();
+    });
+    let (input, mut keyboard) = io::pipe().unwrap();
+    let (screen_tx, screen) = std::sync::mpsc::channel();
+    let client = thread::spawn(move || {
+        problema2::cliente::interactive(
+            || Ok(tests::connect(addr)),
+            io::BufReader::new(input),
+            Screen(screen_tx),
+        )
+    });
+    let mut shown = String::new();
+    let mut show_until = |text: &str| {
+        let deadline = std::time::Instant::now() + tests::IO_TIMEOUT;
+        while !shown.contains(text) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let bytes = screen
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no llegó {text:?}: {shown}"));
+            shown.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    };
+    keyboard.write_all(b"uno\n").unwrap();
+    show_until("Eco: uno\n");
+    // Callado varias vueltas de la vigilancia: el cliente ve el cierre y vuelve a conectar.
+    thread::sleep(problema2::cliente::WATCH_EVERY * 5);
+    keyboard.write_all(b"dos\n").unwrap();
+    show_until("Eco: dos\n");
+    drop(keyboard);
+    let result = client.join().unwrap();
+    server.join().unwrap();
+    for bytes in screen.try_iter() {
+        shown.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert_eq!(
+        result.expect("sin error"),
+        problema2::cliente::SessionEnd::InputEnded
+    );
+    assert_eq!(
+        shown.matches(problema2::cliente::RECONNECT_NOTE).count(),
+        1,
+        "{shown}"
+    );
+    assert_eq!(shown.matches("Mensaje: ").count(), 3, "{shown}");
+}
+
+/// Una salida que entrega cada escritura por un canal, para ver la pantalla mientras tanto.
+struct Screen(std::sync::mpsc::Sender<Vec<u8>>);
+
+impl Write for Screen {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let _ = self.0.send(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Un servidor que devuelve la mitad del eco de una línea y cierra: la línea se cortó a medias
+/// (código 4), no es un eco distinto (código 1).
+#[test]
+fn interactive_client_reports_an_echo_cut_in_the_middle() {
+    let (addr, server) = fake_server(1, |mut s| {
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(&buf[..2]).unwrap();
+    });
+    let mut shown = Vec::new();
+    let result = problema2::cliente::interactive(
+        || Ok(tests::connect(addr)),
+        io::Cursor::new("hola\n"),
+        &mut shown,
+    );
+    server.join().unwrap();
+    let Err(
+        err @ ClientError::Incomplete {
+            received: 2,
+            sent: 5,
+            ..
+        },
+    ) = result
+    else {
+        panic!("{result:?}");
+    };
+    assert_eq!(common::exit::Failure::from(err).exit.code(), 4);
+}

@@ -781,7 +781,7 @@ fn client_fetches_several_paths_and_urls() {
     let url = format!("http://{}/data.json", server.addr);
     let cfg = client_config(server.addr, &["/a.txt", &url, "/site/"]);
     let mut out = Vec::new();
-    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    problema4::cliente::run(&cfg, &mut out).unwrap();
     assert_eq!(out, b"hola\n{}<h1>sitio</h1>");
 }
 
@@ -792,7 +792,7 @@ fn client_head_and_include_print_the_status_and_headers() {
     let mut cfg = client_config(server.addr, &["/a.txt"]);
     cfg.head_only = true;
     let mut out = Vec::new();
-    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    problema4::cliente::run(&cfg, &mut out).unwrap();
     let t = text(&out);
     assert!(t.starts_with("HTTP/1.1 200 OK\r\n"), "{t}");
     assert!(
@@ -802,7 +802,7 @@ fn client_head_and_include_print_the_status_and_headers() {
     cfg.head_only = false;
     cfg.include_headers = true;
     out.clear();
-    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    problema4::cliente::run(&cfg, &mut out).unwrap();
     assert!(text(&out).ends_with("\r\n\r\nhola\n"));
 }
 
@@ -814,7 +814,7 @@ fn client_saves_binary_body_to_a_file() {
     let mut cfg = client_config(server.addr, &["/big.bin"]);
     cfg.output = Some(dest.clone());
     let mut out = Vec::new();
-    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    problema4::cliente::run(&cfg, &mut out).unwrap();
     assert!(out.is_empty());
     assert!(fs::read(&dest).unwrap() == big_content());
 }
@@ -825,7 +825,7 @@ fn client_reports_error_statuses_and_refused_connections() {
     let server = start(&fx);
     let cfg = client_config(server.addr, &["/nope", "/a.txt"]);
     let mut out = Vec::new();
-    let err = problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap_err();
+    let err = problema4::cliente::run(&cfg, &mut out).unwrap_err();
     assert!(
         matches!(err, ClientError::Status { status: 404, .. }),
         "{err}"
@@ -835,12 +835,7 @@ fn client_reports_error_statuses_and_refused_connections() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let err = problema4::cliente::run(
-        &client_config(closed, &["/"]),
-        &mut Vec::new(),
-        &mut Vec::new(),
-    )
-    .unwrap_err();
+    let err = problema4::cliente::run(&client_config(closed, &["/"]), &mut Vec::new()).unwrap_err();
     assert!(err.to_string().contains("conexión rechazada"), "{err}");
 }
 
@@ -884,7 +879,7 @@ fn client_uses_one_connection_for_several_paths() {
     });
     let mut out = Vec::new();
     let cfg = client_config(addr, &["/1", "/2", "/3"]);
-    problema4::cliente::run(&cfg, &mut out, &mut Vec::new()).unwrap();
+    problema4::cliente::run(&cfg, &mut out).unwrap();
     assert_eq!(out, b"uno dos tres");
     assert_eq!(t.join().unwrap(), ["/1", "/2", "/3"]);
 }
@@ -895,20 +890,126 @@ fn client_reads_chunked_and_close_delimited_bodies() {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n",
     );
     let mut out = Vec::new();
-    problema4::cliente::run(&client_config(addr, &["/"]), &mut out, &mut Vec::new()).unwrap();
+    problema4::cliente::run(&client_config(addr, &["/"]), &mut out).unwrap();
     assert_eq!(out, b"Wikipedia");
     let addr = one_shot_server(b"HTTP/1.0 200 OK\r\n\r\nhasta el cierre");
     let mut out = Vec::new();
-    problema4::cliente::run(&client_config(addr, &["/"]), &mut out, &mut Vec::new()).unwrap();
+    problema4::cliente::run(&client_config(addr, &["/"]), &mut out).unwrap();
     assert_eq!(out, b"hasta el cierre");
     let addr = one_shot_server(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\ncorto");
-    let err = problema4::cliente::run(
-        &client_config(addr, &["/"]),
-        &mut Vec::new(),
-        &mut Vec::new(),
-    )
-    .unwrap_err();
+    let err = problema4::cliente::run(&client_config(addr, &["/"]), &mut Vec::new()).unwrap_err();
     assert!(matches!(err, ClientError::Protocol { .. }), "{err}");
+}
+
+// ---------------------------------------------------------------- la página de ejemplo
+
+/// Issue 18: `problema4/ejemplo/`, la página que el README manda abrir en un navegador, se
+/// sirve entera por una misma conexión y cada fichero con el `Content-Type` con el que el
+/// navegador lo usa (con otro, Chromium no aplicaría la hoja de estilo ni dibujaría la imagen).
+#[test]
+fn the_example_page_is_served_with_its_stylesheet_and_image_and_their_types() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../problema4/ejemplo");
+    let config = ServerConfig::new(&root);
+    let server = start_server(move |l, s| problema4::run(l, config, s));
+    let mut conn = Conn::new(server.addr);
+    let index = fs::read(root.join("index.html")).unwrap();
+    for (path, file, content_type) in [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/estilo.css", "estilo.css", "text/css; charset=utf-8"),
+        ("/peticiones.svg", "peticiones.svg", "image/svg+xml"),
+    ] {
+        let (head, body) = conn.get(path);
+        assert_eq!(head.status, 200, "{path}");
+        assert_eq!(
+            head.headers.get("content-type"),
+            Some(content_type),
+            "{path}"
+        );
+        assert!(body == fs::read(root.join(file)).unwrap(), "{path}");
+        // La página enlaza de verdad lo que se comprueba aquí.
+        assert!(
+            path == "/" || text(&index).contains(&format!("\"{}\"", &path[1..])),
+            "index.html no enlaza {path}"
+        );
+    }
+    let (head, body) = conn.get("/notas/");
+    assert_eq!(head.status, 200);
+    assert!(text(&body).contains("<a href=\"./l%C3%A9eme.txt\">léeme.txt</a>"));
+}
+
+// ---------------------------------------------------------------- el cliente como proceso
+//
+// Issue 18: el cliente de verdad (`tests::cliente`), con sus códigos de salida
+// (`common::exit`), su prefijo `error:`, el silencio con la salida estándar cerrada y la barra
+// de progreso, que no se dibuja si stderr no es una terminal.
+
+/// `cliente --port PUERTO ARGS...` del problema 4 contra `addr`, con un plazo.
+fn run_client(addr: SocketAddr, args: &[&str]) -> std::process::Output {
+    let mut cmd = tests::cliente("problema4");
+    cmd.args(["--port", &addr.port().to_string(), "--timeout", "10"])
+        .args(args);
+    run_with_timeout(&mut cmd, Duration::from_secs(30))
+}
+
+#[test]
+fn client_process_exits_1_with_error_prefix_on_404_and_still_prints_the_page() {
+    let fx = fixture();
+    let server = start(&fx);
+    let out = run_client(server.addr, &["/no-existe", "/a.txt"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err,
+        "error: el servidor respondió 404 Not Found a /no-existe\n"
+    );
+    let body = text(&out.stdout);
+    assert!(body.contains("404") && body.ends_with("hola\n"), "{body}");
+}
+
+#[test]
+fn client_process_exits_4_when_the_response_is_cut() {
+    let addr = one_shot_server(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\ncorto");
+    let out = run_client(addr, &["/"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn client_process_exits_2_on_an_invalid_url() {
+    let out = run_client("127.0.0.1:9".parse().unwrap(), &["https://127.0.0.1/"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: URL no válida"), "{err}");
+}
+
+#[test]
+fn client_process_with_stdout_closed_early_exits_0_in_silence() {
+    // 3 MiB de cuerpo: mucho más que el buffer de una tubería (64 KiB).
+    let fx = fixture();
+    let server = start(&fx);
+    let mut cmd = tests::cliente("problema4");
+    cmd.args(["--port", &server.addr.port().to_string(), "/big.bin"]);
+    let out = tests::run_with_closed_stdout(&mut cmd, 10, || {}, Duration::from_secs(30));
+    assert_eq!(out.stdout.len(), 10);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn client_process_saving_with_o_draws_no_bar_when_stderr_is_not_a_terminal() {
+    let fx = fixture();
+    let server = start(&fx);
+    let dest = fx.root.parent().unwrap().join("copia.bin");
+    let out = run_client(server.addr, &["-o", dest.to_str().unwrap(), "/big.bin"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Ni la barra ni sus restos: ni `\r`, ni `#`, ni cifras como `3,0 MiB`.
+    assert_eq!(text(&out.stderr), "");
+    assert!(out.stdout.is_empty());
+    assert!(fs::read(&dest).unwrap() == big_content());
 }
 
 // ---------------------------------------------------------------- interoperabilidad

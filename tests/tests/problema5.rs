@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use common::progress::Bar;
 use problema5::cliente::{partial_path, ClientError};
-use problema5::progreso::NoProgress;
 use problema5::protocolo::{ErrorCode, MAX_COMMAND_LINE, MAX_NAME_BYTES, MAX_TRAILER_LINE};
 use problema5::{Client, ServerConfig};
 use rand::RngCore;
@@ -71,7 +71,7 @@ fn write_local(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
 fn upload(addr: SocketAddr, local: &Path, name: &str, data: &[u8]) {
     let path = write_local(local, &format!("local-{name}"), data);
     let t = client(addr)
-        .upload(&path, name, false, &mut NoProgress)
+        .upload(&path, name, false, &mut Bar::hidden())
         .unwrap();
     assert_eq!(t.sha256.to_string(), sha_hex(data));
 }
@@ -86,12 +86,14 @@ fn random_binary_files_round_trip_with_identical_sha256() {
         let data = random_bytes(size);
         let src = write_local(local.path(), &format!("src-{size}"), &data);
         let name = format!("f-{size}.bin");
-        let up = c.upload_single_pass(&src, &name, &mut NoProgress).unwrap();
+        let up = c
+            .upload_single_pass(&src, &name, &mut Bar::hidden())
+            .unwrap();
         assert_eq!(up.size, size as u64);
         assert_eq!(up.sha256.to_string(), sha_hex(&data));
         assert_eq!(up.resumed_from, 0);
         let dest = local.path().join(format!("dest-{size}"));
-        let down = c.download(&name, &dest, false, &mut NoProgress).unwrap();
+        let down = c.download(&name, &dest, false, &mut Bar::hidden()).unwrap();
         assert_eq!(down.sha256.to_string(), sha_hex(&data));
         let got = fs::read(&dest).unwrap();
         assert!(got == data, "el fichero de {size} bytes llegó distinto");
@@ -112,7 +114,7 @@ fn digest_first_uploads_still_round_trip_with_identical_sha256() {
         let src = write_local(local.path(), &format!("src-{size}"), &data);
         let name = format!("d-{size}.bin");
         let up = c
-            .upload_digest_first(&src, &name, false, &mut NoProgress)
+            .upload_digest_first(&src, &name, false, &mut Bar::hidden())
             .unwrap();
         assert_eq!(up.sha256.to_string(), sha_hex(&data));
         assert_eq!(up.resumed_from, 0);
@@ -459,7 +461,7 @@ fn interrupted_upload_resumes_where_it_stopped_and_yields_an_identical_file() {
     )));
     let src = write_local(local.path(), "r.bin", &data);
     let t = client(srv.addr)
-        .upload(&src, "r.bin", true, &mut NoProgress)
+        .upload(&src, "r.bin", true, &mut Bar::hidden())
         .unwrap();
     assert_eq!(t.resumed_from, cut as u64);
     assert_eq!(fs::read(store.path().join("r.bin")).unwrap(), data);
@@ -520,7 +522,7 @@ fn interrupted_download_keeps_the_partial_and_continue_yields_an_identical_file(
     let (fake, t) = fake_server(cut);
     let dest = local.path().join("d.bin");
     let err = client(fake)
-        .download("d.bin", &dest, false, &mut NoProgress)
+        .download("d.bin", &dest, false, &mut Bar::hidden())
         .unwrap_err();
     t.join().unwrap();
     assert!(
@@ -539,7 +541,7 @@ fn interrupted_download_keeps_the_partial_and_continue_yields_an_identical_file(
     // Luego el servidor de verdad, pidiendo solo lo que falta.
     let srv = server(store.path());
     let t = client(srv.addr)
-        .download("d.bin", &dest, true, &mut NoProgress)
+        .download("d.bin", &dest, true, &mut Bar::hidden())
         .unwrap();
     assert_eq!(t.resumed_from, 400_000);
     assert_eq!(fs::read(&dest).unwrap(), data);
@@ -575,7 +577,7 @@ fn download_with_a_wrong_checksum_is_refused_and_leaves_no_file() {
     let (fake, t) = fake_server(reply);
     let dest = local.path().join("x");
     let err = client(fake)
-        .download("x", &dest, false, &mut NoProgress)
+        .download("x", &dest, false, &mut Bar::hidden())
         .unwrap_err();
     t.join().unwrap();
     assert!(matches!(err, ClientError::Checksum { .. }), "{err}");
@@ -596,7 +598,7 @@ fn concurrent_uploads_of_the_same_name_leave_one_complete_version() {
             let addr = srv.addr;
             thread::spawn(move || {
                 client(addr)
-                    .upload(&path, "mismo.bin", false, &mut NoProgress)
+                    .upload(&path, "mismo.bin", false, &mut Bar::hidden())
                     .unwrap()
             })
         })
@@ -648,7 +650,7 @@ fn quota_counts_stored_files_and_frees_space_on_delete() {
     );
     let path = write_local(local.path(), "dos", &[2u8; 600]);
     let err = client(srv.addr)
-        .upload(&path, "dos", false, &mut NoProgress)
+        .upload(&path, "dos", false, &mut Bar::hidden())
         .unwrap_err();
     assert!(
         matches!(
@@ -679,9 +681,9 @@ fn fifty_clients_transfer_at_once() {
                 let src = write_local(local.path(), &format!("src{i}"), &data);
                 let mut c = client(addr);
                 let name = format!("c{i}.bin");
-                c.upload(&src, &name, false, &mut NoProgress).unwrap();
+                c.upload(&src, &name, false, &mut Bar::hidden()).unwrap();
                 let dest = local.path().join(format!("dest{i}"));
-                c.download(&name, &dest, false, &mut NoProgress).unwrap();
+                c.download(&name, &dest, false, &mut Bar::hidden()).unwrap();
                 assert!(fs::read(&dest).unwrap() == data, "cliente {i}");
                 c.quit().unwrap();
             })
@@ -853,7 +855,7 @@ fn upload_cut_by_the_server_says_how_to_resume() {
     let path = write_local(local.path(), "grande", &random_bytes(32 << 20));
     let (fake, t) = fake_server(b"READY 0\n".to_vec());
     let err = client(fake)
-        .upload_digest_first(&path, "grande", false, &mut NoProgress)
+        .upload_digest_first(&path, "grande", false, &mut Bar::hidden())
         .unwrap_err();
     t.join().unwrap();
     assert!(
@@ -864,7 +866,7 @@ fn upload_cut_by_the_server_says_how_to_resume() {
     // La de una sola pasada no deja nada que reanudar, y lo dice.
     let (fake, t) = fake_server(b"READY 0\n".to_vec());
     let err = client(fake)
-        .upload(&path, "grande", false, &mut NoProgress)
+        .upload(&path, "grande", false, &mut Bar::hidden())
         .unwrap_err();
     t.join().unwrap();
     assert!(
@@ -1010,7 +1012,7 @@ fn continue_with_a_partial_longer_than_the_remote_file_starts_over() {
     let dest = local.path().join("a.txt");
     fs::write(partial_path(&dest), vec![b'x'; 100]).unwrap();
     let t = client(srv.addr)
-        .download("a.txt", &dest, true, &mut NoProgress)
+        .download("a.txt", &dest, true, &mut Bar::hidden())
         .unwrap();
     assert_eq!(t.discarded_partial, Some(100));
     assert_eq!(t.resumed_from, 0);
@@ -1133,4 +1135,98 @@ fn a_slow_but_live_upload_is_not_cut() {
     assert_eq!(c.line(), "FILES 1");
     writer.join().unwrap();
     assert_eq!(fs::read(store.path().join("lento")).unwrap(), data);
+}
+
+// ---------------------------------------------------------------- el cliente como proceso
+//
+// Issue 18: el cliente de verdad (`tests::cliente`), con sus códigos de salida
+// (`common::exit`), su prefijo `error:` (antes `cliente:`), el silencio con la salida estándar
+// cerrada (antes, el pánico de `println!`) y la barra, que no se dibuja si stderr no es una
+// terminal.
+
+/// `cliente --port PUERTO ARGS...` del problema 5 contra `addr`, con un plazo.
+fn run_client(addr: SocketAddr, args: &[&str]) -> std::process::Output {
+    let mut cmd = tests::cliente("problema5");
+    cmd.args(["--port", &addr.port().to_string(), "--timeout", "10"])
+        .args(args);
+    run_with_timeout(&mut cmd, Duration::from_secs(60))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn client_process_exits_1_with_error_prefix_when_the_server_refuses() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let dest = store.path().join("x");
+    let out = run_client(
+        srv.addr,
+        &["download", "nada", "-o", dest.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "error: el servidor respondió NOT_FOUND: no existe el fichero `nada`\n"
+    );
+}
+
+#[test]
+fn client_process_exits_4_when_a_download_is_cut() {
+    let reply = format!("DATA 1000 {} 0\ncorto", sha_hex(b"otra cosa")).into_bytes();
+    let (addr, t) = fake_server(reply);
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("y");
+    let out = run_client(addr, &["download", "y", "-o", dest.to_str().unwrap()]);
+    t.join().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.starts_with("error: la descarga se cortó en el byte 5 de 1000")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn client_process_list_with_stdout_closed_early_exits_0_in_silence() {
+    // 600 nombres de 150 bytes: unos 150 KB de listado, más que el buffer de una tubería.
+    let store = tempfile::tempdir().unwrap();
+    for i in 0..600 {
+        fs::write(store.path().join(format!("f{i:0149}")), b"x").unwrap();
+    }
+    let srv = server(store.path());
+    let mut cmd = tests::cliente("problema5");
+    cmd.args(["--port", &srv.addr.port().to_string(), "list"]);
+    let out = tests::run_with_closed_stdout(&mut cmd, 10, || {}, Duration::from_secs(60));
+    assert_eq!(out.stdout.len(), 10);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn client_process_transfers_draw_no_bar_when_stderr_is_not_a_terminal() {
+    let store = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let srv = server(store.path());
+    let data = random_bytes(5_000_000);
+    let src = write_local(local.path(), "prueba.bin", &data);
+    let up = run_client(srv.addr, &["upload", src.to_str().unwrap()]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up.stderr));
+    // Ni la barra ni sus restos (`\r`, `#`, `4,8 MiB / ...`): stderr vacío.
+    assert_eq!(text(&up.stderr), "");
+    assert_eq!(
+        text(&up.stdout),
+        format!("subido prueba.bin (4,8 MiB, SHA-256 {})\n", sha_hex(&data))
+    );
+    let dest = local.path().join("copia.bin");
+    let down = run_client(
+        srv.addr,
+        &["download", "prueba.bin", "-o", dest.to_str().unwrap()],
+    );
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down.stderr));
+    assert_eq!(text(&down.stderr), "");
+    assert!(text(&down.stdout).starts_with("descargado prueba.bin en "));
+    assert!(fs::read(&dest).unwrap() == data);
 }

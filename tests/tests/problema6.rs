@@ -923,8 +923,15 @@ fn a_failed_save_is_said_instead_of_confirmed() {
         reply.starts_with("ERROR el tema cambió pero NO se pudo guardar en disco"),
         "{reply}"
     );
-    // El guardado final también falla, y el servidor lo dice al volver.
-    assert!(server.stop().is_err());
+    // El motivo, en español (issue 18: nunca el texto del sistema en inglés).
+    assert!(reply.contains("salas.json: es un directorio)"), "{reply}");
+    // El guardado final también falla, y el servidor lo dice al volver, una sola vez.
+    let stopped = server.stop().unwrap_err();
+    assert!(
+        stopped.starts_with("no se pudo guardar la lista de salas al apagar: no se pudo escribir ")
+            && stopped.ends_with("salas.json: es un directorio"),
+        "{stopped}"
+    );
 }
 
 #[test]
@@ -938,4 +945,100 @@ fn stale_temporaries_of_an_interrupted_save_are_removed_at_start() {
     let _ana = login(server.addr, "ana");
     assert!(!stale.exists(), "el temporal sigue ahí");
     assert!(other.exists(), "se borró un fichero ajeno");
+}
+
+// ---- Issue 18: el cliente como proceso (códigos de salida, `error:`, salida cerrada) ------
+
+/// Plazo para que el cliente termine: holgado para una máquina cargada.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// El `cliente` del problema 6 contra `addr`, con la entrada estándar abierta y callada
+/// (como un usuario que no escribe): así solo el servidor decide cuándo termina.
+fn client_process(addr: SocketAddr, name: &str) -> std::process::Command {
+    let mut cmd = tests::cliente("problema6");
+    cmd.args(["--port", &addr.port().to_string(), "--name", name])
+        .stdin(std::process::Stdio::piped());
+    cmd
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn client_exits_1_when_the_server_turns_it_away_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(ServerConfig {
+        max_connections: 1,
+        ..config(dir.path())
+    });
+    let _ana = login(server.addr, "ana");
+    let out = run_with_timeout(&mut client_process(server.addr, "beto"), CLIENT_DEADLINE);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ERROR servidor lleno, pruebe más tarde\n"
+    );
+    assert_eq!(
+        stderr_of(&out),
+        "error: el servidor cerró la conexión tras responder: ERROR servidor lleno, pruebe más tarde\n"
+    );
+}
+
+#[test]
+fn client_exits_4_when_the_server_vanishes_without_notice() {
+    // Un «servidor» que pide el nombre y cierra sin despedirse, como uno que se cae.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"Introduce tu nombre:\n");
+            let _ = s.read(&mut [0u8; 64]);
+        }
+    });
+    let out = run_with_timeout(&mut client_process(addr, "ana"), CLIENT_DEADLINE);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "error: el servidor cerró la conexión\n");
+}
+
+#[test]
+fn client_exits_0_when_the_server_says_it_is_shutting_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let addr = server.addr;
+    let client =
+        thread::spawn(move || run_with_timeout(&mut client_process(addr, "beto"), CLIENT_DEADLINE));
+    assert_eq!(ana.line(), "beto se ha unido al Chat.");
+    server.stop().unwrap();
+    let out = client.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("servidor cerrándose\n"));
+    assert_eq!(stderr_of(&out), "el servidor se ha apagado; hasta pronto\n");
+}
+
+/// `cliente | head -c 20`: el chat puede mostrar mucho más de lo que cabe en una tubería
+/// (64 KiB); cuando quien lee la cierra, el cliente termina con 0 y sin decir nada, no con
+/// «el servidor cerró la conexión».
+#[test]
+fn client_piped_into_head_exits_0_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(dir.path()));
+    let mut ana = login(server.addr, "ana");
+    let out = tests::run_with_closed_stdout(
+        &mut client_process(server.addr, "beto"),
+        20,
+        || {
+            // Con la tubería ya cerrada, algo más que mostrar: la siguiente escritura falla.
+            assert_eq!(ana.line(), "beto se ha unido al Chat.");
+            for i in 0..5 {
+                ana.send(&format!("mensaje {i}"));
+            }
+        },
+        CLIENT_DEADLINE,
+    );
+    assert_eq!(out.stdout, "ya estás conectado!".as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
 }

@@ -1107,7 +1107,9 @@ fn library_client_fetches_and_tunnels() {
         auth: None,
     };
     let mut out = Vec::new();
-    let status = problema7::cliente::fetch(&proxy_addr, &req, IO_TIMEOUT, &mut out).unwrap();
+    let status = problema7::cliente::fetch(&proxy_addr, &req, IO_TIMEOUT, &mut out)
+        .unwrap()
+        .status;
     assert_eq!(status, 200);
     let text = String::from_utf8(out).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
@@ -1141,6 +1143,168 @@ fn library_client_fetches_and_tunnels() {
         refused,
         Err(problema7::cliente::ClientError::TunnelRefused { status: 403, .. })
     ));
+}
+
+// ---------------------------------------------------------------------------------------
+// El cliente como proceso: códigos de salida, `error:` y la salida cerrada (issue 18)
+// ---------------------------------------------------------------------------------------
+
+/// Plazo para que el cliente termine: holgado para una máquina cargada.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// El `cliente` del problema 7 con `args`, como lo lanzaría un usuario.
+fn client_run(args: &[&str]) -> std::process::Output {
+    run_with_timeout(tests::cliente("problema7").args(args), CLIENT_DEADLINE)
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Un origen que contesta siempre `status` con un cuerpo corto.
+fn status_origin(status: &'static str) -> TestOrigin {
+    TestOrigin::start(move |_| {
+        reply(format!("HTTP/1.1 {status}\r\nContent-Length: 5\r\n\r\nnada\n").as_bytes())
+    })
+}
+
+#[test]
+fn client_prints_the_answer_and_exits_0_with_host_and_port_or_with_proxy() {
+    let origin = ok_origin("desde el origen\n");
+    let p = proxy();
+    let port = p.addr.port().to_string();
+    let url = origin.url("/");
+    let proxy_addr = p.addr.to_string();
+    let by_port = client_run(&["--host", "127.0.0.1", "--port", &port, &url]);
+    // `--proxy HOST:PUERTO` sigue valiendo (issue 18: alias de --host y --port).
+    let by_proxy = client_run(&["--proxy", &proxy_addr, "--timeout", "5", &url]);
+    for out in [by_port, by_proxy] {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\ndesde el origen\n"), "{text}");
+        assert!(out.stderr.is_empty(), "{}", stderr_of(&out));
+    }
+}
+
+#[test]
+fn client_exits_1_on_4xx_and_5xx_and_says_which() {
+    let p = proxy();
+    let port = p.addr.port().to_string();
+    for status in ["404 Not Found", "503 Service Unavailable"] {
+        let origin = status_origin(status);
+        let out = client_run(&["--port", &port, &origin.url("/x")]);
+        assert_eq!(out.status.code(), Some(1), "{status}: {}", stderr_of(&out));
+        // La respuesta se muestra entera; el motivo, en una línea en stderr.
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\nnada\n"), "{text}");
+        assert_eq!(
+            stderr_of(&out),
+            format!("error: la respuesta fue {status}\n")
+        );
+    }
+    // Un túnel que el proxy no abre también es un «no» del servidor.
+    let out = client_run(&["--port", &port, "--connect", "127.0.0.1:25"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(
+        stderr_of(&out),
+        "error: el proxy no abrió el túnel a 127.0.0.1:25: 403 Forbidden\n"
+    );
+}
+
+#[test]
+fn client_exits_3_when_the_proxy_is_not_there() {
+    let dead = dead_addr().to_string();
+    let out = client_run(&["--proxy", &dead, "http://127.0.0.1:9/"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: no se pudo conectar a {dead}: conexión rechazada"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("cargo run -p problema7 --bin servidor"),
+        "{err}"
+    );
+}
+
+#[test]
+fn client_exits_4_when_the_answer_is_cut() {
+    // El origen promete 100 bytes, envía 10 y cierra: el proxy pasa lo que hubo y corta.
+    let origin = TestOrigin::start(|_| Reply {
+        bytes: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsolo diez.".to_vec(),
+        close: true,
+    });
+    let p = proxy();
+    let out = client_run(&["--port", &p.addr.port().to_string(), &origin.url("/")]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert_eq!(
+        stderr_of(&out),
+        "error: leyendo la respuesta: la conexión se cerró a mitad del mensaje\n"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("solo diez."));
+}
+
+#[test]
+fn client_with_a_bad_url_is_a_usage_error() {
+    let out = client_run(&["--port", "9", "ftp://127.0.0.1/x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).starts_with("error: URL no válida `ftp://127.0.0.1/x`"));
+}
+
+/// Issue 18: `cliente URL | head -c 100` con una respuesta de más de lo que cabe en la
+/// tubería (64 KiB) decía `Broken pipe (os error 32): Broken pipe (os error 32)` y salía
+/// con 1. Quien cerró la tubería ya tiene lo que quería: código 0 y nada en stderr.
+#[test]
+fn client_piped_into_head_exits_0_quietly() {
+    static BIG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body: &'static str = BIG.get_or_init(|| "0123456789abcdef".repeat(64 * 1024));
+    let origin = ok_origin(body);
+    let p = proxy();
+    let proxy_addr = p.addr.to_string();
+    let url = origin.url("/grande");
+    let out = tests::run_with_closed_stdout(
+        tests::cliente("problema7").args(["--proxy", &proxy_addr, &url]),
+        100,
+        || {},
+        CLIENT_DEADLINE,
+    );
+    assert_eq!(out.stdout.len(), 100);
+    assert!(out.stdout.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
+}
+
+/// Lo mismo por un túnel: `cliente --connect destino | head -c 100` con un destino que envía
+/// 1 MiB termina con 0 y en silencio aunque su entrada estándar siga abierta.
+#[test]
+fn tunnel_client_piped_into_head_exits_0_quietly() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let _ = s.write_all(&vec![b'x'; 1 << 20]);
+        }
+    });
+    let p = start_proxy(tunnel_config(target.port()));
+    let out = tests::run_with_closed_stdout(
+        tests::cliente("problema7")
+            .args(["--port", &p.addr.port().to_string()])
+            .args(["--connect", &target.to_string()])
+            .stdin(std::process::Stdio::piped()),
+        100,
+        || {},
+        CLIENT_DEADLINE,
+    );
+    assert_eq!(out.stdout, vec![b'x'; 100]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
 }
 
 #[test]

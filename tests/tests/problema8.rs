@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use problema8::cliente::{run_bot, run_interactive, run_watch, BotKind};
+use problema8::cliente::{run_bot, run_interactive, run_watch, BotKind, Patience, Player};
 use problema8::protocolo::{PlayTarget, ServerMessage};
 use problema8::ServerConfig;
 use tests::{connect, require_tool, run_with_timeout, start_server, LineClient, ServerGuard};
@@ -429,6 +429,7 @@ fn cpu_never_loses_against_a_random_bot_over_many_games() {
         PlayTarget::Cpu,
         BotKind::Random,
         30,
+        Patience::fixed(tests::IO_TIMEOUT),
         &mut out,
     )
     .unwrap();
@@ -469,6 +470,7 @@ fn two_hundred_concurrent_bot_games_end_with_consistent_results_and_scores() {
                         PlayTarget::Queue,
                         kind,
                         1,
+                        Patience::fixed(tests::IO_TIMEOUT),
                         &mut Vec::new(),
                     )
                     .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -532,8 +534,7 @@ fn interactive_client_draws_the_grid_and_turns_numbers_into_moves() {
     let out = SharedOut::default();
     run_interactive(
         connect(server.addr),
-        "ana",
-        Some(PlayTarget::Cpu),
+        &Player::new("ana", Some(PlayTarget::Cpu)),
         &b"5\nQUIT\n"[..],
         out.clone(),
     )
@@ -557,7 +558,7 @@ fn interactive_client_draws_the_grid_and_turns_numbers_into_moves() {
 }
 
 #[test]
-fn watch_client_follows_a_game_until_it_ends() {
+fn watch_client_follows_a_game_until_a_player_leaves_the_table() {
     let server = start();
     let (mut a, mut b) = pair(server.addr);
     let addr = server.addr;
@@ -565,7 +566,14 @@ fn watch_client_follows_a_game_until_it_ends() {
     let out = SharedOut::default();
     let watcher = {
         let mut out = out.clone();
-        thread::spawn(move || run_watch(connect(addr), 1, &mut out))
+        thread::spawn(move || {
+            run_watch(
+                connect(addr),
+                1,
+                Patience::fixed(tests::IO_TIMEOUT),
+                &mut out,
+            )
+        })
     };
     // El espectador está dentro cuando ha escrito el tablero actual.
     assert!(tests::wait_until(Duration::from_secs(10), || {
@@ -573,6 +581,12 @@ fn watch_client_follows_a_game_until_it_ends() {
     }));
     a.send("MOVE 3");
     assert_eq!(a.line(), "MOVED 1 X 3 XXXOO.... -");
+    // Tras el final sigue mirando (podría haber revancha) hasta que alguien deja la mesa.
+    assert!(tests::wait_until(Duration::from_secs(10), || {
+        String::from_utf8_lossy(&out.0.lock().unwrap()).contains("Ronda terminada")
+    }));
+    assert!(!watcher.is_finished());
+    b.send("LEAVE");
     watcher.join().unwrap().unwrap();
     let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -580,6 +594,10 @@ fn watch_client_follows_a_game_until_it_ends() {
         "{text}"
     );
     assert!(text.contains("Gana ana (X) con la línea 1,2,3."), "{text}");
+    assert!(
+        text.contains("bea ha dejado la mesa.\nYa no habrá revancha"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -97,7 +97,7 @@ pub enum MessageError {
     #[error("se agotó el tiempo de espera")]
     TimedOut,
     /// Error del socket.
-    #[error("error de lectura: {0}")]
+    #[error("error de lectura: {}", crate::net::describe_io_error(.0))]
     Io(io::Error),
 }
 

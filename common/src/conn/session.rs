@@ -87,7 +87,7 @@ pub enum EndReason {
         max: usize,
     },
     /// Error del socket.
-    #[error("error de lectura: {0}")]
+    #[error("error de lectura: {}", crate::net::describe_io_error(.0))]
     Failed(std::io::Error),
 }
 

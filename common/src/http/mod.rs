@@ -252,7 +252,7 @@ pub enum HttpError {
         received: usize,
     },
     /// Error de E/S del flujo subyacente.
-    #[error("error de E/S: {0}")]
+    #[error("error de E/S: {}", crate::net::describe_io_error(.0))]
     Io(#[from] std::io::Error),
 }
 

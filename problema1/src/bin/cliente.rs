@@ -1,6 +1,7 @@
 //! `cliente` del problema 1: envía un mensaje al servidor e imprime la respuesta.
 
 use clap::Parser;
+use common::exit::{finish, say, Failure};
 use problema1::protocolo::DEFAULT_GREETING;
 use problema1::DEFAULT_PORT;
 
@@ -18,18 +19,11 @@ pub(crate) struct Args {
 pub(crate) fn main() {
     let args = common::ayuda::parse::<Args>();
     common::init_logging();
-    let result = args
-        .client
-        .connect(DEFAULT_PORT, "problema1")
-        .map_err(|e| e.to_string())
-        .and_then(|stream| {
-            problema1::cliente::exchange(&stream, &args.message).map_err(|e| e.to_string())
-        });
-    match result {
-        Ok(reply) => println!("{reply}"),
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
+    finish(run(&args));
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    let stream = args.client.connect(DEFAULT_PORT, "problema1")?;
+    let reply = problema1::cliente::exchange(&stream, &args.message)?;
+    say(reply)
 }

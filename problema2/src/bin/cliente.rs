@@ -1,11 +1,12 @@
 //! `cliente` del problema 2: interactivo en una terminal, flujo binario por tubería, o UDP.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, BufReader, IsTerminal, Write};
 use std::net::{ToSocketAddrs, UdpSocket};
 
-use anyhow::Context;
 use clap::Parser;
-use problema2::cliente;
+use common::exit::{finish, Failure};
+use common::net::describe_io_error;
+use problema2::cliente::{self, SessionEnd};
 use problema2::DEFAULT_PORT;
 
 /// Cliente de eco por TCP o UDP: envía lo que se escribe y muestra lo que vuelve.
@@ -24,43 +25,61 @@ pub(crate) struct Args {
 pub(crate) fn main() {
     let args = common::ayuda::parse::<Args>();
     common::init_logging();
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    finish(run(&args));
 }
 
-fn run(args: &Args) -> anyhow::Result<()> {
-    let stdin = io::stdin();
-    let terminal = stdin.is_terminal();
+fn run(args: &Args) -> Result<(), Failure> {
+    let terminal = io::stdin().is_terminal();
     if args.udp {
-        let addr_text = args.client.addr(DEFAULT_PORT);
-        let server = addr_text
-            .to_socket_addrs()
-            .with_context(|| format!("dirección no válida: {addr_text}"))?
-            .next()
-            .with_context(|| format!("{addr_text} no resuelve a ninguna dirección"))?;
-        let bind = if server.is_ipv4() {
-            "0.0.0.0:0"
-        } else {
-            "[::]:0"
-        };
-        let socket = UdpSocket::bind(bind).context("no se pudo abrir un socket UDP")?;
-        cliente::udp_session(
-            &socket,
-            server,
-            stdin.lock(),
-            io::stdout().lock(),
-            args.client.timeout(),
-            terminal,
-        )?;
-        return Ok(());
+        return udp(args, terminal);
     }
     let connect = || Ok(args.client.connect(DEFAULT_PORT, "problema2")?);
-    if terminal {
-        cliente::interactive(connect, stdin.lock(), io::stdout().lock())?;
-    } else {
-        cliente::stream_stdio(&connect()?)?;
+    if !terminal {
+        let stream = args.client.connect(DEFAULT_PORT, "problema2")?;
+        cliente::stream_stdio(&stream)?;
+        return Ok(());
     }
+    let input = BufReader::new(io::stdin());
+    if cliente::interactive(connect, input, io::stdout().lock())? == SessionEnd::ServerClosed {
+        // No es un error: no quedaba ningún eco por llegar (código 0).
+        let _ = writeln!(
+            io::stderr(),
+            "el servidor cerró la conexión; no quedaba ningún eco pendiente"
+        );
+    }
+    Ok(())
+}
+
+fn udp(args: &Args, terminal: bool) -> Result<(), Failure> {
+    let addr_text = args.client.addr(DEFAULT_PORT);
+    let server = addr_text
+        .to_socket_addrs()
+        .map_err(|e| {
+            Failure::connect(format!(
+                "dirección no válida: {addr_text}: {}",
+                describe_io_error(&e)
+            ))
+        })?
+        .next()
+        .ok_or_else(|| Failure::connect(format!("{addr_text} no resuelve a ninguna dirección")))?;
+    let bind = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = UdpSocket::bind(bind).map_err(|e| {
+        Failure::connect(format!(
+            "no se pudo abrir un socket UDP: {}",
+            describe_io_error(&e)
+        ))
+    })?;
+    cliente::udp_session(
+        &socket,
+        server,
+        io::stdin().lock(),
+        io::stdout().lock(),
+        args.client.timeout(),
+        terminal,
+    )?;
     Ok(())
 }

@@ -4,11 +4,16 @@
 use std::io::BufReader;
 
 use clap::Parser;
-use problema3::Outcome;
+use common::exit::{finish, Failure};
 
 /// Cliente del chat de una sala: escriba líneas para hablar y `/quit` para salir.
 #[derive(Parser, Debug)]
-#[command(name = "problema3", version, mut_arg("port", |a| common::ayuda::default_port(a, problema3::DEFAULT_PORT)))]
+#[command(
+    name = "problema3",
+    version,
+    mut_arg("port", |a| common::ayuda::default_port(a, problema3::DEFAULT_PORT)),
+    mut_arg("timeout", |a| a.help(problema3::cliente::TIMEOUT_HELP))
+)]
 pub(crate) struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
@@ -20,26 +25,12 @@ pub(crate) struct Args {
 pub(crate) fn main() {
     common::init_logging();
     let args = common::ayuda::parse::<Args>();
-    let stream = match args.client.connect(problema3::DEFAULT_PORT, "problema3") {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    };
+    finish(run(&args));
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    let stream = args.client.connect(problema3::DEFAULT_PORT, "problema3")?;
     let input = BufReader::new(std::io::stdin());
-    match problema3::cliente::run(stream, args.name.as_deref(), input, std::io::stdout()) {
-        Ok(Outcome::Quit) => {}
-        Ok(Outcome::ServerClosed { announced: true }) => {
-            eprintln!("el servidor se ha apagado; hasta pronto");
-        }
-        Ok(Outcome::ServerClosed { announced: false }) => {
-            eprintln!("error: el servidor cerró la conexión");
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
+    let outcome = problema3::cliente::run(stream, args.name.as_deref(), input, std::io::stdout());
+    problema3::cliente::conclude(outcome)
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::net::{is_disconnect, is_timeout};
 
-use super::{supervise, ClientError, Outcome, MAX_INCOMING_LINE};
+use super::{supervise, ClientError, Outcome, Shown, MAX_INCOMING_LINE};
 use crate::protocolo::{NAME_PROMPT, QUIT_COMMAND};
 
 /// Silencio tras el que se muestra un texto llegado sin salto de línea, y separación mínima
@@ -48,8 +48,9 @@ where
     let name = match name {
         Some(name) => name.to_string(),
         None => {
-            writeln!(output, "{NAME_HINT}")?;
-            output.flush()?;
+            writeln!(output, "{NAME_HINT}")
+                .and_then(|()| output.flush())
+                .map_err(ClientError::Output)?;
             let mut line = String::new();
             if input.read_line(&mut line)? == 0 {
                 let _ = stream.shutdown(NetShutdown::Both);
@@ -87,8 +88,9 @@ where
         return super::lines(&stream, incoming, false, input, output);
     }
     let confirmation = String::from_utf8_lossy(first).into_owned();
-    writeln!(output, "{}", confirmation.trim_end_matches(['\r', '\n']))?;
-    output.flush()?;
+    writeln!(output, "{}", confirmation.trim_end_matches(['\r', '\n']))
+        .and_then(|()| output.flush())
+        .map_err(ClientError::Output)?;
     stream.set_read_timeout(None)?;
 
     let reader = stream.try_clone()?;
@@ -101,15 +103,16 @@ where
 }
 
 /// Muestra lo que llega: las líneas completas enseguida y el resto tras [`PAUSE`] de
-/// silencio (o al llegar a [`MAX_INCOMING_LINE`]). Vuelve al cerrarse la conexión; este
-/// servidor no avisa de su apagado, así que devuelve siempre `false`.
-fn show_raw(stream: TcpStream, mut output: impl Write) -> bool {
+/// silencio (o al llegar a [`MAX_INCOMING_LINE`]). Vuelve al cerrarse la conexión (este
+/// servidor no avisa de su apagado) o la salida.
+fn show_raw(stream: TcpStream, mut output: impl Write) -> Shown {
+    let closed = Shown::ServerClosed { announced: false };
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 4096];
     loop {
         let wait = (!pending.is_empty()).then_some(PAUSE);
         if stream.set_read_timeout(wait).is_err() {
-            return false;
+            return closed;
         }
         let (end, paused) = match (&stream).read(&mut buf) {
             Ok(0) => (true, false),
@@ -132,8 +135,11 @@ fn show_raw(stream: TcpStream, mut output: impl Write) -> bool {
                 .map_or(0, |i| i + 1)
         };
         let shown: Vec<u8> = pending.drain(..cut).collect();
-        if write_lines(&mut output, &shown).is_err() || end {
-            return false;
+        if write_lines(&mut output, &shown).is_err() {
+            return Shown::OutputClosed;
+        }
+        if end {
+            return closed;
         }
     }
 }

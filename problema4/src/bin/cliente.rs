@@ -1,9 +1,9 @@
 //! `cliente` del problema 4: pide URL o rutas por HTTP/1.1 y muestra o guarda los cuerpos.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Parser;
+use common::exit::Failure;
 use problema4::cliente::ClientConfig;
 use problema4::DEFAULT_PORT;
 
@@ -30,24 +30,21 @@ pub(crate) struct Args {
 pub(crate) fn main() {
     let args = common::ayuda::parse::<Args>();
     common::init_logging();
-    let progress = args.output.is_some() && std::io::stderr().is_terminal();
     let config = ClientConfig {
         urls: args.urls,
         host: args.client.host.clone(),
         port: args.client.port.unwrap_or(DEFAULT_PORT),
         head_only: args.head,
         include_headers: args.include,
+        // La barra solo acompaña a `-o` (con el cuerpo en stdout se mezclaría con él) y solo
+        // se dibuja si stderr es una terminal.
+        progress: args.output.is_some(),
         output: args.output,
         timeout: args.client.timeout(),
-        progress,
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut err = std::io::stderr();
-    if let Err(e) = problema4::cliente::run(&config, &mut out, &mut err) {
-        use std::io::Write;
-        let _ = out.flush();
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let result = problema4::cliente::run(&config, &mut out).map_err(Failure::from);
+    // Lo que quede en el buffer sale antes del mensaje de error.
+    drop(out);
+    common::exit::finish(result)
 }

@@ -1,13 +1,14 @@
 //! `cliente` del problema 5: sube, descarga, lista y borra ficheros. Toda la lógica está en
 //! la biblioteca (`problema5::cliente`).
 
+use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use common::exit::Failure;
+use common::progress::{format_bytes, Bar};
 use common::ClientArgs;
 use problema5::cliente::default_remote_name;
-use problema5::progreso::{format_bytes, Bar};
 use problema5::protocolo::{format_utc, DEFAULT_PORT};
 use problema5::Client;
 
@@ -65,37 +66,32 @@ enum Order {
     },
 }
 
-pub(crate) fn main() -> ExitCode {
+pub(crate) fn main() {
     common::init_logging();
     let args = common::ayuda::parse::<Args>();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cliente: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit::finish(run(args))
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+/// Ejecuta la orden; los errores llevan ya su código de salida (véase `common::exit` y la
+/// conversión de `ClientError` en `problema5::cliente`).
+fn run(args: Args) -> Result<(), Failure> {
     // El nombre se valida antes de conectar: un error local no necesita servidor.
     if let Order::Upload {
         file, name: None, ..
     } = &args.command
     {
         if default_remote_name(file).is_none() {
-            anyhow::bail!(
+            return Err(Failure::refused(format!(
                 "{} no tiene un nombre de fichero utilizable; indique uno con --as NOMBRE",
                 file.display()
-            );
+            )));
         }
     }
-    // El mensaje de `ConnectError` ya incluye el motivo: sin la cadena de causas, una línea.
-    let stream = args
-        .client
-        .connect(DEFAULT_PORT, "problema5")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut client = Client::new(stream)?;
+    let stream = args.client.connect(DEFAULT_PORT, "problema5")?;
+    let mut client = Client::new(stream).map_err(|e| Failure::io("preparando la conexión", &e))?;
+    // `list` puede escribir mucho: con `| head` la tubería se cierra y el cliente termina en
+    // silencio (`Failure::stdout`) en vez de morir con el pánico de `println!`.
+    let mut out = io::stdout().lock();
     match args.command {
         Order::Upload {
             file,
@@ -106,19 +102,21 @@ fn run(args: Args) -> anyhow::Result<()> {
             let name = name
                 .or_else(|| default_remote_name(&file))
                 .unwrap_or_default();
-            let mut bar = Bar::if_terminal(format!("subiendo {name}"));
+            let mut bar = Bar::new(format!("subiendo {name}"));
             let t = if resume || digest_first {
-                client.upload_digest_first(&file, &name, resume, bar.as_mut())?
+                client.upload_digest_first(&file, &name, resume, &mut bar)?
             } else {
-                client.upload_single_pass(&file, &name, bar.as_mut())?
+                client.upload_single_pass(&file, &name, &mut bar)?
             };
-            println!(
+            writeln!(
+                out,
                 "subido {} ({}, SHA-256 {}){}",
                 t.name,
                 format_bytes(t.size),
                 t.sha256,
                 resumed(t.resumed_from)
-            );
+            )
+            .map_err(|e| Failure::stdout(&e))?;
         }
         Order::Download {
             name,
@@ -126,22 +124,25 @@ fn run(args: Args) -> anyhow::Result<()> {
             resume,
         } => {
             let dest = output.unwrap_or_else(|| PathBuf::from(&name));
-            let mut bar = Bar::if_terminal(format!("descargando {name}"));
-            let t = client.download(&name, &dest, resume, bar.as_mut())?;
+            let mut bar = Bar::new(format!("descargando {name}"));
+            let t = client.download(&name, &dest, resume, &mut bar)?;
             if let Some(bytes) = t.discarded_partial {
-                eprintln!(
+                let _ = writeln!(
+                    io::stderr(),
                     "aviso: el parcial local ({}) era más largo que el fichero remoto; se descartó y se descargó desde el principio",
                     format_bytes(bytes)
                 );
             }
-            println!(
+            writeln!(
+                out,
                 "descargado {} en {} ({}, SHA-256 {}){}",
                 t.name,
                 dest.display(),
                 format_bytes(t.size),
                 t.sha256,
                 resumed(t.resumed_from)
-            );
+            )
+            .map_err(|e| Failure::stdout(&e))?;
         }
         Order::List => {
             let entries = client.list()?;
@@ -151,21 +152,23 @@ fn run(args: Args) -> anyhow::Result<()> {
                 .max()
                 .unwrap_or(0);
             for e in &entries {
-                println!(
+                writeln!(
+                    out,
                     "{:<width$}  {:>12}  {}  {}",
                     e.name,
                     e.size,
                     e.sha256,
                     format_utc(e.modified)
-                );
+                )
+                .map_err(|e| Failure::stdout(&e))?;
             }
             if entries.is_empty() {
-                eprintln!("(no hay ficheros)");
+                let _ = writeln!(io::stderr(), "(no hay ficheros)");
             }
         }
         Order::Delete { name } => {
             client.delete(&name)?;
-            println!("borrado {name}");
+            writeln!(out, "borrado {name}").map_err(|e| Failure::stdout(&e))?;
         }
     }
     // Despedida ordenada; si falla, el trabajo ya está hecho.

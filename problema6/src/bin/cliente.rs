@@ -1,16 +1,23 @@
 //! `cliente` del problema 6: conecta con el chat, muestra lo que llega y envía lo que se
-//! escribe. La lógica es la del cliente del problema 3 (véase `problema6::cliente`).
+//! escribe. La lógica y el código de salida son los del cliente del problema 3 (véase
+//! `problema6::cliente`).
 
 use std::io::BufReader;
 
 use clap::Parser;
-use problema6::cliente::{self, Outcome};
+use common::exit::Failure;
+use problema6::cliente;
 use problema6::DEFAULT_PORT;
 
 /// Cliente del chat con salas: escriba líneas para hablar en su sala, `/help` para ver las
 /// órdenes y `/quit` para salir.
 #[derive(Parser)]
-#[command(name = "problema6", version, mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)))]
+#[command(
+    name = "problema6",
+    version,
+    mut_arg("port", |a| common::ayuda::default_port(a, DEFAULT_PORT)),
+    mut_arg("timeout", |a| a.help(problema3::cliente::TIMEOUT_HELP))
+)]
 pub(crate) struct Args {
     #[command(flatten)]
     client: common::ClientArgs,
@@ -22,26 +29,12 @@ pub(crate) struct Args {
 pub(crate) fn main() {
     common::init_logging();
     let args = common::ayuda::parse::<Args>();
-    let stream = match args.client.connect(DEFAULT_PORT, "problema6") {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    };
+    common::exit::finish(run(&args));
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    let stream = args.client.connect(DEFAULT_PORT, "problema6")?;
     let input = BufReader::new(std::io::stdin());
-    match cliente::run(stream, args.name.as_deref(), input, std::io::stdout()) {
-        Ok(Outcome::Quit) => {}
-        Ok(Outcome::ServerClosed { announced: true }) => {
-            eprintln!("el servidor se ha apagado; hasta pronto");
-        }
-        Ok(Outcome::ServerClosed { announced: false }) => {
-            eprintln!("error: el servidor cerró la conexión");
-            std::process::exit(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-    }
+    let outcome = cliente::run(stream, args.name.as_deref(), input, std::io::stdout());
+    cliente::conclude(outcome)
 }

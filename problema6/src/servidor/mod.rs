@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::conn::{Linger, DEFAULT_PAUSE};
+use common::net::describe_io_error;
 use common::{serve_shared, ServeConfig, Shutdown};
 
 use crate::protocolo::{
@@ -98,11 +99,24 @@ pub(crate) const LINGER: Linger = Linger {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// Error del socket de escucha.
-    #[error("error del socket de escucha: {0}")]
-    Io(#[from] std::io::Error),
-    /// No se pudo guardar la lista de salas al apagar.
+    #[error("error del socket de escucha: {}", describe_io_error(.0))]
+    Io(std::io::Error),
+    /// No se pudo guardar la lista de salas al apagar. El motivo va en el mensaje, y no
+    /// como `source`: `{:#}` lo repetiría.
     #[error("no se pudo guardar la lista de salas al apagar: {0}")]
-    Save(#[from] SaveError),
+    Save(SaveError),
+}
+
+impl From<std::io::Error> for ServerError {
+    fn from(e: std::io::Error) -> Self {
+        ServerError::Io(e)
+    }
+}
+
+impl From<SaveError> for ServerError {
+    fn from(e: SaveError) -> Self {
+        ServerError::Save(e)
+    }
 }
 
 /// Atiende el chat en `listener` hasta que se dispare `shutdown`.

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::net::describe_io_error;
 use serde::{Deserialize, Serialize};
 
 use crate::protocolo::{validate_room_name, validate_topic, GENERAL, SERVER_CREATOR};
@@ -83,12 +84,13 @@ struct RoomsFile {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// Error del sistema de ficheros (permisos, es un directorio...).
-    #[error("no se pudo leer {path}: {source}")]
+    #[error("no se pudo leer {path}: {}", describe_io_error(.error))]
     Read {
         /// El fichero.
         path: PathBuf,
-        /// El error original.
-        source: io::Error,
+        /// El error original (no es la `source` del error: su texto va en el mensaje, en
+        /// español, y no se repite en inglés al encadenar).
+        error: io::Error,
     },
     /// El fichero pasa de [`MAX_FILE_BYTES`].
     #[error("{path} ocupa {size} bytes, más que el máximo de {max}")]
@@ -125,12 +127,12 @@ pub enum SaveError {
     #[error("la ruta {0} no nombra un fichero")]
     NoFileName(PathBuf),
     /// Falló la escritura, el `fsync` o el `rename`.
-    #[error("no se pudo escribir {path}: {source}")]
+    #[error("no se pudo escribir {path}: {}", describe_io_error(.error))]
     Write {
         /// El fichero definitivo.
         path: PathBuf,
-        /// El error original.
-        source: io::Error,
+        /// El error original (su texto va en el mensaje, en español).
+        error: io::Error,
     },
     /// No se pudo convertir a JSON (no debería ocurrir).
     #[error("no se pudo convertir las salas a JSON: {0}")]
@@ -143,9 +145,9 @@ pub enum SaveError {
 /// [`LoadError`] si no se puede leer, es demasiado grande, no es JSON válido o es de otra
 /// versión.
 pub fn load(path: &Path) -> Result<Option<Vec<RoomInfo>>, LoadError> {
-    let read_err = |source| LoadError::Read {
+    let read_err = |error| LoadError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let size = match fs::metadata(path) {
         Ok(m) => m.len(),
@@ -205,9 +207,9 @@ pub fn save_atomic(path: &Path, rooms: &[RoomInfo]) -> Result<(), SaveError> {
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map_err(|source| SaveError::Write {
+    result.map_err(|error| SaveError::Write {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

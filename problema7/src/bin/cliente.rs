@@ -1,12 +1,13 @@
 //! `cliente` del problema 7: una petición a través del proxy, o un túnel CONNECT con la
-//! entrada y la salida estándar. Toda la lógica está en la biblioteca.
+//! entrada y la salida estándar. Toda la lógica está en la biblioteca; aquí, la línea de
+//! órdenes y el código de salida (`common::exit`).
 
-use std::io::{self, Write};
-use std::time::Duration;
+use std::io;
 
-use anyhow::Context;
 use clap::Parser;
+use common::exit::Failure;
 use problema7::cliente::{self, Request};
+use problema7::protocolo::DEFAULT_PORT;
 use problema7::servidor::access::Credentials;
 
 /// Cliente del proxy: pide una URL a través de él, o abre un túnel CONNECT.
@@ -15,14 +16,21 @@ use problema7::servidor::access::Credentials;
 /// estado, cabeceras y cuerpo; `cliente --connect HOST:PUERTO` abre un túnel y conecta con él
 /// la entrada y la salida estándar.
 #[derive(Parser, Debug)]
-#[command(name = "problema7", version)]
+#[command(
+    name = "problema7",
+    version,
+    mut_arg("host", |a| a.help("Dirección del proxy")),
+    mut_arg("port", |a| common::ayuda::default_port(a.help("Puerto del proxy"), DEFAULT_PORT))
+)]
 pub(crate) struct Cli {
     /// URL completa (http://host:puerto/ruta)
     #[arg(required_unless_present = "connect")]
     url: Option<String>,
-    /// Dirección del proxy
-    #[arg(long, default_value = "127.0.0.1:8007", value_name = "HOST:PUERTO")]
-    proxy: String,
+    #[command(flatten)]
+    client: common::ClientArgs,
+    /// El proxy en una sola opción: lo mismo que --host HOST --port PUERTO
+    #[arg(long, value_name = "HOST:PUERTO", conflicts_with_all = ["host", "port"])]
+    proxy: Option<String>,
     /// Método HTTP
     #[arg(
         short = 'X',
@@ -40,35 +48,28 @@ pub(crate) struct Cli {
     /// Credenciales para el proxy (Proxy-Authorization: Basic)
     #[arg(long, value_name = "USUARIO:CONTRASEÑA")]
     auth: Option<Credentials>,
-    /// Segundos de espera para conectar y para cada respuesta
-    #[arg(long, value_name = "SEGUNDOS", default_value_t = common::cli::DEFAULT_CLIENT_TIMEOUT_SECS)]
-    timeout: u64,
 }
 
 pub(crate) fn main() {
     common::init_logging();
-    if let Err(e) = run() {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    common::exit::finish(run(common::ayuda::parse::<Cli>()));
 }
 
-fn run() -> anyhow::Result<()> {
-    let cli = common::ayuda::parse::<Cli>();
-    let timeout = Duration::from_secs(cli.timeout).max(Duration::from_millis(1));
+/// 0 con una respuesta 1xx-3xx o un túnel que terminó bien; 1 con 4xx/5xx o un túnel
+/// rechazado; los demás códigos, los de [`cliente::ClientError`].
+fn run(cli: Cli) -> Result<(), Failure> {
+    let proxy = cli
+        .proxy
+        .clone()
+        .unwrap_or_else(|| cli.client.addr(DEFAULT_PORT));
+    let timeout = cli.client.timeout();
     if let Some(target) = &cli.connect {
-        cliente::tunnel(
-            &cli.proxy,
-            target,
-            cli.auth.as_ref(),
-            timeout,
-            io::stdin(),
-            io::stdout(),
-        )
-        .with_context(|| format!("túnel a {target}"))?;
+        let auth = cli.auth.as_ref();
+        cliente::tunnel(&proxy, target, auth, timeout, io::stdin(), io::stdout())?;
         return Ok(());
     }
-    let url = cli.url.context("falta la URL")?;
+    // `required_unless_present = "connect"`: sin --connect, clap exige la URL.
+    let url = cli.url.unwrap_or_default();
     let method = if cli.data.is_some() && cli.method == "GET" {
         "POST".to_string()
     } else {
@@ -80,8 +81,12 @@ fn run() -> anyhow::Result<()> {
         body: cli.data.map(String::into_bytes),
         auth: cli.auth,
     };
-    let mut out = io::stdout().lock();
-    cliente::fetch(&cli.proxy, &req, timeout, &mut out)?;
-    out.flush()?;
+    let response = cliente::fetch(&proxy, &req, timeout, &mut io::stdout().lock())?;
+    if response.status >= 400 {
+        return Err(Failure::refused(format!(
+            "la respuesta fue {} {}",
+            response.status, response.reason
+        )));
+    }
     Ok(())
 }

@@ -34,8 +34,11 @@ fn run() -> anyhow::Result<()> {
         .context("no se pudo leer la dirección local")?;
     let stats_listener = match cli.proxy.stats_port {
         Some(port) => Some(
-            std::net::TcpListener::bind((cli.server.host.as_str(), port)).with_context(|| {
-                format!("no se pudo escuchar en el puerto de estadísticas {port}")
+            std::net::TcpListener::bind((cli.server.host.as_str(), port)).map_err(|e| {
+                anyhow::anyhow!(
+                    "no se pudo escuchar en el puerto de estadísticas {port}: {}",
+                    common::net::describe_io_error(&e)
+                )
             })?,
         ),
         None => None,

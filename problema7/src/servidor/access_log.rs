@@ -94,8 +94,13 @@ impl AccessLog {
         })
     }
 
-    /// Anota una petición o un túnel.
+    /// Anota una petición o un túnel. Sin fichero y con el registro apagado
+    /// (`RUST_LOG=warn`), no compone la línea: componerla (con `escape_default` del destino)
+    /// era el 12 % de las instrucciones de cada petición reenviada.
     pub fn record(&self, record: &AccessRecord<'_>) {
+        if self.file.is_none() && !log::log_enabled!(target: "acceso", log::Level::Info) {
+            return;
+        }
         let line = record.line();
         match &self.file {
             None => log::info!(target: "acceso", "{line}"),

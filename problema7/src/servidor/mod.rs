@@ -40,6 +40,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::http::{ChunkLimits, Limits};
+use common::net::describe_io_error;
 use common::{serve, ServeConfig, Shutdown};
 
 use crate::protocolo::{
@@ -131,21 +132,21 @@ impl Default for ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// Fallo del socket de escucha.
-    #[error("error del socket de escucha: {0}")]
-    Listen(#[from] io::Error),
+    #[error("error del socket de escucha: {}", describe_io_error(.0))]
+    Listen(io::Error),
     /// No se pudo abrir el fichero del registro de accesos.
-    #[error("no se pudo abrir el registro de accesos {path}: {source}")]
+    #[error("no se pudo abrir el registro de accesos {path}: {}", describe_io_error(.error))]
     AccessLog {
         /// El fichero pedido.
         path: PathBuf,
-        /// El motivo.
-        source: io::Error,
+        /// El motivo (en el mensaje, en español; no como `source`, que `{:#}` repetiría).
+        error: io::Error,
     },
     /// Una combinación de opciones que no tiene sentido.
     #[error("configuración no válida: {0}")]
     Config(&'static str),
     /// No se pudo crear el hilo del puerto de estadísticas.
-    #[error("no se pudo crear el hilo de estadísticas: {0}")]
+    #[error("no se pudo crear el hilo de estadísticas: {}", describe_io_error(.0))]
     Thread(io::Error),
 }
 
@@ -199,13 +200,13 @@ pub fn run_with_stats(
         return Err(ServerError::Config(TRANSPARENT_WITH_UPSTREAM));
     }
     let log = match &config.access_log {
-        Some(path) => AccessLog::to_file(path).map_err(|source| ServerError::AccessLog {
+        Some(path) => AccessLog::to_file(path).map_err(|error| ServerError::AccessLog {
             path: path.clone(),
-            source,
+            error,
         })?,
         None => AccessLog::to_logger(),
     };
-    let local = listener.local_addr()?;
+    let local = listener.local_addr().map_err(ServerError::Listen)?;
     let proxy = Arc::new(Proxy {
         pool: Pool::new(config.pool_per_origin, config.pool_idle),
         stats: Arc::new(Stats::default()),

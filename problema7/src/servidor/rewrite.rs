@@ -66,9 +66,11 @@ pub fn connection_options(headers: &Headers) -> Vec<String> {
 /// ```
 pub fn strip_hop_by_hop(headers: &mut Headers) {
     let named = connection_options(headers);
+    // Se compara sin distinguir mayúsculas en vez de pasar cada nombre a minúsculas: sin una
+    // reserva de memoria por cabecera (esto corre dos veces por petición reenviada).
     headers.retain(|name, _| {
-        let lower = name.to_ascii_lowercase();
-        !HOP_BY_HOP.contains(&lower.as_str()) && !named.contains(&lower)
+        let is = |hop: &str| hop.eq_ignore_ascii_case(name);
+        !HOP_BY_HOP.iter().copied().any(is) && !named.iter().map(String::as_str).any(is)
     });
 }
 
@@ -114,10 +116,19 @@ pub fn add_forwarded_for(headers: &mut Headers, client: IpAddr) {
 /// Une todas las cabeceras `name` existentes y `item` en una sola lista separada por comas
 /// (RFC 9110 §5.3: varias cabeceras de lista equivalen a una con los valores unidos).
 fn append_list(headers: &mut Headers, name: &str, item: &str) {
-    let mut values: Vec<String> = headers.get_all(name).map(str::to_string).collect();
-    values.push(item.to_string());
+    let mut joined = String::new();
+    for value in headers.get_all(name) {
+        joined.push_str(value);
+        joined.push_str(", ");
+    }
+    // Lo normal es que no hubiera ninguna: basta con añadirla.
+    if joined.is_empty() {
+        headers.push(name, item);
+        return;
+    }
+    joined.push_str(item);
     headers.remove(name);
-    headers.push(name, values.join(", "));
+    headers.push(name, joined);
 }
 
 /// Reglas de `--remove-header NOMBRE` y `--add-header "Nombre: valor"` que se aplican a cada

@@ -107,7 +107,8 @@ pub fn is_valid_name(s: &str) -> bool {
     is_valid_word(s) && !s.eq_ignore_ascii_case(CPU_NAME)
 }
 
-pub(super) fn is_valid_token(s: &str) -> bool {
+/// ¿Vale como token de reconexión? 16 caracteres hexadecimales, como los de `HELLO`.
+pub fn is_valid_token(s: &str) -> bool {
     s.len() == TOKEN_LEN && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

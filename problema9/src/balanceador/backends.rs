@@ -76,7 +76,7 @@ pub const MAX_ID_CHARS: usize = 128;
 /// assert!(validate_addr("h:0").is_err());
 /// ```
 pub fn validate_addr(addr: &str) -> Result<(), String> {
-    let bad = || format!("dirección no válida {addr:?}: se esperaba HOST:PUERTO");
+    let bad = || format!("dirección no válida «{addr}»: se esperaba HOST:PUERTO");
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     let host_ok = !host.is_empty()
@@ -218,10 +218,10 @@ impl Backends {
                 && now.saturating_duration_since(b.last_heartbeat) > ttl;
             if expired {
                 log::warn!(
-                    "{} ({}) caducó: sin latido en {:?}; se retira",
+                    "{} ({}) caducó: sin latido en {} ms; se retira",
                     b.id,
                     b.addr,
-                    ttl
+                    ttl.as_millis()
                 );
             }
             !expired

@@ -124,13 +124,22 @@ pub fn handle_control(stream: TcpStream, peer: SocketAddr, backends: &Backends, 
                 }
             }
             Err(e) if e.is_timeout() && line.is_empty() => {
-                log::debug!("control {peer}: inactivo durante {idle:?}; se cierra");
+                log::debug!(
+                    "control {peer}: inactivo durante {} ms; se cierra",
+                    idle.as_millis()
+                );
                 break;
             }
             Err(e) if e.is_timeout() => {
-                log::info!("control {peer}: la línea no llegó entera en {idle:?}; se cierra");
+                log::info!(
+                    "control {peer}: la línea no llegó entera en {} ms; se cierra",
+                    idle.as_millis()
+                );
                 let _ = writer.write_all(&encode_reply(&ControlReply::Error {
-                    message: format!("la línea no llegó entera en {idle:?}: se cierra la conexión"),
+                    message: format!(
+                        "la línea no llegó entera en {} ms: se cierra la conexión",
+                        idle.as_millis()
+                    ),
                 }));
                 linger_close(&stream, Linger::DEFAULT);
                 return;

@@ -270,7 +270,7 @@ pub fn run(
         &config.backends,
     );
     log::info!(
-        "balanceador: {}, reparto {}, comprobación {} cada {:?}",
+        "balanceador: {}, reparto {}, comprobación {} cada {} ms",
         common::ayuda::plural(
             config.backends.len(),
             "servidor estático",
@@ -284,7 +284,7 @@ pub fn run(
             CheckKind::Tcp => "por conexión TCP",
             CheckKind::Ping => "por PING",
         },
-        config.check_interval
+        config.check_interval.as_millis()
     );
 
     let spawn_err = |name: &str| {

@@ -77,8 +77,8 @@ fn ping(stream: TcpStream, timeout: Duration) -> Result<(), String> {
     match read_line(&mut reader, &mut line, MAX_PING_REPLY) {
         Ok(true) if line.starts_with(b"+PONG") => Ok(()),
         Ok(true) => Err(format!(
-            "respuesta inesperada a PING: {:?}",
-            String::from_utf8_lossy(&line)
+            "respuesta inesperada a PING: «{}»",
+            String::from_utf8_lossy(&line).trim_end()
         )),
         Ok(false) => Err("cerró la conexión sin responder a PING".to_string()),
         Err(e) if e.is_timeout() => Err("no respondió a PING a tiempo".to_string()),

@@ -1,9 +1,9 @@
 //! `cliente` del problema 9: órdenes al almacén a través del balanceador, o su estado.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use common::exit::Failure;
 use common::ClientArgs;
 use problema9::balanceador::{DEFAULT_CONTROL_PORT, DEFAULT_PORT};
 use problema9::cliente::{self, format_value, Client};
@@ -17,7 +17,7 @@ pub(crate) struct Cli {
     #[command(flatten)]
     server: ClientArgs,
     /// Puerto de control del balanceador (para `status`)
-    #[arg(long, value_name = "PUERTO", default_value_t = DEFAULT_CONTROL_PORT)]
+    #[arg(long, global = true, value_name = "PUERTO", default_value_t = DEFAULT_CONTROL_PORT)]
     control_port: u16,
     #[command(subcommand)]
     command: Option<Command>,
@@ -52,18 +52,21 @@ enum Command {
 
 pub(crate) fn main() {
     common::init_logging();
-    if let Err(e) = run(common::ayuda::parse::<Cli>()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    common::exit::finish(run(common::ayuda::parse::<Cli>()));
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Ejecuta la orden. Los códigos de salida (README, «Códigos de salida»): 0 bien; 1 el
+/// servidor respondió con un error (`-ERR`, `-NOQUORUM`...); 3 no se pudo conectar; 4 la
+/// conexión se cortó o no respondió a tiempo.
+fn run(cli: Cli) -> Result<(), Failure> {
     let timeout = cli.server.timeout();
+    let mut out = std::io::stdout().lock();
     if let Some(Command::Status) = cli.command {
         let control = common::cli::host_port(&cli.server.host, cli.control_port);
-        print!("{}", cliente::status(&control, timeout)?);
-        return Ok(());
+        let table = cliente::status(&control, timeout)?;
+        return out
+            .write_all(table.as_bytes())
+            .map_err(|e| Failure::stdout(&e));
     }
     let addr = cli.server.addr(DEFAULT_PORT);
     let mut client = Client::connect(&addr, timeout)?;
@@ -71,8 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None => {
             let stdin = std::io::stdin();
             let prompt = stdin.is_terminal();
-            cliente::interactive(&mut client, stdin.lock(), std::io::stdout(), prompt)
-                .context("sesión interrumpida")?;
+            cliente::interactive(&mut client, stdin.lock(), out, prompt)?;
             return Ok(());
         }
         Some(Command::Set { key, value }) => vec!["SET".into(), key, value],
@@ -80,10 +82,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Del { keys }) => std::iter::once("DEL".to_string()).chain(keys).collect(),
         Some(Command::Status) => return Ok(()),
     };
-    match client.command(&args)? {
-        Value::Error(e) => anyhow::bail!("el servidor respondió: {e}"),
-        Value::Bulk(b) => println!("{}", String::from_utf8_lossy(&b)),
-        other => println!("{}", format_value(&other)),
-    }
-    Ok(())
+    let written = match client.command(&args)? {
+        // `-NOQUORUM` también es 1: la escritura pudo quedar hecha o no (véase el README).
+        Value::Error(e) => return Err(Failure::refused(format!("el servidor respondió: {e}"))),
+        // El valor tal cual, byte a byte (puede no ser texto), como `redis-cli` en una tubería.
+        Value::Bulk(b) => out.write_all(&b).and_then(|()| out.write_all(b"\n")),
+        other => writeln!(out, "{}", format_value(&other)),
+    };
+    written.map_err(|e| Failure::stdout(&e))
 }

@@ -1,6 +1,7 @@
 //! `servidor` del problema 9: el balanceador, un nodo del almacén replicado o la demostración
-//! de un solo proceso (balanceador + nodos).
+//! en una sola terminal (balanceador + nodos como procesos hijos).
 
+use std::io::IsTerminal;
 use std::net::TcpListener;
 
 use anyhow::Context;
@@ -14,7 +15,7 @@ use problema9::nodo::{self, NodeArgs};
 /// Almacén clave-valor replicado (RESP2) tras un balanceador; sin orden, la demostración.
 ///
 /// Sin orden arranca la demostración: el balanceador (clientes en 8009, control en 8019) y tres
-/// nodos en un solo proceso, con las mismas opciones que `servidor demo`.
+/// nodos (procesos hijos), con las mismas opciones que `servidor demo`.
 #[derive(Parser)]
 #[command(
     name = "problema9",
@@ -37,12 +38,11 @@ enum Command {
     Balanceador(BalancerArgs),
     /// Un nodo del almacén replicado (RESP para clientes, JSON lines para pares)
     Nodo(NodeArgs),
-    /// Balanceador y N nodos en un solo proceso
+    /// Balanceador y N nodos en una terminal, con órdenes para matarlos y rearrancarlos
     Demo(DemoArgs),
 }
 
-fn main() {
-    common::init_logging();
+pub(crate) fn main() {
     if let Err(e) = run(common::ayuda::parse::<Cli>()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -63,9 +63,16 @@ fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Demo(cli.demo));
+    // La demostración deja la terminal para sus órdenes: el registro del balanceador va a un
+    // fichero (el de cada nodo, al suyo: los lanza ella).
+    match &command {
+        Command::Demo(args) => demo::log_to_file(&args.config().log_dir.join("balanceador.log"))?,
+        _ => common::init_logging(),
+    }
     let shutdown = Shutdown::new();
     install_signal_handler(&shutdown).context("no se pudo instalar el manejador de señales")?;
-    match cli.command.unwrap_or(Command::Demo(cli.demo)) {
+    match command {
         Command::Balanceador(args) => {
             let (clients, control) = args.bind()?;
             println!("escuchando en {}", clients.local_addr()?);
@@ -84,15 +91,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => {
             let (clients, control) = args.balancer.bind()?;
-            let stdin = std::io::BufReader::new(std::io::stdin());
-            demo::run(
-                clients,
-                control,
-                args.config(),
-                shutdown,
-                stdin,
-                std::io::stdout(),
-            )?;
+            let stdin = std::io::stdin();
+            let config = demo::DemoConfig {
+                prompt: stdin.is_terminal(),
+                ..args.config()
+            };
+            let input = std::io::BufReader::new(stdin);
+            demo::run(clients, control, config, shutdown, input, std::io::stdout())?;
         }
     }
     Ok(())

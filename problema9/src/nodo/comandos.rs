@@ -124,11 +124,13 @@ pub fn serve_client(node: &Node, stream: TcpStream, peer: SocketAddr) {
             }
             Err(e) if is_timeout(&e) => {
                 log::info!(
-                    "nodo {}: cliente {peer}: la orden no llegó entera en {command_deadline:?}: se cierra",
-                    node.id
+                    "nodo {}: cliente {peer}: la orden no llegó entera en {} ms: se cierra",
+                    node.id,
+                    command_deadline.as_millis()
                 );
                 let reply = format!(
-                    "-ERR la orden no llegó entera en {command_deadline:?}: se cierra la conexión\r\n"
+                    "-ERR la orden no llegó entera en {} ms: se cierra la conexión\r\n",
+                    command_deadline.as_millis()
                 );
                 let _ = (&stream).write_all(reply.as_bytes());
                 linger_close(&stream, LINGER);

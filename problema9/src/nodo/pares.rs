@@ -215,6 +215,21 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// El nombre de la respuesta tal como viaja (`"reply":"entry"`), para los mensajes de
+    /// error: nunca el nombre del tipo de Rust (issue 18).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Written { .. } => "written",
+            Reply::Stale { .. } => "stale",
+            Reply::Entry { .. } => "entry",
+            Reply::Digest { .. } => "digest",
+            Reply::Entries { .. } => "entries",
+            Reply::Error { .. } => "error",
+        }
+    }
+}
+
 /// Lo que recibe quien espera respuestas de varios pares: una por par (`None` mientras no
 /// llega; `Err` si la conexión falló).
 pub type Answers = Vec<Option<Result<Reply, String>>>;

@@ -387,7 +387,11 @@ impl Node {
                 self.config.quorum_timeout,
             )?;
             let Reply::Entries { entries, more } = reply else {
-                return Err(format!("respuesta inesperada de {}: {reply:?}", link.name));
+                return Err(format!(
+                    "respuesta inesperada de {}: `{}`",
+                    link.name,
+                    reply.kind()
+                ));
             };
             let last = entries.last().map(|e| e.key.clone());
             for wire in entries {
@@ -444,7 +448,11 @@ impl Node {
                     })
                     .collect())
             }
-            other => Err(format!("respuesta inesperada de {}: {other:?}", link.name)),
+            other => Err(format!(
+                "respuesta inesperada de {}: `{}`",
+                link.name,
+                other.kind()
+            )),
         }
     }
 }
