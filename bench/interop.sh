@@ -170,8 +170,8 @@ expect "p7 estadísticas" "$(curl -sS -x "http://127.0.0.1:$P7" http://proxy.loc
 echo "== problema9"
 start p9 "$WORK/p9-servidor" demo --nodes 3 --port 0 --control-port 0 --data-dir "$WORK/datos"
 P9=$PORT
-# Los nodos son procesos hijos de la demostración: esperar a que estén registrados y al día.
-for _ in $(seq 200); do grep -q "nodos en marcha" "$WORK/p9.out" 2>/dev/null && break; sleep 0.1; done
+# Los nodos son procesos hijos de la demostración: esperar a la línea «N nodos en marcha; ...».
+for _ in $(seq 200); do grep -q " en marcha; " "$WORK/p9.out" 2>/dev/null && break; sleep 0.1; done
 expect "p9 redis-cli SET" "$(timeout 5 redis-cli -p "$P9" SET clave valor)" "OK"
 expect "p9 redis-cli GET" "$(timeout 5 redis-cli -p "$P9" GET clave)" "valor"
 expect "p9 nc inline" "$( (printf 'PING\r\n'; sleep 0.5) | timeout 5 nc 127.0.0.1 "$P9")" "+PONG"
