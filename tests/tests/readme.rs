@@ -2,7 +2,7 @@
 //! donde no hay nada.
 //!
 //! - Cada `problemaN/README.md` tiene las mismas secciones en el mismo orden.
-//! - «Lee primero» da de tres a cinco sitios del código, y cada fichero y cada función que
+//! - «Lea primero» da de tres a cinco sitios del código, y cada fichero y cada función que
 //!   nombra existe: si alguien renombra `handle_connection`, esta prueba le dice qué README
 //!   arreglar.
 //! - «Ejercicios» tiene tres.
@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 /// Las secciones de cada README de problema, en su orden.
 const SECTIONS: &[&str] = &[
-    "## Qué aprendes",
-    "## Ejecútalo",
+    "## Qué se aprende",
+    "## Ejecútelo",
     "## El protocolo",
-    "## Lee primero",
+    "## Lea primero",
     "## Ejercicios",
     "## Rendimiento",
     "## Referencia",
@@ -65,7 +65,7 @@ fn numbered_items(lines: &[&str]) -> Vec<String> {
 }
 
 /// Los trozos entre comillas invertidas antes del primer `: ` fuera de ellas (la parte de un
-/// punto de «Lee primero» que dice dónde mirar).
+/// punto de «Lea primero» que dice dónde mirar).
 fn code_refs(item: &str) -> Vec<String> {
     let mut refs = Vec::new();
     let mut inside = false;
@@ -129,10 +129,10 @@ fn read_first_names_files_and_functions_that_exist() {
     for n in 1..=9 {
         let dir = root().join(format!("problema{n}"));
         let text = read(&dir.join("README.md"));
-        let items = numbered_items(&section(&text, "## Lee primero"));
+        let items = numbered_items(&section(&text, "## Lea primero"));
         if !(3..=5).contains(&items.len()) {
             bad.push(format!(
-                "problema{n}: {} sitios en «Lee primero»",
+                "problema{n}: {} sitios en «Lea primero»",
                 items.len()
             ));
         }
@@ -177,7 +177,7 @@ fn read_first_names_files_and_functions_that_exist() {
     }
     assert!(
         bad.is_empty(),
-        "«Lee primero» desfasado:\n{}",
+        "«Lea primero» desfasado:\n{}",
         bad.join("\n")
     );
 }

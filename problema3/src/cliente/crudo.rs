@@ -32,7 +32,7 @@ pub const PAUSE: Duration = Duration::from_millis(200);
 pub const CONFIRM_WAIT: Duration = Duration::from_secs(10);
 
 /// Aviso al usuario que no dio `--name`: este servidor no lo pedirá.
-pub const NAME_HINT: &str = "(el servidor no pide el nombre: escribe el tuyo)";
+pub const NAME_HINT: &str = "(el servidor no pide el nombre: escriba el suyo)";
 
 /// La sesión con un servidor del taller (véase el módulo).
 pub(super) fn run<I, O>(

@@ -7,11 +7,12 @@
 //! conexiones por par. Las lecturas, que preguntan a un solo par, van además por conexiones
 //! propias de cada hilo de cliente ([`DirectLinks`]).
 //!
-//! Peticiones (`op`): `write` (aplica esta versión si es más nueva), `read` (dame tu versión de
-//! esta clave), `digest` (resumen de todo tu contenido y de cada uno de sus 256 cubos) y `pull`
-//! (una página de entradas a partir de una clave, quizá solo de un cubo, para ponerse al día). Las claves y valores son bytes arbitrarios: en
-//! JSON viajan como cadenas en las que cada carácter es un byte (U+0000..U+00FF, "Latin-1"),
-//! de modo que el texto ASCII se lee tal cual en la línea.
+//! Peticiones (`op`): `write` (que el par aplique esta versión si es más nueva), `read` (la
+//! versión que tiene el par de esta clave), `digest` (el resumen de todo su contenido y de cada
+//! uno de sus 256 cubos) y `pull` (una página de entradas a partir de una clave, quizá solo de
+//! un cubo, para ponerse al día). Las claves y valores son bytes arbitrarios: en JSON viajan
+//! como cadenas en las que cada carácter es un byte (U+0000..U+00FF, "Latin-1"), de modo que
+//! el texto ASCII se lee tal cual en la línea.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Write};
@@ -99,7 +100,8 @@ pub struct PeerRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    /// Guarda (de forma duradera) esta versión de la clave si es más nueva que la tuya.
+    /// Que el par guarde (de forma duradera) esta versión de la clave si es más nueva que la
+    /// suya.
     Write {
         /// La clave.
         #[serde(with = "latin1")]
@@ -110,15 +112,15 @@ pub enum Op {
         /// Su versión.
         version: Version,
     },
-    /// Dame tu entrada de esta clave.
+    /// La entrada que tiene el par de esta clave.
     Read {
         /// La clave.
         #[serde(with = "latin1")]
         key: Vec<u8>,
     },
-    /// Dame el resumen de tu contenido.
+    /// El resumen del contenido del par.
     Digest,
-    /// Dame entradas con clave mayor que `after` (todas si es `null`), como mucho `limit`.
+    /// Entradas del par con clave mayor que `after` (todas si es `null`), como mucho `limit`.
     Pull {
         /// La última clave de la página anterior.
         #[serde(with = "latin1_opt")]
