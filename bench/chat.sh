@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-source bench/lib.sh   # need_tools, want_tools
+source bench/lib.sh   # need_tools, want_tools, wait_ready
 need_tools python3
 
 OUT=${BENCH_DIR:-/tmp/bench-p3}
@@ -57,13 +57,10 @@ start_problema3() {
     RUST_LOG=warn "$OUT/servidor" --port 0 --rate-limit 1e9 --rate-burst 4000000000 \
         >"$log" 2>"$OUT/servidor.err" &
     SERVER_PID=$!
-    for _ in $(seq 1 100); do
-        if grep -q "escuchando en" "$log"; then
-            PORT=$(sed -n 's/.*escuchando en .*:\([0-9]*\)$/\1/p' "$log" | head -n1)
-            return 0
-        fi
-        sleep 0.05
-    done
+    if wait_ready "$log"; then
+        PORT=$READY_PORT
+        return 0
+    fi
     echo "el servidor no arrancó" >&2
     exit 1
 }

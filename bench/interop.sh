@@ -16,7 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-source bench/lib.sh   # need_tools, want_tools, free_port
+source bench/lib.sh   # need_tools, want_tools, free_port, wait_ready
 need_tools nc telnet curl wget openssl python3 redis-cli
 if [ "${SKIP_BROWSER:-}" != 1 ]; then want_tools chromium || true; fi
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -49,13 +49,10 @@ start() {
     local name=$1; shift
     RUST_LOG=warn "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     PIDS+=($!)
-    for _ in $(seq 200); do
-        if grep -q "escuchando en" "$WORK/$name.out" 2>/dev/null; then
-            PORT=$(grep -m1 "escuchando en" "$WORK/$name.out" | sed -E 's/.*:([0-9]+).*/\1/')
-            return 0
-        fi
-        sleep 0.05
-    done
+    if wait_ready "$WORK/$name.out"; then
+        PORT=$READY_PORT
+        return 0
+    fi
     echo "el servidor $name no arrancó: $(cat "$WORK/$name.err")" >&2
     PORT=0
     return 1

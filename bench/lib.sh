@@ -17,6 +17,21 @@ wait_port() {
     exit 1
 }
 
+# Espera hasta SEGUNDOS (30 por omisión: en una máquina cargada arrancar tarda) a que un
+# servidor del taller escriba en FICHERO su línea «escuchando en HOST:PUERTO» y deja el puerto
+# en READY_PORT. Devuelve 1 si no llega (quien llama decide qué decir).
+wait_ready() {
+    local file=$1 secs=${2:-30} i
+    for ((i = 0; i < secs * 20; i++)); do
+        if grep -q "escuchando en" "$file" 2>/dev/null; then
+            READY_PORT=$(grep -m1 "escuchando en" "$file" | sed -E 's/.*:([0-9]+).*/\1/')
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
 # El mayor de los números que llegan por la entrada, uno por línea (la mejor de varias tandas).
 best() { sort -g | tail -1; }
 

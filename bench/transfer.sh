@@ -24,7 +24,7 @@ fi
 WORK=${WORK:-/tmp/bench-p5}
 STEP_TIMEOUT=300 # ninguna transferencia puede colgar el script más de 5 minutos
 
-source bench/lib.sh   # need_tools, free_port
+source bench/lib.sh   # need_tools, free_port, wait_ready
 need_tools socat python3
 
 PIDS=()
@@ -126,11 +126,8 @@ start_server() {
     "$WORK/servidor" --port 0 --dir "$WORK/store" --max-size 64G >"$WORK/servidor.out" 2>"$WORK/servidor.log" &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    for _ in $(seq 1 200); do
-        grep -q 'escuchando en' "$WORK/servidor.out" 2>/dev/null && break
-        sleep 0.02
-    done
-    SERVER_PORT=$(grep -o '[0-9]*$' "$WORK/servidor.out")
+    wait_ready "$WORK/servidor.out" || { echo "el servidor no arrancó: $(cat "$WORK/servidor.log")" >&2; exit 1; }
+    SERVER_PORT=$READY_PORT
 }
 
 stop_server() {

@@ -14,6 +14,7 @@
 # (cada conexión es un descriptor en el servidor y otro en el generador).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh   # wait_ready
 
 OUT=${BENCH_DIR:-/tmp/bench-p8}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -56,18 +57,8 @@ LOG="$OUT/servidor.out"
 RUST_LOG=warn "$OUT/servidor" --port 0 --max-connections "$CONNECTIONS" \
     >"$LOG" 2>"$OUT/servidor.err" &
 SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 100); do
-    if grep -q "escuchando en" "$LOG"; then
-        PORT=$(sed -n 's/.*escuchando en .*:\([0-9]*\)$/\1/p' "$LOG" | head -n1)
-        break
-    fi
-    sleep 0.05
-done
-if [ -z "$PORT" ]; then
-    echo "el servidor no arrancó" >&2
-    exit 1
-fi
+wait_ready "$LOG" || { echo "el servidor no arrancó" >&2; exit 1; }
+PORT=$READY_PORT
 
 echo "== problema8: $GAMES partidas, $SPECTATORS espectadores, pausa $THINK_MS ms, ulimit -n $(ulimit -n), $(nproc) núcleos =="
 timeout 300 "$OUT/ttt_load" --addr "127.0.0.1:$PORT" --games "$GAMES" \
