@@ -1,6 +1,6 @@
-//! La barra de progreso de las transferencias de los clientes, y el formato de tamaños y
-//! velocidades de los nueve programas (`4,8 MiB`, `13,4 KiB/s`: coma decimal, unidades
-//! binarias).
+//! La barra de progreso de las transferencias de los clientes, y el formato de tamaños,
+//! velocidades y segundos de los nueve programas (`4,8 MiB`, `13,4 KiB/s`, `2,5 s`: coma
+//! decimal, unidades binarias).
 //!
 //! La barra es de `indicatif`, no hecha a mano: al redibujar borra la línea entera (una a mano
 //! que escribe `\r` y un texto más corto que el anterior deja restos como `(975,9 MiB/s))`),
@@ -37,6 +37,17 @@ pub fn format_bytes(n: u64) -> String {
     }
     let unit = UNITS.get(unit).unwrap_or(&"EiB");
     format!("{value:.1} {unit}").replace('.', ",")
+}
+
+/// Una duración en segundos con un decimal y coma decimal, como los tamaños: `2,5 s`.
+///
+/// ```
+/// use std::time::Duration;
+/// use common::progress::format_seconds;
+/// assert_eq!(format_seconds(Duration::from_millis(2500)), "2,5 s");
+/// ```
+pub fn format_seconds(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64()).replace('.', ",")
 }
 
 /// Una velocidad en bytes por segundo, con el formato de [`format_bytes`]: `13,4 KiB/s`.

@@ -256,8 +256,8 @@ pub fn describe(msg: &ServerMessage, me: Option<&str>) -> String {
             name, mark, reason, ..
         } => format!("{name} ({mark}) pierde: {}.", reason_text(*reason)),
         M::Away { name, grace_ms, .. } => format!(
-            "{name} se ha desconectado: tiene {:.1} s para volver.",
-            *grace_ms as f64 / 1000.0
+            "{name} se ha desconectado: tiene {} para volver.",
+            common::progress::format_seconds(std::time::Duration::from_millis(*grace_ms))
         ),
         M::Back { name, .. } => format!("{name} ha vuelto."),
         M::Left { name, .. } if is_me(name) => "Ha dejado la mesa.".to_string(),

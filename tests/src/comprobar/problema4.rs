@@ -570,9 +570,9 @@ fn completo(ch: &mut Checker<'_>, dir: &Path, url: &str, local: &[u8]) {
                 c.send(b"GET / HTTP/1.1\r\n")?;
                 let r = read_one(&mut c, "GET")?.expect_status(408)?;
                 Ok(format!(
-                    "{} a los {:.1} s",
+                    "{} a los {}",
                     r.brief(),
-                    start.elapsed().as_secs_f64()
+                    common::progress::format_seconds(start.elapsed())
                 ))
             },
         );
