@@ -21,7 +21,7 @@ use crate::resp::{encode_command, parse_value, split_inline, Limits, RespError, 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No se pudo conectar.
-    #[error("no se pudo conectar a {addr}: {reason}. ¿Está el servidor en marcha? Pruebe `cargo run -p problema9 --bin servidor -- demo --nodes 3`")]
+    #[error("no se pudo conectar a {addr}: {reason}. ¿Está el servidor en marcha? Pruebe `cargo run -p problema9 --bin servidor` (la demostración: balanceador y tres nodos)")]
     Connect {
         /// La dirección.
         addr: String,

@@ -189,7 +189,7 @@ pub struct BackendInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistroError {
     /// No se pudo conectar con el balanceador.
-    #[error("no se pudo conectar al puerto de control {addr}: {reason}. ¿Está el balanceador en marcha? Pruebe `cargo run -p problema9 --bin servidor -- balanceador`")]
+    #[error("no se pudo conectar al puerto de control {addr}: {reason}. ¿Está el balanceador en marcha? Pruebe `cargo run -p problema9 --bin servidor` (la demostración: balanceador y tres nodos) o `cargo run -p problema9 --bin servidor -- balanceador`")]
     Connect {
         /// La dirección de control.
         addr: String,
