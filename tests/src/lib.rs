@@ -293,7 +293,7 @@ fn read_all_in_thread(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> 
 }
 
 /// Espera a que `child` termine; pasado `deadline`, lo mata y falla la prueba con `why()`.
-fn wait_or_kill(
+pub fn wait_or_kill(
     child: &mut std::process::Child,
     deadline: Instant,
     why: impl Fn() -> String,

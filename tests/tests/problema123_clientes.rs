@@ -99,18 +99,9 @@ impl Running {
 
     /// Espera a que termine en `within` (si no, lo mata y falla); el estado y la stderr.
     fn finish(mut self, within: Duration) -> (ExitStatus, String) {
-        let deadline = Instant::now() + within;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("el cliente no terminó en {within:?}");
-            }
-            thread::sleep(Duration::from_millis(10));
-        };
+        let status = tests::wait_or_kill(&mut self.child, Instant::now() + within, || {
+            format!("el cliente no terminó en {within:?}")
+        });
         drop(self.stdin.take());
         let err = self.stderr.take().map(|h| h.join().unwrap_or_default());
         (status, err.unwrap_or_default())

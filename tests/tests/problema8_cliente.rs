@@ -78,18 +78,9 @@ fn spawn(addr: SocketAddr, cache: &Path, args: &[&str]) -> Child {
 
 /// Espera a que `child` termine; si pasa el plazo, lo mata y falla la prueba.
 fn wait_child(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("el cliente no terminó en {PATIENCE:?}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
+    tests::wait_or_kill(child, Instant::now() + PATIENCE, || {
+        format!("el cliente no terminó en {PATIENCE:?}")
+    })
 }
 
 impl Client {
